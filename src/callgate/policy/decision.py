@@ -1,0 +1,84 @@
+"""What the engine is asked (a tool call and the facts around it) and what it answers.
+
+These types are the contract between the pure policy engine and the edges (proxy, CLI,
+state stores). They carry no behaviour beyond small conveniences.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from callgate.state.counters import Charge, CounterKey
+
+
+class Verdict(StrEnum):
+    """The outcome of judging one call."""
+
+    ALLOW = "allow"
+    DENY = "deny"
+    HIDDEN = "hidden"
+    RATE_LIMITED = "rate_limited"
+    APPROVAL_REQUIRED = "approval_required"
+
+
+@dataclass(frozen=True, slots=True)
+class Agent:
+    """Who is calling: a name and optional roles."""
+
+    name: str
+    roles: frozenset[str] = frozenset()
+
+
+ANONYMOUS = Agent("anonymous")
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """One `tools/call`: the upstream server it goes to, the tool name and its arguments."""
+
+    server: str
+    tool: str
+    arguments: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """Everything outside the call the engine may look at; `now` is seconds since the epoch.
+
+    `counters` maps a state path without its `state.` prefix (`"create_charge.spend"`,
+    `"_global.calls"`) to the counter's current value in its current window.
+    """
+
+    now: float
+    agent: Agent = ANONYMOUS
+    session: str = "default"
+    category: str | None = None
+    counters: Mapping[str, Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The engine's answer for one call.
+
+    `charges` are the counter increments and rate-limit slots to reserve when the call is
+    allowed (all-or-nothing); `guards` are the counter values the decision relied on, so
+    the store can refuse the reservation if another call changed them meanwhile.
+    """
+
+    verdict: Verdict
+    rule: str | None = None
+    reason: str = ""
+    retry_after: float | None = None
+    charges: tuple[Charge, ...] = ()
+    guards: Mapping[CounterKey, Decimal] = field(default_factory=dict)
+    validate_arguments: bool = False
+    approval_timeout: float | None = None
+
+    @property
+    def allowed(self) -> bool:
+        """True when the call may go upstream now."""
+        return self.verdict is Verdict.ALLOW
