@@ -1,0 +1,50 @@
+"""What each upstream server said its tools are, from the `tools/list` results seen.
+
+The gate records every tool definition (hidden ones too) so argument validation can find
+a tool's `inputSchema`, and so later features (risk categories) can read descriptions and
+annotations without asking the server again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+ToolListener = Callable[[str, Mapping[str, Mapping[str, Any]]], None]
+"""Called with (server, {tool name: definition}) whenever a server's tools are learned."""
+
+
+class ToolCatalog:
+    """Tool definitions per upstream server, bounded per server."""
+
+    def __init__(self, max_tools_per_server: int = 10_000) -> None:
+        self._tools: dict[str, dict[str, Mapping[str, Any]]] = {}
+        self._max = max_tools_per_server
+        self._listeners: list[ToolListener] = []
+
+    def subscribe(self, listener: ToolListener) -> None:
+        """Be told about every batch of tool definitions learned (the category hook)."""
+        self._listeners.append(listener)
+
+    def learn(self, server: str, tools: list[Any]) -> None:
+        """Record the well-formed tool definitions from one `tools/list` page."""
+        known = self._tools.setdefault(server, {})
+        learned: dict[str, Mapping[str, Any]] = {}
+        for tool in tools:
+            if isinstance(tool, dict) and isinstance(tool.get("name"), str):
+                if len(known) >= self._max and tool["name"] not in known:
+                    continue
+                known[tool["name"]] = tool
+                learned[tool["name"]] = tool
+        for listener in self._listeners:
+            listener(server, learned)
+
+    def definition(self, server: str, tool: str) -> Mapping[str, Any] | None:
+        """The tool's definition as the server last listed it, or None when never seen."""
+        return self._tools.get(server, {}).get(tool)
+
+    def input_schema(self, server: str, tool: str) -> Mapping[str, Any] | None:
+        """The tool's `inputSchema`, or None when unknown or not an object."""
+        definition = self.definition(server, tool)
+        schema = definition.get("inputSchema") if definition is not None else None
+        return schema if isinstance(schema, dict) else None

@@ -1,0 +1,414 @@
+"""The gate: judges every `tools/call`, filters `tools/list`, settles counters.
+
+The gate is the `Interceptor` every transport calls. For a `tools/call` it runs the
+phases in order, stopping at the first that refuses:
+
+    strict checks    `name` a string, `arguments` an object (else a JSON-RPC error)
+    hidden           a hidden tool is refused as if it did not exist
+    read counters    only the counters the matching rules read
+    evaluate         the pure policy engine decides
+    approval         APPROVAL_REQUIRED goes to the `approvals` collaborator (none: deny)
+    validate         arguments against the tool's `inputSchema` when the rule asks
+    reserve          rate-limit slots and counter charges, all-or-nothing; a changed
+                     counter means re-read and re-evaluate (bounded)
+    forward          remembered as in flight until the server answers
+
+The answer settles the reservation: commit on success, roll back on a JSON-RPC error, an
+`isError` result, an `input_required` result (the call did not run; its retry is judged
+afresh), a timeout, a cancellation or a lost upstream. Every decision is audited.
+
+Everything else passes through untouched, so the transport can write the original bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Protocol
+
+from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
+from callgate.proxy.audit import AuditSink, build_event, hash_arguments
+from callgate.proxy.catalog import ToolCatalog
+from callgate.proxy.denial import denial_result, speaks_modern
+from callgate.proxy.hooks import Forward, Message, Peer, Reply
+from callgate.proxy.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, error_response
+from callgate.proxy.validation import ArgumentValidator
+from callgate.state.counters import CounterKey
+from callgate.state.store import CounterStore, Rejection, Reservation, StoreUnavailable
+
+MAX_STALE_RETRIES = 5
+"""How often a call is re-judged when counters it relied on changed under it."""
+
+
+class Judge(Protocol):
+    """The current policy as the gate needs it (compiled policy plus the engine)."""
+
+    @property
+    def fail_open(self) -> bool:
+        """True when the policy says `fail_mode: open` (allow when the store is down)."""
+        ...
+
+    def is_hidden(self, tool: str) -> bool:
+        """Whether the tool is removed from `tools/list` and refused."""
+        ...
+
+    def counter_keys(self, call: ToolCall, facts: Facts) -> Mapping[str, CounterKey]:
+        """The counters the call's rules read: state path -> key to read from the store."""
+        ...
+
+    def evaluate(self, call: ToolCall, facts: Facts) -> Decision:
+        """The decision for the call given the facts."""
+        ...
+
+
+class PolicySource(Protocol):
+    """Hands out the policy in force now (it may change between calls: hot reload)."""
+
+    def current(self) -> Judge:
+        """The policy to judge the next call with."""
+        ...
+
+
+class Approvals(Protocol):
+    """The seam for human approval (issue 6): turns APPROVAL_REQUIRED into a verdict."""
+
+    async def resolve(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
+        """The final decision: ALLOW to go on (charges are then reserved), or a denial."""
+        ...
+
+
+@dataclass(slots=True)
+class _InFlight:
+    """A request forwarded upstream whose answer the gate must see."""
+
+    method: str
+    peer: Peer
+    started: float
+    call: ToolCall | None = None
+    decision: Decision | None = None
+    reservation: Reservation | None = None
+    arguments_hmac: str | None = None
+
+
+@dataclass
+class Gate:
+    """The policy-enforcing `Interceptor` shared by all transports and sessions."""
+
+    policy: PolicySource
+    store: CounterStore
+    audit: AuditSink
+    audit_key: bytes
+    clock: Callable[[], float] = time.time
+    monotonic: Callable[[], float] = time.monotonic
+    approvals: Approvals | None = None
+    call_timeout: float = 600.0
+    max_in_flight: int = 10_000
+    catalog: ToolCatalog = field(default_factory=ToolCatalog)
+    validator: ArgumentValidator = field(default_factory=ArgumentValidator)
+    _in_flight: dict[tuple[str, str | int], _InFlight] = field(default_factory=dict)
+
+    # -- client to server -------------------------------------------------------------
+
+    async def on_client_message(self, message: Message, peer: Peer) -> Forward | Reply:
+        """Judge `tools/call`, track `tools/list`, settle cancelled calls; pass the rest."""
+        method = message.method
+        if method == "tools/call":
+            return await self._judge_call(message, peer)
+        if method == "tools/list" and message.is_request:
+            refusal = await self._track(message, peer, _InFlight("tools/list", peer, 0.0))
+            return refusal or Forward(message)
+        if method == "notifications/cancelled":
+            params = message.body.get("params")
+            request_id = params.get("requestId") if isinstance(params, dict) else None
+            if isinstance(request_id, str | int):
+                entry = self._in_flight.pop((peer.session, request_id), None)
+                if entry is not None:
+                    await self._settle(entry, success=False, outcome="cancelled")
+        return Forward(message)
+
+    async def _judge_call(self, message: Message, peer: Peer) -> Forward | Reply:
+        body = message.body
+        request_id = body.get("id")
+        if not isinstance(request_id, str | int):
+            return Reply(
+                error_response(None, INVALID_REQUEST, "tools/call must be a request with an id")
+            )
+        params = body.get("params")
+        if not isinstance(params, dict) or not isinstance(params.get("name"), str):
+            return Reply(
+                error_response(request_id, INVALID_PARAMS, 'tools/call needs a string "name"')
+            )
+        arguments = params.get("arguments", {})
+        if not isinstance(arguments, dict):
+            return Reply(
+                error_response(request_id, INVALID_PARAMS, '"arguments" must be an object')
+            )
+        await self._expire()
+        call = ToolCall(peer.server, params["name"], arguments)
+        decision, reservation = await self._decide(call, peer)
+        arguments_hmac = hash_arguments(arguments, self.audit_key)
+        if not decision.allowed:
+            self._record(peer, call=call, decision=decision, arguments_hmac=arguments_hmac)
+            result = denial_result(decision, modern=speaks_modern(params, peer.protocol_version))
+            return Reply({"jsonrpc": "2.0", "id": request_id, "result": result})
+        entry = _InFlight(
+            "tools/call", peer, self.monotonic(), call, decision, reservation, arguments_hmac
+        )
+        refusal = await self._track(message, peer, entry)
+        if refusal is not None:
+            await self._release(reservation, commit=False)
+            return refusal
+        return Forward(message)
+
+    async def _decide(self, call: ToolCall, peer: Peer) -> tuple[Decision, Reservation | None]:
+        """Run the phases up to the reservation; returns the decision and what was held."""
+        for _ in range(MAX_STALE_RETRIES):
+            judge = self.policy.current()
+            if judge.is_hidden(call.tool):
+                return _hidden(call.tool), None
+            now = self.clock()
+            facts = Facts(now=now, agent=peer.agent, session=peer.session)
+            try:
+                facts = await self._read_counters(judge, call, facts)
+            except StoreUnavailable:
+                if not judge.fail_open:
+                    return _store_down(), None
+            decision = judge.evaluate(call, facts)
+            if decision.verdict is Verdict.APPROVAL_REQUIRED:
+                decision = await self._ask_approval(call, decision, peer)
+            if not decision.allowed:
+                return decision, None
+            if decision.validate_arguments:
+                problem = self._validate(call)
+                if problem is not None:
+                    return _invalid(decision, problem), None
+            if not decision.charges:
+                return decision, None
+            try:
+                held = await self.store.reserve(decision.charges, decision.guards, now)
+            except StoreUnavailable:
+                return (decision, None) if judge.fail_open else (_store_down(), None)
+            if isinstance(held, Reservation):
+                return decision, held
+            if held.charge is not None:
+                return _rate_limited(held), None
+        return (
+            Decision(
+                Verdict.DENY,
+                rule=None,
+                reason="counters kept changing while the call was judged; try again",
+            ),
+            None,
+        )
+
+    async def _read_counters(self, judge: Judge, call: ToolCall, facts: Facts) -> Facts:
+        keys = judge.counter_keys(call, facts)
+        if not keys:
+            return facts
+        values = await self.store.read(list(keys.values()), facts.now)
+        counters = {path: values.get(key, Decimal(0)) for path, key in keys.items()}
+        return Facts(
+            now=facts.now,
+            agent=facts.agent,
+            session=facts.session,
+            category=facts.category,
+            counters=counters,
+        )
+
+    async def _ask_approval(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
+        if self.approvals is None:
+            return Decision(
+                Verdict.APPROVAL_REQUIRED,
+                rule=decision.rule,
+                reason=_join(decision.reason, "approval is required and no approver is configured"),
+            )
+        return await self.approvals.resolve(call, decision, peer)
+
+    def _validate(self, call: ToolCall) -> str | None:
+        schema = self.catalog.input_schema(call.server, call.tool)
+        if schema is None:
+            return (
+                f"no input schema is known for tool {call.tool!r} "
+                "(list the tools first), so its arguments cannot be validated"
+            )
+        return self.validator.validate(schema, call.arguments)
+
+    # -- server to client -------------------------------------------------------------
+
+    async def on_server_message(self, message: Message, peer: Peer) -> Message | None:
+        """Filter `tools/list` results and settle answered calls; pass the rest."""
+        if not message.is_response:
+            return message
+        request_id = message.body.get("id")
+        if not isinstance(request_id, str | int):
+            return message
+        entry = self._in_flight.pop((peer.session, request_id), None)
+        if entry is None:
+            return message
+        if entry.method == "tools/list":
+            return self._filter_tools(message, peer)
+        success, outcome = _outcome(message.body)
+        await self._settle(entry, success=success, outcome=outcome)
+        return message
+
+    def _filter_tools(self, message: Message, peer: Peer) -> Message:
+        result = message.body.get("result")
+        tools = result.get("tools") if isinstance(result, dict) else None
+        if not isinstance(result, dict) or not isinstance(tools, list):
+            return message
+        self.catalog.learn(peer.server, tools)
+        judge = self.policy.current()
+        kept = [tool for tool in tools if not _is_hidden_definition(judge, tool)]
+        if len(kept) == len(tools):
+            return message
+        return Message({**message.body, "result": {**result, "tools": kept}}, b"")
+
+    async def on_upstream_lost(self, peer: Peer) -> None:
+        """Roll back every call of `peer` still waiting for the upstream."""
+        lost = [key for key, entry in self._in_flight.items() if entry.peer.session == peer.session]
+        for key in lost:
+            await self._settle(self._in_flight.pop(key), success=False, outcome="upstream_lost")
+
+    # -- bookkeeping ------------------------------------------------------------------
+
+    async def _track(self, message: Message, peer: Peer, entry: _InFlight) -> Reply | None:
+        """Remember a forwarded request; refuse (fail closed) when the table is full."""
+        key = (peer.session, message.body["id"])
+        if len(self._in_flight) >= self.max_in_flight:
+            await self._expire()
+        if len(self._in_flight) >= self.max_in_flight or key in self._in_flight:
+            reason = (
+                "request id already in flight"
+                if key in self._in_flight
+                else "too many requests in flight"
+            )
+            return Reply(error_response(message.body["id"], INTERNAL_ERROR, reason))
+        entry.started = self.monotonic()
+        self._in_flight[key] = entry
+        return None
+
+    async def _expire(self) -> None:
+        """Roll back calls older than `call_timeout` (oldest first: dicts keep order)."""
+        deadline = self.monotonic() - self.call_timeout
+        while self._in_flight:
+            key, entry = next(iter(self._in_flight.items()))
+            if entry.started > deadline:
+                return
+            del self._in_flight[key]
+            await self._settle(entry, success=False, outcome="timeout")
+
+    async def _settle(self, entry: _InFlight, *, success: bool, outcome: str) -> None:
+        if entry.call is None or entry.decision is None:
+            return
+        await self._release(entry.reservation, commit=success)
+        latency_ms = (self.monotonic() - entry.started) * 1000.0
+        self._record(
+            entry.peer,
+            call=entry.call,
+            decision=entry.decision,
+            arguments_hmac=entry.arguments_hmac,
+            latency_ms=latency_ms,
+            outcome=outcome,
+        )
+
+    async def _release(self, reservation: Reservation | None, *, commit: bool) -> None:
+        if reservation is None:
+            return
+        try:
+            if commit:
+                await self.store.commit(reservation, self.clock())
+            else:
+                await self.store.rollback(reservation, self.clock())
+        except StoreUnavailable as exc:
+            action = "commit" if commit else "roll back"
+            print(f"callgate: could not {action} counters: {exc}", file=sys.stderr)
+
+    def _record(
+        self,
+        peer: Peer,
+        *,
+        call: ToolCall,
+        decision: Decision,
+        arguments_hmac: str | None,
+        latency_ms: float | None = None,
+        outcome: str | None = None,
+    ) -> None:
+        self.audit.record(
+            build_event(
+                now=self.clock(),
+                server=peer.server,
+                session=peer.session,
+                agent=peer.agent.name,
+                method="tools/call",
+                tool=call.tool,
+                decision=decision.verdict.value,
+                rule=decision.rule,
+                reason=decision.reason,
+                arguments_hmac=arguments_hmac,
+                latency_ms=latency_ms,
+                outcome=outcome,
+            )
+        )
+
+    @property
+    def in_flight(self) -> int:
+        """How many forwarded requests wait for an answer."""
+        return len(self._in_flight)
+
+
+def _outcome(body: Mapping[str, Any]) -> tuple[bool, str]:
+    """Whether a `tools/call` answer means the call ran, and a word for the audit."""
+    if "error" in body:
+        return False, "error"
+    result = body.get("result")
+    if isinstance(result, dict):
+        if result.get("isError") is True:
+            return False, "tool_error"
+        if result.get("resultType") == "input_required":
+            return False, "input_required"
+    return True, "ok"
+
+
+def _is_hidden_definition(judge: Judge, tool: Any) -> bool:
+    return (
+        isinstance(tool, dict)
+        and isinstance(tool.get("name"), str)
+        and judge.is_hidden(tool["name"])
+    )
+
+
+def _join(first: str, second: str) -> str:
+    return f"{first}; {second}" if first else second
+
+
+def _hidden(tool: str) -> Decision:
+    return Decision(Verdict.HIDDEN, rule="hide", reason=f"tool {tool!r} is not available")
+
+
+def _store_down() -> Decision:
+    return Decision(
+        Verdict.DENY,
+        rule="fail_mode",
+        reason="limit store unavailable; calls are refused until it is back (fail_mode: closed)",
+    )
+
+
+def _rate_limited(rejection: Rejection) -> Decision:
+    assert rejection.charge is not None
+    charge = rejection.charge
+    retry = rejection.retry_after
+    limit = f"at most {charge.limit} calls per {charge.key.window.seconds} s"
+    wait = f"; retry in {retry:.1f} s" if retry is not None else ""
+    return Decision(
+        Verdict.RATE_LIMITED,
+        rule=charge.rule,
+        reason=f"rate limit reached ({limit}){wait}",
+        retry_after=retry,
+    )
+
+
+def _invalid(decision: Decision, problem: str) -> Decision:
+    return Decision(Verdict.DENY, rule=decision.rule or "validate_arguments", reason=problem)
