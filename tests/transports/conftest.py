@@ -1,0 +1,56 @@
+"""Fixtures for the HTTP transport tests: a real MCP server on a free loopback port."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+UPSTREAM_SERVER = HERE / "upstream_server.py"
+
+
+def start_http_server(*args: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the fixture server over HTTP; returns the process and its /mcp URL."""
+    process = subprocess.Popen(
+        [sys.executable, str(UPSTREAM_SERVER), "http", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline().decode()
+    if not line.startswith("PORT "):
+        process.kill()
+        raise RuntimeError(f"fixture server did not start: {line!r}")
+    return process, f"http://127.0.0.1:{int(line.split()[1])}/mcp"
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a fixture process and reap it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    if process.stdout is not None:
+        process.stdout.close()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def upstream_url() -> Iterator[str]:
+    """The /mcp URL of a fresh fixture server (Streamable HTTP, stateful sessions)."""
+    process, url = start_http_server()
+    try:
+        yield url
+    finally:
+        stop(process)
