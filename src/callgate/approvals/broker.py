@@ -17,6 +17,7 @@ emitted to the `EventSink`. `approve` and `deny` are the operator side (CLI, adm
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -291,6 +292,10 @@ class ApprovalBroker:
         self, grant: Grant, call: ToolCall, agent: Agent, session: str, decision: Decision
     ) -> ApprovalOutcome:
         now = self.clock.now()
+        # The approval behind the grant counts as used from its first call on, so it can
+        # never also pass as a one-off approval (say, from another session).
+        with contextlib.suppress(ApprovalConflict):
+            await self.store.consume(grant.approval_id, now)
         self.events(
             _grant_event(grant, call, agent, session=session, rule=decision.rule, now=now),
         )
