@@ -1,0 +1,77 @@
+"""The reserve decision shared by the stores that compute in Python (memory, SQLite).
+
+`check_reservation` runs steps 1 and 2 of `CounterStore.reserve` (guards, then limits) over
+a `LedgerView`, the backend's read access inside its own atomic section; the backend then
+applies the charges itself. The Redis store runs the same steps in its Lua script.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Protocol
+
+from callgate.state.counters import Charge, CounterKey, WindowKind
+from callgate.state.store import Rejection
+from callgate.state.windows import bucket_end, bucket_start, sliding_retry_after
+
+ZERO = Decimal(0)
+
+
+class LedgerView(Protocol):
+    """Read access to a backend's counters inside its atomic section."""
+
+    def window_events(self, key: CounterKey, now: float) -> Sequence[tuple[float, Decimal]]:
+        """The sliding window's `(timestamp, amount)` events at `now`, oldest first."""
+        ...
+
+    def bucket_value(self, key: CounterKey, start: int) -> Decimal:
+        """The calendar bucket's sum (0 when absent)."""
+        ...
+
+
+def read_value(view: LedgerView, key: CounterKey, now: float) -> Decimal:
+    """A key's current value: the sliding window's sum or the current calendar bucket's."""
+    if key.window.kind is WindowKind.SLIDING:
+        return sum((amount for _, amount in view.window_events(key, now)), ZERO)
+    return view.bucket_value(key, bucket_start(key.window.seconds, now))
+
+
+def check_reservation(
+    view: LedgerView,
+    charges: Sequence[Charge],
+    guards: Mapping[CounterKey, Decimal],
+    now: float,
+) -> Rejection | None:
+    """The first reason to refuse these charges, or None when every guard and limit holds."""
+    for key, expected in guards.items():
+        if read_value(view, key, now) != expected:
+            return Rejection(charge=None, stale_key=key)
+    earlier: dict[CounterKey, Decimal] = {}
+    for charge in charges:
+        key = charge.key
+        held = earlier.get(key, ZERO)
+        if charge.limit is not None:
+            retry_after = _retry_after(view, charge, held, now)
+            if retry_after is None or retry_after > 0:
+                return Rejection(charge=charge, retry_after=retry_after)
+        earlier[key] = held + charge.amount
+    return None
+
+
+def _retry_after(view: LedgerView, charge: Charge, held: Decimal, now: float) -> float | None:
+    """Seconds until the charge fits (0: it fits now), counting `held` from this same call."""
+    assert charge.limit is not None
+    key = charge.key
+    seconds = key.window.seconds
+    if key.window.kind is WindowKind.SLIDING:
+        events = list(view.window_events(key, now))
+        if held:
+            events.append((now, held))
+        return sliding_retry_after(events, charge.amount, charge.limit, seconds, now)
+    value = view.bucket_value(key, bucket_start(seconds, now)) + held
+    if value + charge.amount <= charge.limit:
+        return 0.0
+    if charge.amount > charge.limit:
+        return None
+    return bucket_end(seconds, now) - now

@@ -1,0 +1,265 @@
+"""`SqliteStore`: counters in one SQLite file, shared by every process that opens it.
+
+WAL mode, and every reservation in a `BEGIN IMMEDIATE` transaction, so the check and the
+write are one step for all processes on the file: two callgate processes enforce one limit
+exactly. Amounts are stored as decimal strings and summed in Python, never as floats.
+
+The statements are tiny (tens of microseconds), so they first run on the event loop with a
+zero busy timeout; only when another connection holds the write lock does the work move to
+a worker thread that waits for it (`busy_timeout`), so the loop never blocks on a lock.
+
+Tables: `events` (sliding-window log), `buckets` (calendar sums), `pending` (what each
+uncommitted reservation added, so a rollback can remove exactly that). Every row carries
+the time it stops mattering (`expires`); each write deletes a bounded batch of expired rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from pathlib import Path
+from typing import TypeVar
+
+import anyio.to_thread
+
+from callgate.state.admission import ZERO, check_reservation, read_value
+from callgate.state.counters import Charge, CounterKey, WindowKind
+from callgate.state.store import Rejection, Reservation, StoreUnavailable
+from callgate.state.windows import bucket_end, bucket_start, sliding_cutoff
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL, stamp REAL NOT NULL, amount TEXT NOT NULL, expires REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_by_key ON events (key, stamp);
+CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires);
+CREATE TABLE IF NOT EXISTS buckets (
+    key TEXT NOT NULL, start INTEGER NOT NULL, amount TEXT NOT NULL, expires REAL NOT NULL,
+    PRIMARY KEY (key, start)
+);
+CREATE INDEX IF NOT EXISTS buckets_by_expiry ON buckets (expires);
+CREATE TABLE IF NOT EXISTS pending (
+    reservation TEXT NOT NULL, event INTEGER, key TEXT, start INTEGER, amount TEXT,
+    expires REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS pending_by_reservation ON pending (reservation);
+CREATE INDEX IF NOT EXISTS pending_by_expiry ON pending (expires);
+"""
+
+# Event ids are AUTOINCREMENT so a pruned event's id is never reused: a late rollback that
+# names it deletes nothing rather than someone else's event.
+
+# Expired rows deleted per table on each write: more than a write adds, so the file stays
+# bounded, and few enough that no single write pays for a long idle period.
+PRUNE_BATCH = 32
+
+_BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+class SqliteStore:
+    """A `CounterStore` in a SQLite file (WAL), safe for several processes on one file."""
+
+    def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
+        self.path = Path(path)
+        self._busy_timeout_ms = int(busy_timeout * 1000)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._fast = self._connect(busy_timeout_ms=self._busy_timeout_ms)
+            self._fast.executescript(SCHEMA)
+            self._fast.execute("PRAGMA busy_timeout = 0")
+        except (OSError, sqlite3.Error) as error:
+            raise StoreUnavailable(f"cannot open SQLite state file {self.path}: {error}") from error
+        # Opened on first contention; used by one worker thread at a time.
+        self._waiting: sqlite3.Connection | None = None
+        self._waiting_lock = threading.Lock()
+        self._id_prefix = secrets.token_hex(6)
+        self._sequence = itertools.count()
+
+    async def read(self, keys: Sequence[CounterKey], now: float) -> dict[CounterKey, Decimal]:
+        """Current value of each key in its window at `now` (reserved amounts included)."""
+
+        def work(connection: sqlite3.Connection) -> dict[CounterKey, Decimal]:
+            view = _Ledger(connection)
+            return {key: read_value(view, key, now) for key in keys}
+
+        return await self._run(work, write=False)
+
+    async def reserve(
+        self,
+        charges: Sequence[Charge],
+        guards: Mapping[CounterKey, Decimal],
+        now: float,
+    ) -> Reservation | Rejection:
+        """Atomically check every guard and limit, then apply every charge, or none."""
+        reservation_id = f"{self._id_prefix}-{next(self._sequence)}"
+
+        def work(connection: sqlite3.Connection) -> Reservation | Rejection:
+            view = _Ledger(connection)
+            rejection = check_reservation(view, charges, guards, now)
+            if rejection is not None:
+                return rejection
+            for charge in charges:
+                view.apply(reservation_id, charge, now)
+            view.prune(now)
+            return Reservation(id=reservation_id, charges=tuple(charges))
+
+        return await self._run(work, write=True)
+
+    async def commit(self, reservation: Reservation, now: float) -> None:
+        """Make a reservation permanent (the upstream call succeeded)."""
+
+        def work(connection: sqlite3.Connection) -> None:
+            connection.execute("DELETE FROM pending WHERE reservation = ?", (reservation.id,))
+
+        await self._run(work, write=True)
+
+    async def rollback(self, reservation: Reservation, now: float) -> None:
+        """Undo a reservation; a no-op when it was already committed or rolled back."""
+
+        def work(connection: sqlite3.Connection) -> None:
+            _Ledger(connection).undo(reservation.id)
+
+        await self._run(work, write=True)
+
+    async def aclose(self) -> None:
+        """Close the file's connections."""
+        self._fast.close()
+        with self._waiting_lock:
+            if self._waiting is not None:
+                self._waiting.close()
+                self._waiting = None
+
+    def _connect(self, *, busy_timeout_ms: int) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=0
+        )
+        connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        connection.execute("PRAGMA journal_mode = WAL")
+        # NORMAL in WAL mode: a power loss may drop the last commits, never corrupt the file.
+        connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
+        try:
+            return _transaction(self._fast, work, write=write)
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode not in _BUSY_CODES:
+                raise self._unavailable(error) from error
+        except sqlite3.Error as error:
+            raise self._unavailable(error) from error
+        return await anyio.to_thread.run_sync(self._run_waiting, work, write)
+
+    def _run_waiting(self, work: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        with self._waiting_lock:
+            try:
+                if self._waiting is None:
+                    self._waiting = self._connect(busy_timeout_ms=self._busy_timeout_ms)
+                return _transaction(self._waiting, work, write=write)
+            except sqlite3.Error as error:
+                raise self._unavailable(error) from error
+
+    def _unavailable(self, error: sqlite3.Error) -> StoreUnavailable:
+        return StoreUnavailable(f"SQLite state file {self.path}: {error}")
+
+
+def _transaction(
+    connection: sqlite3.Connection, work: Callable[[sqlite3.Connection], T], *, write: bool
+) -> T:
+    """Run `work` in one transaction: IMMEDIATE (the write lock up front) when it writes."""
+    connection.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+    try:
+        result = work(connection)
+        connection.execute("COMMIT")
+    except BaseException:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+        raise
+    return result
+
+
+class _Ledger:
+    """The store's tables seen through one connection inside a transaction."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def window_events(self, key: CounterKey, now: float) -> Sequence[tuple[float, Decimal]]:
+        """The sliding window's `(timestamp, amount)` events at `now`, oldest first."""
+        rows = self._connection.execute(
+            "SELECT stamp, amount FROM events WHERE key = ? AND stamp > ? ORDER BY stamp",
+            (key.render(), sliding_cutoff(key.window.seconds, now)),
+        )
+        return [(stamp, Decimal(amount)) for stamp, amount in rows]
+
+    def bucket_value(self, key: CounterKey, start: int) -> Decimal:
+        """The calendar bucket's sum (0 when absent)."""
+        row = self._connection.execute(
+            "SELECT amount FROM buckets WHERE key = ? AND start = ?", (key.render(), start)
+        ).fetchone()
+        return ZERO if row is None else Decimal(row[0])
+
+    def apply(self, reservation_id: str, charge: Charge, now: float) -> None:
+        """Add the charge and remember it under the reservation."""
+        key = charge.key
+        rendered = key.render()
+        seconds = key.window.seconds
+        amount = str(charge.amount)
+        if key.window.kind is WindowKind.SLIDING:
+            expires = now + seconds
+            cursor = self._connection.execute(
+                "INSERT INTO events (key, stamp, amount, expires) VALUES (?, ?, ?, ?)",
+                (rendered, now, amount, expires),
+            )
+            self._connection.execute(
+                "INSERT INTO pending (reservation, event, expires) VALUES (?, ?, ?)",
+                (reservation_id, cursor.lastrowid, expires),
+            )
+            return
+        start = bucket_start(seconds, now)
+        expires = bucket_end(seconds, now)
+        total = self.bucket_value(key, start) + charge.amount
+        self._connection.execute(
+            "INSERT INTO buckets (key, start, amount, expires) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (key, start) DO UPDATE SET amount = excluded.amount",
+            (rendered, start, str(total), expires),
+        )
+        self._connection.execute(
+            "INSERT INTO pending (reservation, key, start, amount, expires) VALUES (?, ?, ?, ?, ?)",
+            (reservation_id, rendered, start, amount, expires),
+        )
+
+    def undo(self, reservation_id: str) -> None:
+        """Remove exactly what the reservation added, then forget it."""
+        rows = self._connection.execute(
+            "SELECT event, key, start, amount FROM pending WHERE reservation = ?",
+            (reservation_id,),
+        ).fetchall()
+        for event, rendered, start, amount in rows:
+            if event is not None:
+                self._connection.execute("DELETE FROM events WHERE id = ?", (event,))
+                continue
+            row = self._connection.execute(
+                "SELECT amount FROM buckets WHERE key = ? AND start = ?", (rendered, start)
+            ).fetchone()
+            if row is not None:
+                self._connection.execute(
+                    "UPDATE buckets SET amount = ? WHERE key = ? AND start = ?",
+                    (str(Decimal(row[0]) - Decimal(amount)), rendered, start),
+                )
+        self._connection.execute("DELETE FROM pending WHERE reservation = ?", (reservation_id,))
+
+    def prune(self, now: float) -> None:
+        """Delete a bounded batch of rows that no longer count."""
+        for table in ("events", "buckets", "pending"):
+            self._connection.execute(
+                f"DELETE FROM {table} WHERE rowid IN"  # fixed table names, no input
+                f" (SELECT rowid FROM {table} WHERE expires <= ? LIMIT {PRUNE_BATCH})",
+                (now,),
+            )
