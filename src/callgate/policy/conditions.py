@@ -1,0 +1,556 @@
+"""Leaf conditions `{path, op, value}`, compiled once into predicates over a call's subject.
+
+The subject is `{"args": {...}, "state": {tool: {counter: Decimal}}, "agent": {"name": str,
+"roles": [...]}}`. `compile_condition` parses the path (see `callgate.policy.paths`),
+checks and converts the value, compiles regexes, and returns a `Predicate`: a plain
+function that walks the subject and answers True (the condition holds) or False. The
+engine builds `any`/`all`/`not` groups from these.
+
+Intercept's operators follow PolicyLayer Intercept's Go source, `internal/engine/operators.go`
+(with `engine.go` for `exists` and missing values, `internal/conv/conv.go` for what counts
+as a number, `internal/config/validate.go` for which values each operator accepts):
+
+- **Missing** (absent argument or intermediate key): every operator is False except
+  `exists`; also `neq` and `not_in`, so a missing argument never slips past a negative test.
+- `exists` takes `true` or `false`; JSON `null` counts as absent (Intercept:
+  `exists && val != nil`), so `exists: false` means "absent or null".
+- `eq` / `neq`: when both sides are numbers they compare as numbers; otherwise as Go's
+  `fmt.Sprintf("%v")` renderings, so `eq: 5` matches the string `"5"`, `eq: true` matches
+  `"true"`, `eq: null` matches `null`. JSON numbers render as Go float64s (`1e+06`), YAML
+  integers as integers (`1000000`), exactly as Intercept does. `neq` is `not eq`.
+- `in` / `not_in` take a list; `in` is `eq` against any item, `not_in` its negation.
+- `lt lte gt gte`: both sides must be numbers: a string such as `"5"` is not (False), nor is
+  a boolean. callgate compares exactly (int, float via its shortest repr, Decimal), where
+  Intercept goes through float64; NaN and infinities never pass. The value may be given as
+  a numeric string (`"19.99"`), which Intercept's validate refuses.
+- `regex`: the argument must be a string; RE2 syntax, unanchored search (`regexes.py`).
+- `contains`: substring when the argument is a string (the value must then be a string),
+  `eq` against any element when it is a list; False for anything else.
+
+callgate's additions:
+
+- `not_regex`: a string that does not match (a non-string is False).
+- `glob`: shell-style `fnmatch` match of a string, case-sensitive; `*` also crosses `/`.
+  The value is a pattern or a list of them (any may match).
+- `path_within`: the argument, normalised with POSIX rules (`.`, `..`, repeated slashes;
+  no symlinks, since no file system is consulted), is one of the directories or below it.
+  A relative path, a non-string or a string with NUL is never within.
+- `url_host_in`: the URL's host (urllib parsing: userinfo stripped, port ignored, lowercase,
+  IDNA, trailing dot dropped) is one of the hosts; `*.example.com` matches any subdomain,
+  not `example.com` itself. A URL without a scheme and host, with characters a host cannot
+  hold (`\\`, `%`, spaces) or with a bad port is never in. It is an allowlist test: use it to
+  say where calls may go, not to list hosts to block.
+- `length_lte` / `length_gte`: the length of a string (code points), list or object.
+
+**Wildcards** (`args.items[*].amount`): the condition holds when the list has at least one
+element and every element satisfies it; a missing, non-list or empty list makes it False
+for every operator, `exists` included. An empty list proves nothing about its elements,
+and a rule such as `args.payments[*].amount lte 100` exists to stop calls, so vacuous truth
+would let `payments: []` (or a malformed call) through; nested wildcards apply the rule at
+each level.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import ipaddress
+import math
+import posixpath
+import re
+from collections.abc import Callable, Mapping, Set
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+from callgate.policy.paths import (
+    MISSING,
+    WILDCARD,
+    ConditionError,
+    Segment,
+    compile_walk,
+    parse_path,
+    split_wildcards,
+)
+from callgate.policy.regexes import compile_regex
+
+__all__ = [
+    "MISSING",
+    "OPERATORS",
+    "ConditionError",
+    "Predicate",
+    "compile_condition",
+    "parse_path",
+]
+
+Predicate = Callable[[Mapping[str, Any]], bool]
+Test = Callable[[Any], bool]  # judges one present value (never MISSING)
+
+INTERCEPT_OPERATORS: Final = frozenset(
+    {"eq", "neq", "in", "not_in", "lt", "lte", "gt", "gte", "regex", "contains", "exists"}
+)
+OPERATORS: Final = INTERCEPT_OPERATORS | frozenset(
+    {"not_regex", "glob", "path_within", "url_host_in", "length_lte", "length_gte"}
+)
+
+
+def compile_condition(path: str, op: str, value: Any) -> Predicate:
+    """Compile one leaf condition into a predicate over the subject; raise ConditionError."""
+    root, segments = parse_path(path)
+    if op == "exists":
+        if type(value) is not bool:
+            raise ConditionError(
+                f"exists takes true or false, got {value!r}",
+                "value: true (must be present) or value: false (must be absent)",
+            )
+        return _bind_path(root, segments, _exists_leaf(value), None)
+    factory = _TESTS.get(op) if isinstance(op, str) else None
+    if factory is None:
+        close = difflib.get_close_matches(str(op), sorted(OPERATORS), n=1)
+        raise ConditionError(
+            f"unknown operator {op!r}",
+            f"did you mean {close[0]!r}?"
+            if close
+            else "operators: " + ", ".join(sorted(OPERATORS)),
+        )
+    test = factory(op, value)
+    return _bind_path(root, segments, _present_leaf(test), test)
+
+
+# --- paths ----------------------------------------------------------------------------
+
+
+def _present_leaf(test: Test) -> Test:
+    def leaf(value: Any) -> bool:
+        return value is not MISSING and test(value)
+
+    return leaf
+
+
+def _exists_leaf(expected: bool) -> Test:
+    def leaf(value: Any) -> bool:
+        return (value is not MISSING and value is not None) is expected
+
+    return leaf
+
+
+def _bind_path(
+    root: str, segments: tuple[Segment, ...], leaf: Test, test: Test | None
+) -> Predicate:
+    """Join the path walk and the leaf (which also judges MISSING) into one predicate.
+
+    `test` is the leaf's test of a present value when the leaf is "present and test", so
+    the common one-key path (`args.amount`) can skip a call.
+    """
+    if WILDCARD in segments:
+        chunks = split_wildcards((root, *segments))
+        last = compile_walk(chunks[-1])
+
+        def check_last(value: Any) -> bool:
+            return leaf(last(value))
+
+        check: Test = check_last
+        for chunk in reversed(chunks[1:-1]):
+            check = _every(compile_walk(chunk), check)
+        return _every(compile_walk(chunks[0]), check)
+    if len(segments) == 1 and isinstance(segments[0], str) and test is not None:
+        key = segments[0]
+
+        def predicate_1(subject: Mapping[str, Any]) -> bool:
+            container = subject.get(root, MISSING)
+            if type(container) is dict or isinstance(container, Mapping):
+                value = container.get(key, MISSING)
+                return value is not MISSING and test(value)
+            return False
+
+        return predicate_1
+    walk = compile_walk((root, *segments))
+
+    def predicate(subject: Mapping[str, Any]) -> bool:
+        return leaf(walk(subject))
+
+    return predicate
+
+
+def _every(walk: Callable[[Any], Any], check: Test) -> Test:
+    """A test of a value whose `walk` gives a list: non-empty, and every element passes."""
+
+    def every(value: Any) -> bool:
+        items = walk(value)
+        if type(items) is not list and not isinstance(items, tuple):
+            return False
+        if not items:
+            return False
+        return all(check(item) for item in items)
+
+    return every
+
+
+# --- numbers and Go's %v ----------------------------------------------------------------
+
+
+def _number(value: Any) -> int | Decimal | None:
+    """The exact value of a JSON/YAML number, or None (booleans, strings, NaN, infinities)."""
+    kind = type(value)
+    if kind is int:
+        return value  # type: ignore[no-any-return]
+    if kind is float:
+        return Decimal(repr(value)) if math.isfinite(value) else None
+    if kind is Decimal:
+        return value if value.is_finite() else None
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return _number(float(value))
+    return None
+
+
+def _go_float(number: Decimal) -> str:
+    """Go's `%v` for a float64 (`strconv` 'g', shortest): `5`, `0.1`, `1e+06`, `1e-05`."""
+    if number.is_nan():
+        return "NaN"
+    if number.is_infinite():
+        return "-Inf" if number.is_signed() else "+Inf"
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    prefix = "-" if sign else ""
+    if not any(digits):
+        return prefix + "0"
+    ds = list(digits)
+    while len(ds) > 1 and ds[-1] == 0:  # Decimal.normalize() would round to 28 digits
+        ds.pop()
+        exponent += 1
+    text = "".join(map(str, ds))
+    point = len(text) + exponent  # digits before the decimal point
+    power = point - 1
+    if power < -4 or power >= 6:
+        mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
+        return f"{prefix}{mantissa}e{'-' if power < 0 else '+'}{abs(power):02d}"
+    if point <= 0:
+        return f"{prefix}0.{'0' * -point}{text}"
+    if point >= len(text):
+        return prefix + text + "0" * (point - len(text))
+    return f"{prefix}{text[:point]}.{text[point:]}"
+
+
+def _go_text(value: Any, *, from_json: bool) -> str:
+    """Go's `fmt.Sprintf("%v", value)` for a decoded JSON argument or YAML policy value.
+
+    Intercept decodes JSON numbers to float64 (`1e+06`) and YAML integers to int
+    (`1000000`); `from_json` says which side `value` comes from.
+    """
+    if type(value) is str:
+        return value
+    if value is None:
+        return "<nil>"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int) and not from_json:
+        return str(int(value))
+    if isinstance(value, int | float | Decimal):
+        return _go_float(value if isinstance(value, Decimal) else Decimal(repr(value)))
+    if isinstance(value, Mapping):
+        inner = sorted(
+            (_go_text(k, from_json=from_json), _go_text(v, from_json=from_json))
+            for k, v in value.items()
+        )
+        return "map[" + " ".join(f"{k}:{v}" for k, v in inner) + "]"
+    if isinstance(value, list | tuple | Set):
+        return "[" + " ".join(_go_text(v, from_json=from_json) for v in value) + "]"
+    return str(value)
+
+
+def _equality(expected: Any) -> Test:
+    """Intercept's `evalEq` against one expected value."""
+    number = _number(expected)
+    text = _go_text(expected, from_json=False)
+
+    def equals(value: Any) -> bool:
+        if type(value) is str:
+            return value == text
+        if number is not None:
+            actual = _number(value)
+            if actual is not None:
+                return actual == number
+        return _go_text(value, from_json=True) == text
+
+    return equals
+
+
+# --- operator factories -------------------------------------------------------------------
+
+
+def _eq(op: str, value: Any) -> Test:
+    equals = _equality(value)
+    if op == "eq":
+        return equals
+
+    def differs(actual: Any) -> bool:
+        return not equals(actual)
+
+    return differs
+
+
+def _membership(op: str, value: Any) -> Test:
+    items = _require_list(op, value, "a list of values: value: [usd, eur]")
+    numbers = frozenset(n for n in map(_number, items) if n is not None)
+    texts = frozenset(_go_text(item, from_json=False) for item in items)
+    # A number in the call meets a numeric item as a number, a non-numeric one as text.
+    texts_of_others = frozenset(
+        _go_text(item, from_json=False) for item in items if _number(item) is None
+    )
+    wanted = op == "in"
+
+    def member(actual: Any) -> bool:
+        if type(actual) is str:
+            return (actual in texts) is wanted
+        number = _number(actual)
+        if number is not None:
+            found = number in numbers or (
+                bool(texts_of_others) and _go_text(actual, from_json=True) in texts_of_others
+            )
+        else:
+            found = _go_text(actual, from_json=True) in texts
+        return found is wanted
+
+    return member
+
+
+def _comparison(op: str, value: Any) -> Test:
+    limit = _numeric_value(op, value)
+    # One closure per operator keeps the hot path to a type check and one comparison.
+    if op == "lt":
+
+        def lt(actual: Any) -> bool:
+            number = actual if type(actual) is int else _number(actual)
+            return number is not None and number < limit
+
+        return lt
+    if op == "lte":
+
+        def lte(actual: Any) -> bool:
+            number = actual if type(actual) is int else _number(actual)
+            return number is not None and number <= limit
+
+        return lte
+    if op == "gt":
+
+        def gt(actual: Any) -> bool:
+            number = actual if type(actual) is int else _number(actual)
+            return number is not None and number > limit
+
+        return gt
+
+    def gte(actual: Any) -> bool:
+        number = actual if type(actual) is int else _number(actual)
+        return number is not None and number >= limit
+
+    return gte
+
+
+def _numeric_value(op: str, value: Any) -> int | Decimal:
+    number = _number(value)
+    if number is None and type(value) is str:
+        try:
+            parsed = Decimal(value.strip())
+        except InvalidOperation:
+            parsed = None
+        if parsed is not None and parsed.is_finite():
+            number = parsed
+    if number is None:
+        raise ConditionError(
+            f"{op} compares numbers, got {value!r}",
+            "give a finite number: value: 100 (or a numeric string such as '19.99')",
+        )
+    return number
+
+
+def _regex(op: str, value: Any) -> Test:
+    matches = compile_regex(value)
+    wanted = op == "regex"
+
+    def test(actual: Any) -> bool:
+        return type(actual) is str and matches(actual) is wanted
+
+    return test
+
+
+def _contains(op: str, value: Any) -> Test:
+    equals = _equality(value)
+    needle = value if type(value) is str else None
+
+    def contains(actual: Any) -> bool:
+        if type(actual) is str:
+            return needle is not None and needle in actual
+        if type(actual) is list or isinstance(actual, tuple | Set):
+            return any(equals(item) for item in actual)
+        return False
+
+    return contains
+
+
+def _glob(op: str, value: Any) -> Test:
+    patterns = _require_strings(op, value, "a pattern or a list of them: value: 'delete_*'")
+    regex = re.compile("|".join(f"(?:{fnmatch.translate(p)})" for p in patterns))
+    match = regex.match
+
+    def test(actual: Any) -> bool:
+        return type(actual) is str and match(actual) is not None
+
+    return test
+
+
+def _path_within(op: str, value: Any) -> Test:
+    directories = _require_strings(op, value, "an absolute directory or a list: value: /app/src")
+    roots: list[str] = []
+    for directory in directories:
+        if not directory.startswith("/") or "\0" in directory:
+            raise ConditionError(
+                f"path_within needs absolute directories, got {directory!r}",
+                "write the directory from the root, e.g. /home/agent/project",
+            )
+        roots.append(normalize_posix_path(directory))
+    prefixes = tuple(root if root == "/" else root + "/" for root in roots)
+    exact = frozenset(roots)
+
+    def within(actual: Any) -> bool:
+        if type(actual) is not str or not actual.startswith("/") or "\0" in actual:
+            return False
+        normal = normalize_posix_path(actual)
+        return normal in exact or normal.startswith(prefixes)
+
+    return within
+
+
+def normalize_posix_path(path: str) -> str:
+    """`posixpath.normpath`, and a leading `//` folded to `/` as Linux does."""
+    normal = posixpath.normpath(path)
+    return "/" + normal.lstrip("/") if normal.startswith("//") else normal
+
+
+_HOST_CHARS: Final = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
+_NOT_IN_HOST: Final = frozenset("/\\@%:?#[]*")
+
+
+def _url_host_in(op: str, value: Any) -> Test:
+    entries = _require_strings(op, value, "a host or a list: value: [api.github.com, '*.s3.aws']")
+    exact: set[str] = set()
+    suffixes: list[str] = []
+    for entry in entries:
+        wildcard = entry.startswith("*.")
+        host = normalize_host(entry[2:] if wildcard else entry)
+        if host is None or "*" in entry[2 if wildcard else 0 :]:
+            raise ConditionError(
+                f"url_host_in: {entry!r} is not a host name",
+                "write a host without scheme or port (api.example.com), or *.example.com",
+            )
+        if wildcard:
+            suffixes.append("." + host)
+        else:
+            exact.add(host)
+    frozen_exact = frozenset(exact)
+    frozen_suffixes = tuple(suffixes)
+
+    def host_in(actual: Any) -> bool:
+        host = _url_host(actual) if type(actual) is str else None
+        if host is None:
+            return False
+        return host in frozen_exact or host.endswith(frozen_suffixes)
+
+    return host_in
+
+
+def normalize_host(host: str) -> str | None:
+    """A host as compared: an IP address in canonical form, or a lowercase ASCII (IDNA)
+    name without trailing dot; None when it cannot be a host."""
+    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        pass
+    if not text or any(char in _NOT_IN_HOST for char in text):
+        return None
+    try:
+        name = text.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return None
+    name = name.removesuffix(".")
+    return name if _HOST_CHARS.fullmatch(name) else None
+
+
+def _url_host(url: str) -> str | None:
+    """The host a URL really addresses, or None when it is malformed or ambiguous."""
+    if any(c in url for c in "\\\t\r\n\0 "):
+        return None  # WHATWG parsers read '\' as '/', urllib does not: refuse the doubt
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+        parts.port  # noqa: B018  # raises ValueError on a bad port
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc or not hostname:
+        return None
+    return normalize_host(hostname)
+
+
+def _length(op: str, value: Any) -> Test:
+    if type(value) is not int or value < 0:
+        raise ConditionError(
+            f"{op} takes a whole number of characters or items, got {value!r}",
+            "value: 256",
+        )
+    bound = value
+    at_most = op == "length_lte"
+
+    def test(actual: Any) -> bool:
+        if not isinstance(actual, str | list | tuple | Mapping):
+            return False
+        size = len(actual)
+        return size <= bound if at_most else size >= bound
+
+    return test
+
+
+def _require_list(op: str, value: Any, example: str) -> list[Any]:
+    if not isinstance(value, list | tuple):
+        raise ConditionError(f"{op} takes a list, got {value!r}", f"write {example}")
+    return list(value)
+
+
+def _require_strings(op: str, value: Any, example: str) -> list[str]:
+    items = [value] if type(value) is str else value
+    if (
+        not isinstance(items, list | tuple)
+        or not items
+        or not all(type(item) is str and item for item in items)
+    ):
+        raise ConditionError(
+            f"{op} takes a non-empty string or list of strings, got {value!r}",
+            f"write {example}",
+        )
+    return list(items)
+
+
+_TESTS: Final[dict[str, Callable[[str, Any], Test]]] = {
+    "eq": _eq,
+    "neq": _eq,
+    "in": _membership,
+    "not_in": _membership,
+    "lt": _comparison,
+    "lte": _comparison,
+    "gt": _comparison,
+    "gte": _comparison,
+    "regex": _regex,
+    "not_regex": _regex,
+    "contains": _contains,
+    "glob": _glob,
+    "path_within": _path_within,
+    "url_host_in": _url_host_in,
+    "length_lte": _length,
+    "length_gte": _length,
+}
+assert set(_TESTS) | {"exists"} == OPERATORS
