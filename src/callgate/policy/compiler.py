@@ -1,0 +1,571 @@
+"""Validated `PolicySpec` → `CompiledPolicy`: all the slow work, done once.
+
+Compiling indexes entries by tool name, orders patterns by precedence, resolves category
+entries, compiles every condition (paths parsed, regexes compiled) into one predicate per
+rule, checks every `state.` reference against a defined counter, refuses duplicate
+counters, and turns `rate_limit` and `state` into counter definitions. Every problem is
+collected with its position; `PolicyError` carries them all.
+
+Counters (Intercept semantics):
+- a `state` block under tool `T` defines counter `T.<counter>`; under `"*"` it defines
+  `_global.<counter>`; it is read as `state.T.<counter>` / `state._global.<counter>`,
+  summed over a UTC calendar window, scoped `global` unless `scope:` says otherwise;
+- a condition of a rule on **its own** counter with `lt`/`lte` sees the value the counter
+  would have after this call (Intercept checks that limit when it reserves), every other
+  condition sees the current value;
+- `rate_limit` becomes a sliding-window limit named `rate:<entry>/<rule>`, scoped
+  `session` unless `scope:` says otherwise; the store enforces it atomically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from callgate.errors import IssueCode, PolicyError, PolicyIssue
+from callgate.policy.conditions import ConditionError, Predicate, compile_condition
+from callgate.policy.decision import Decision, Facts, ToolCall
+from callgate.policy.loader import load_policy, source_of
+from callgate.policy.paths import Resolver, compile_walk, parse_path
+from callgate.policy.patterns import (
+    WILDCARD,
+    Applicable,
+    EntryKind,
+    ToolPattern,
+    is_pattern,
+    order_patterns,
+    select_entries,
+)
+from callgate.policy.schema import (
+    WINDOW_SECONDS,
+    Action,
+    AgentSpec,
+    ApprovalsSpec,
+    ConditionSpec,
+    PolicySpec,
+    RuleSpec,
+)
+from callgate.policy.source import Loc, SourceMap, suggest
+from callgate.state.counters import CounterKey, Scope, Window, WindowKind
+
+GLOBAL_TOOL = "_global"
+PROJECTED = "_projected"
+"""Subject key holding the subject as it would be after this call's own counter charge."""
+
+_PROJECTED_OPS = frozenset({"lt", "lte"})
+_PLAN_CACHE_SIZE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCounter:
+    """An Intercept `state` counter: read as `state.<tool>.<name>`, charged per allowed call."""
+
+    tool: str
+    name: str
+    window: Window
+    scope: Scope
+    increment: Decimal
+    increment_from: Resolver | None
+    increment_from_text: str | None
+    rule: str
+
+    @property
+    def path(self) -> str:
+        """The counter's name in stores and `Facts.counters`: `<tool>.<counter>`."""
+        return f"{self.tool}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRateLimit:
+    """At most `limit` calls in any sliding window of `window.seconds`, per scope."""
+
+    name: str
+    limit: int
+    window: Window
+    scope: Scope
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledCondition:
+    """One condition as written (for explanations) and its predicate."""
+
+    spec: ConditionSpec
+    predicate: Predicate
+    children: tuple[CompiledCondition, ...] = ()
+    projected: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    """A rule ready to evaluate: one predicate for all its conditions."""
+
+    name: str
+    action: Action
+    entry: str
+    index: int
+    message: str | None
+    conditions: tuple[CompiledCondition, ...]
+    predicate: Predicate | None
+    rate_limit: CompiledRateLimit | None
+    counter: CompiledCounter | None
+    reads: tuple[CompiledCounter, ...]
+    reads_agent: bool
+    projects: bool
+    approval_timeout: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledEntry:
+    """A tool, pattern, category or `"*"` entry with its compiled rules."""
+
+    kind: EntryKind
+    key: str
+    rules: tuple[CompiledRule, ...]
+    category: str | None = None
+    validate_arguments: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What applies to one (tool, category): the entries, in order, and what they read."""
+
+    entries: tuple[Applicable[CompiledEntry], ...]
+    listed: bool
+    reads: tuple[CompiledCounter, ...]
+    reads_agent: bool
+    validate_arguments: bool
+
+
+@dataclass(slots=True)
+class CompiledPolicy:
+    """A policy ready to judge calls; build it with `compile_policy`."""
+
+    spec: PolicySpec
+    default_deny: bool
+    hide_all: bool
+    hidden_names: frozenset[str]
+    hidden_patterns: tuple[ToolPattern, ...]
+    tools: dict[str, CompiledEntry]
+    patterns: tuple[tuple[ToolPattern, CompiledEntry], ...]
+    categories: dict[str, CompiledEntry]
+    wildcard: CompiledEntry | None
+    counters: dict[tuple[str, str], CompiledCounter]
+    _plans: dict[tuple[str, str | None], Plan] = field(default_factory=dict)
+
+    @property
+    def fail_open(self) -> bool:
+        """True when `fail_mode: open`: calls go through when the state store is down."""
+        return self.spec.fail_mode == "open"
+
+    @property
+    def fail_mode(self) -> str:
+        """`closed` (default) or `open`."""
+        return self.spec.fail_mode
+
+    @property
+    def approvals(self) -> ApprovalsSpec:
+        """Defaults for require_approval rules (mode, timeout, approvers, webhook)."""
+        return self.spec.approvals
+
+    @property
+    def agents(self) -> tuple[AgentSpec, ...]:
+        """Agent identities for the HTTP listener."""
+        return tuple(self.spec.agents)
+
+    def is_hidden(self, tool: str) -> bool:
+        """True when `tool` is removed from `tools/list` and refused on `tools/call`."""
+        if self.hide_all or tool in self.hidden_names:
+            return True
+        return any(pattern.matches(tool) for pattern in self.hidden_patterns)
+
+    def plan(self, tool: str, category: str | None) -> Plan:
+        """The entries that apply to `tool` (cached: names repeat, the policy does not change)."""
+        cache_key = (tool, category)
+        found = self._plans.get(cache_key)
+        if found is not None:
+            return found
+        entries = select_entries(
+            tool,
+            category,
+            exact=self.tools,
+            patterns=self.patterns,
+            categories=self.categories,
+            wildcard=self.wildcard,
+        )
+        plan = _make_plan(entries)
+        if len(self._plans) >= _PLAN_CACHE_SIZE:
+            self._plans.clear()  # bounded: unknown tool names must not grow it forever
+        self._plans[cache_key] = plan
+        return plan
+
+    def evaluate(self, call: ToolCall, facts: Facts) -> Decision:
+        """The decision for `call` (see `callgate.policy.engine.evaluate`)."""
+        from callgate.policy.engine import evaluate  # noqa: PLC0415 - engine imports us
+
+        return evaluate(self, call, facts)
+
+    def counter_keys(self, call: ToolCall, facts: Facts) -> dict[str, CounterKey]:
+        """The counters the call's rules read (see `callgate.policy.engine.counter_keys`)."""
+        from callgate.policy.engine import counter_keys  # noqa: PLC0415 - engine imports us
+
+        return counter_keys(self, call, facts)
+
+
+def _make_plan(entries: tuple[Applicable[CompiledEntry], ...]) -> Plan:
+    reads: dict[tuple[str, str], CompiledCounter] = {}
+    reads_agent = False
+    validate: bool | None = None
+    for applicable in entries:
+        entry = applicable.entry
+        if validate is None:
+            validate = entry.validate_arguments
+        for rule in entry.rules:
+            reads_agent = reads_agent or rule.reads_agent
+            for counter in rule.reads:
+                reads[(counter.tool, counter.name)] = counter
+    listed = bool(entries) and entries[0].kind in (EntryKind.TOOL, EntryKind.PATTERN)
+    return Plan(entries, listed, tuple(reads.values()), reads_agent, bool(validate))
+
+
+def load_compiled_policy(source: str | Path) -> CompiledPolicy:
+    """Load, validate and compile a policy file (or YAML text) in one step."""
+    return compile_policy(load_policy(source))
+
+
+def compile_policy(spec: PolicySpec) -> CompiledPolicy:
+    """Compile a validated spec; raises `PolicyError` with every problem found."""
+    return _Compiler(spec, source_of(spec)).run()
+
+
+@dataclass
+class _Compiler:
+    spec: PolicySpec
+    source: SourceMap
+    issues: list[PolicyIssue] = field(default_factory=list)
+    counters: dict[tuple[str, str], CompiledCounter] = field(default_factory=dict)
+
+    def fail(self, code: str, loc: Loc, message: str, hint: str = "") -> None:
+        self.issues.append(self.source.issue(code, loc, message, hint))
+
+    def run(self) -> CompiledPolicy:
+        spec = self.spec
+        self._define_counters()
+        tools: dict[str, CompiledEntry] = {}
+        patterns: list[tuple[ToolPattern, CompiledEntry]] = []
+        wildcard: CompiledEntry | None = None
+        for key, tool in spec.tools.items():
+            kind = (
+                EntryKind.WILDCARD
+                if key == WILDCARD
+                else EntryKind.PATTERN
+                if is_pattern(key)
+                else EntryKind.TOOL
+            )
+            loc: Loc = ("tools", key)
+            if not key:
+                self.fail(IssueCode.INVALID_PATTERN, loc, "a tool name must not be empty")
+            rules = self._rules(kind, key, tool.rules, loc)
+            entry = CompiledEntry(kind, key, rules, tool.category, tool.validate_arguments)
+            if kind is EntryKind.WILDCARD:
+                wildcard = entry
+            elif kind is EntryKind.PATTERN:
+                patterns.append((ToolPattern.compile(key), entry))
+            else:
+                tools[key] = entry
+        categories: dict[str, CompiledEntry] = {}
+        for category, category_spec in spec.categories.items():
+            loc = ("categories", category.value)
+            rules = self._rules(EntryKind.CATEGORY, category.value, category_spec.rules, loc)
+            categories[category.value] = CompiledEntry(
+                EntryKind.CATEGORY,
+                category.value,
+                rules,
+                None,
+                category_spec.validate_arguments,
+            )
+        hidden_patterns = tuple(ToolPattern.compile(name) for name in spec.hide if is_pattern(name))
+        if self.issues:
+            raise PolicyError(self.issues)
+        return CompiledPolicy(
+            spec=spec,
+            default_deny=spec.default == "deny",
+            hide_all=WILDCARD in spec.hide,
+            hidden_names=frozenset(name for name in spec.hide if not is_pattern(name)),
+            hidden_patterns=hidden_patterns,
+            tools=tools,
+            patterns=order_patterns(patterns),
+            categories=categories,
+            wildcard=wildcard,
+            counters=dict(self.counters),
+        )
+
+    # -- counters ---------------------------------------------------------------------
+
+    def _define_counters(self) -> None:
+        """Every `state` block, first pass, so rules may read counters defined later."""
+        for key, tool in self.spec.tools.items():
+            seen: dict[str, int] = {}
+            for index, rule in enumerate(tool.rules):
+                if rule.state is None:
+                    continue
+                loc: Loc = ("tools", key, "rules", index, "state")
+                if is_pattern(key):
+                    self.fail(
+                        IssueCode.INVALID_RULE,
+                        loc,
+                        "state counters belong to an exact tool name or '*', not a pattern",
+                        "use rate_limit here, or move the counter under each tool",
+                    )
+                    continue
+                name = rule.state.counter
+                if name in seen:
+                    self.fail(
+                        IssueCode.DUPLICATE_COUNTER,
+                        (*loc, "counter"),
+                        f"duplicate state counter {name!r} (also used by rules[{seen[name]}])",
+                        "give each counter its own name",
+                    )
+                    continue
+                seen[name] = index
+                owner = GLOBAL_TOOL if key == WILDCARD else key
+                increment_from = None
+                if rule.state.increment_from is not None:
+                    increment_from = self._argument_path(
+                        rule.state.increment_from, (*loc, "increment_from")
+                    )
+                self.counters[(owner, name)] = CompiledCounter(
+                    tool=owner,
+                    name=name,
+                    window=Window(WindowKind.CALENDAR, WINDOW_SECONDS[rule.state.window]),
+                    scope=rule.state.scope,
+                    increment=rule.state.increment,
+                    increment_from=increment_from,
+                    increment_from_text=rule.state.increment_from,
+                    rule=rule.name,
+                )
+        for category, category_spec in self.spec.categories.items():
+            for index, rule in enumerate(category_spec.rules):
+                if rule.state is not None:
+                    self.fail(
+                        IssueCode.INVALID_RULE,
+                        ("categories", category.value, "rules", index, "state"),
+                        "state counters belong to an exact tool name or '*', not a category",
+                        "use rate_limit here, or move the counter under each tool",
+                    )
+
+    def _argument_path(self, path: str, loc: Loc) -> Resolver | None:
+        try:
+            root, segments = parse_path(path)
+        except ConditionError as exc:
+            self.fail(IssueCode.INVALID_VALUE, loc, exc.message, exc.hint)
+            return None
+        if root != "args" or "*" in segments:
+            self.fail(
+                IssueCode.INVALID_VALUE,
+                loc,
+                f"increment_from must name one argument value, got {path!r}",
+                "e.g. increment_from: args.amount",
+            )
+            return None
+        return compile_walk(segments)
+
+    # -- rules ------------------------------------------------------------------------
+
+    def _rules(
+        self, kind: EntryKind, key: str, rules: Sequence[RuleSpec], loc: Loc
+    ) -> tuple[CompiledRule, ...]:
+        compiled: list[CompiledRule] = []
+        rate_names: set[str] = set()
+        for index, rule in enumerate(rules):
+            rule_loc: Loc = (*loc, "rules", index)
+            owner = GLOBAL_TOOL if kind is EntryKind.WILDCARD else key
+            own = self.counters.get((owner, rule.state.counter)) if rule.state else None
+            conditions = tuple(
+                self._condition(condition, (*rule_loc, "conditions", number), own)
+                for number, condition in enumerate(rule.conditions)
+            )
+            usable = tuple(c for c in conditions if c is not None)
+            reads = tuple(
+                dict.fromkeys(
+                    counter
+                    for condition in rule.conditions
+                    for counter in self._reads(condition)
+                    if counter is not None
+                )
+            )
+            rate = None
+            if rule.rate_limit is not None:
+                entry_name = f"category:{key}" if kind is EntryKind.CATEGORY else key
+                name = f"rate:{entry_name}/{rule.name}"
+                if name in rate_names:
+                    name = f"{name}#{index}"
+                rate_names.add(name)
+                spec = rule.rate_limit
+                rate = CompiledRateLimit(
+                    name=name,
+                    limit=spec.max,
+                    window=Window(WindowKind.SLIDING, spec.window),
+                    scope=spec.scope,
+                    message=rule.message
+                    or f"Rate limit of {spec.max} per {_window_text(spec.window)} reached. "
+                    "Try again later.",
+                )
+            compiled.append(
+                CompiledRule(
+                    name=rule.name,
+                    action=rule.action,
+                    entry=key,
+                    index=index,
+                    message=rule.message,
+                    conditions=usable,
+                    predicate=_all([c.predicate for c in usable]) if usable else None,
+                    rate_limit=rate,
+                    counter=own,
+                    reads=reads,
+                    reads_agent=any(_reads_agent(c) for c in rule.conditions),
+                    projects=any(_any_projected(c) for c in usable),
+                    approval_timeout=rule.approval_timeout,
+                )
+            )
+        return tuple(compiled)
+
+    def _reads(self, condition: ConditionSpec) -> Iterator[CompiledCounter | None]:
+        for leaf in _leaves(condition):
+            if leaf.path is not None and leaf.path.startswith("state"):
+                yield self._counter_for(leaf.path)
+
+    def _counter_for(self, path: str) -> CompiledCounter | None:
+        try:
+            root, segments = parse_path(path)
+        except ConditionError:
+            return None
+        if root != "state":
+            return None
+        return self.counters.get((str(segments[0]), str(segments[1])))
+
+    def _condition(
+        self, condition: ConditionSpec, loc: Loc, own: CompiledCounter | None
+    ) -> CompiledCondition | None:
+        groups: list[tuple[str, list[ConditionSpec]]] = []
+        if condition.any_ is not None:
+            groups.append(("any", condition.any_))
+        if condition.all_ is not None:
+            groups.append(("all", condition.all_))
+        if condition.not_ is not None:
+            inner = self._condition(condition.not_, (*loc, "not"), own)
+            if inner is None:
+                return None
+            child = inner.predicate
+            return CompiledCondition(condition, lambda subject: not child(subject), (inner,))
+        if groups:
+            word, items = groups[0]
+            if not items:
+                self.fail(IssueCode.INVALID_CONDITION, (*loc, word), f"{word} needs a condition")
+                return None
+            children = [self._condition(item, (*loc, word, n), own) for n, item in enumerate(items)]
+            kept = tuple(c for c in children if c is not None)
+            if len(kept) != len(children):
+                return None
+            preds = [c.predicate for c in kept]
+            combined = _all(preds) if word == "all" else _any(preds)
+            return CompiledCondition(condition, combined, kept)
+        return self._leaf(condition, loc, own)
+
+    def _leaf(
+        self, condition: ConditionSpec, loc: Loc, own: CompiledCounter | None
+    ) -> CompiledCondition | None:
+        path, op = condition.path or "", condition.op or ""
+        try:
+            predicate = compile_condition(path, op, condition.value)
+        except ConditionError as exc:
+            self.fail(IssueCode.INVALID_CONDITION, loc, exc.message, exc.hint)
+            return None
+        if path.startswith("state"):
+            counter = self._counter_for(path)
+            if counter is None:
+                known = [f"state.{tool}.{name}" for tool, name in self.counters]
+                self.fail(
+                    IssueCode.UNKNOWN_COUNTER,
+                    (*loc, "path"),
+                    f"condition references {path} but no matching state block found",
+                    suggest(path, known)
+                    or "define it with `state: {counter: ..., window: ...}` on a rule of "
+                    "that tool ('_global' means the '*' entry)",
+                )
+                return None
+            if counter is own and op in _PROJECTED_OPS:
+                return CompiledCondition(condition, _projected(predicate), projected=True)
+        return CompiledCondition(condition, predicate)
+
+
+def _projected(predicate: Predicate) -> Predicate:
+    def after_charge(subject: Mapping[str, Any]) -> bool:
+        return predicate(subject[PROJECTED])
+
+    return after_charge
+
+
+def _all(predicates: Sequence[Predicate]) -> Predicate:
+    if len(predicates) == 1:
+        return predicates[0]
+    if len(predicates) == 2:
+        first, second = predicates
+
+        def both(subject: Mapping[str, Any]) -> bool:
+            return first(subject) and second(subject)
+
+        return both
+    items = tuple(predicates)
+
+    def every(subject: Mapping[str, Any]) -> bool:
+        # A loop, not all(<generator>): this runs on every call.
+        for predicate in items:  # noqa: SIM110
+            if not predicate(subject):
+                return False
+        return True
+
+    return every
+
+
+def _any(predicates: Sequence[Predicate]) -> Predicate:
+    if len(predicates) == 1:
+        return predicates[0]
+    items = tuple(predicates)
+
+    def some(subject: Mapping[str, Any]) -> bool:
+        for predicate in items:  # noqa: SIM110
+            if predicate(subject):
+                return True
+        return False
+
+    return some
+
+
+def _leaves(condition: ConditionSpec) -> Iterator[ConditionSpec]:
+    for group in (condition.any_, condition.all_):
+        if group is not None:
+            for item in group:
+                yield from _leaves(item)
+    if condition.not_ is not None:
+        yield from _leaves(condition.not_)
+    if condition.path is not None:
+        yield condition
+
+
+def _reads_agent(condition: ConditionSpec) -> bool:
+    return any(
+        leaf.path is not None and leaf.path.startswith("agent") for leaf in _leaves(condition)
+    )
+
+
+def _any_projected(condition: CompiledCondition) -> bool:
+    return condition.projected or any(_any_projected(c) for c in condition.children)
+
+
+def _window_text(seconds: int) -> str:
+    names = {value: name for name, value in WINDOW_SECONDS.items()}
+    return names.get(seconds, f"{seconds} seconds")

@@ -1,0 +1,259 @@
+"""The decision engine: one tool call and its facts in, one `Decision` out. Pure.
+
+Order of evaluation (Intercept's, extended):
+
+1. a hidden tool → HIDDEN;
+2. `default: deny` and no tool entry (exact name or pattern) → DENY; category and `"*"`
+   entries do not rescue an unlisted tool; an entry with `rules: []` lists it;
+3. the rules of the applicable entries (tool entry, category entry, `"*"`; see
+   `callgate.policy.patterns`), each in file order:
+   - `deny` → DENY;
+   - `evaluate` → DENY unless every condition holds;
+   - `rate_limit` → a limited charge (the store refuses it when the limit is reached);
+   - `require_approval` → noted when its conditions hold (or it has none); the call must
+     still pass every other rule;
+   - a rule with `state` adds its counter charge (`increment` or `increment_from`, which
+     must be a finite number >= 0, exact as a Decimal);
+4. the first rule that fails decides; only when all pass are charges returned (the store
+   reserves them all or none): APPROVAL_REQUIRED when an approval rule was noted, else ALLOW.
+
+Counter values come in `Facts.counters` (the proxy reads the keys `counter_keys` names);
+a counter missing from it reads as 0, and every value read is returned in
+`Decision.guards` so the store refuses the reservation when it has changed meanwhile.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from callgate.policy.compiler import (
+    PROJECTED,
+    CompiledCondition,
+    CompiledCounter,
+    CompiledPolicy,
+    CompiledRule,
+    Plan,
+)
+from callgate.policy.decision import Agent, Decision, Facts, ToolCall, Verdict
+from callgate.policy.paths import MISSING
+from callgate.policy.schema import Action
+from callgate.state.counters import Charge, CounterKey, Scope, Window
+
+HIDE_RULE = "hide"
+DEFAULT_RULE = "default"
+_ONE = Decimal(1)
+_ZERO = Decimal(0)
+_NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
+
+
+def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
+    """Judge one call; see the module docstring for the order of evaluation."""
+    tool = call.tool
+    if policy.is_hidden(tool):
+        return Decision(Verdict.HIDDEN, rule=HIDE_RULE, reason=f"tool {tool!r} is not available")
+    plan = policy.plan(tool, facts.category)
+    if policy.default_deny and not plan.listed:
+        return Decision(
+            Verdict.DENY,
+            rule=DEFAULT_RULE,
+            reason=f"tool {tool!r} is not permitted by policy (default: deny)",
+        )
+    subject: dict[str, Any] | None = None
+    charges: list[Charge] = []
+    approval: CompiledRule | None = None
+    for applicable in plan.entries:
+        for rule in applicable.entry.rules:
+            action = rule.action
+            if action is Action.DENY:
+                return Decision(Verdict.DENY, rule=rule.name, reason=_deny_text(rule, tool))
+            limit = rule.rate_limit
+            if limit is not None:
+                key = _key(call, facts, limit.scope, limit.name, limit.window)
+                charges.append(Charge(key, _ONE, rule.name, limit.limit))
+                continue
+            if subject is None:
+                subject = _subject(plan, call, facts)
+            counter = rule.counter
+            amount = _ZERO
+            if counter is not None:
+                found = _amount(counter, call.arguments)
+                if isinstance(found, str):
+                    return Decision(Verdict.DENY, rule=rule.name, reason=found)
+                amount = found
+                if rule.projects:
+                    subject[PROJECTED] = _projected(subject, counter, amount)
+            predicate = rule.predicate
+            holds = predicate is None or predicate(subject)
+            if action is Action.REQUIRE_APPROVAL:
+                if holds and approval is None:
+                    approval = rule
+            elif not holds:
+                return Decision(
+                    Verdict.DENY, rule=rule.name, reason=_failure_text(rule, tool, subject)
+                )
+            if counter is not None:
+                key = _key(call, facts, counter.scope, counter.path, counter.window)
+                charges.append(Charge(key, amount, rule.name))
+    guards = _guards(plan, call, facts)
+    if approval is not None:
+        return Decision(
+            Verdict.APPROVAL_REQUIRED,
+            rule=approval.name,
+            reason=approval.message or f"calls to {tool!r} need approval (rule {approval.name!r})",
+            charges=tuple(charges),
+            guards=guards,
+            validate_arguments=plan.validate_arguments,
+            approval_timeout=approval.approval_timeout or policy.approvals.timeout,
+        )
+    return Decision(
+        Verdict.ALLOW,
+        charges=tuple(charges),
+        guards=guards,
+        validate_arguments=plan.validate_arguments,
+    )
+
+
+def counter_keys(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> dict[str, CounterKey]:
+    """The counters the call's applicable rules read: `"<tool>.<counter>"` → key to read.
+
+    The proxy reads these from its store and passes the values in `Facts.counters`.
+    Hidden or unlisted (default deny) tools read nothing.
+    """
+    if policy.is_hidden(call.tool):
+        return {}
+    plan = policy.plan(call.tool, facts.category)
+    if policy.default_deny and not plan.listed:
+        return {}
+    return {
+        counter.path: _key(call, facts, counter.scope, counter.path, counter.window)
+        for counter in plan.reads
+    }
+
+
+def scope_key(scope: Scope, facts: Facts) -> str:
+    """Whose counter: the session id, the agent's name, or `"*"` for everyone."""
+    if scope is Scope.SESSION:
+        return facts.session
+    if scope is Scope.AGENT:
+        return facts.agent.name
+    return "*"
+
+
+def _key(call: ToolCall, facts: Facts, scope: Scope, name: str, window: Window) -> CounterKey:
+    return CounterKey(call.server, scope, scope_key(scope, facts), name, window)
+
+
+def _subject(plan: Plan, call: ToolCall, facts: Facts) -> dict[str, Any]:
+    subject: dict[str, Any] = {"args": call.arguments}
+    if plan.reads:
+        state: dict[str, dict[str, Decimal]] = {}
+        values = facts.counters
+        for counter in plan.reads:
+            state.setdefault(counter.tool, {})[counter.name] = values.get(counter.path, _ZERO)
+        subject["state"] = state
+    if plan.reads_agent:
+        subject["agent"] = _agent(facts.agent)
+    return subject
+
+
+def _agent(agent: Agent) -> dict[str, Any]:
+    return {"name": agent.name, "roles": sorted(agent.roles)}
+
+
+def _projected(
+    subject: dict[str, Any], counter: CompiledCounter, amount: Decimal
+) -> dict[str, Any]:
+    """The subject as it will be once this call's charge to `counter` is added."""
+    state = dict(subject.get("state", {}))
+    values = dict(state.get(counter.tool, {}))
+    values[counter.name] = values.get(counter.name, _ZERO) + amount
+    state[counter.tool] = values
+    return {**subject, "state": state}
+
+
+def _guards(plan: Plan, call: ToolCall, facts: Facts) -> dict[CounterKey, Decimal]:
+    if not plan.reads:
+        return {}
+    values = facts.counters
+    return {
+        _key(call, facts, counter.scope, counter.path, counter.window): values.get(
+            counter.path, _ZERO
+        )
+        for counter in plan.reads
+    }
+
+
+def _amount(counter: CompiledCounter, arguments: Mapping[str, Any]) -> Decimal | str:
+    """This call's charge to `counter`, or the reason the call must be denied."""
+    if counter.increment_from is None:
+        return counter.increment
+    value = counter.increment_from(arguments)
+    if value is MISSING:
+        return (
+            f"counter {counter.path!r} adds {counter.increment_from_text}, "
+            "which this call does not have"
+        )
+    amount = _decimal(value)
+    if amount is None:
+        return (
+            f"counter {counter.path!r} adds {counter.increment_from_text}, "
+            f"which must be a number, got {value!r}"
+        )
+    if not amount.is_finite():
+        return (
+            f"counter {counter.path!r} adds {counter.increment_from_text}, "
+            f"which must be finite, got {value!r}"
+        )
+    if amount < 0:
+        return (
+            f"counter {counter.path!r} adds {counter.increment_from_text}, "
+            f"which must not be negative, got {value!r}"
+        )
+    return amount
+
+
+def _decimal(value: Any) -> Decimal | None:
+    """An exact Decimal for a JSON number (or a numeric string); None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | Decimal):
+        return Decimal(value)
+    if isinstance(value, float):
+        # repr gives the shortest text that round-trips: 0.1 stays 0.1, not 0.1000000000000000055
+        return Decimal(repr(value))
+    if isinstance(value, str) and _NUMBER.match(value):
+        try:
+            return Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    return None
+
+
+def _deny_text(rule: CompiledRule, tool: str) -> str:
+    return rule.message or f"calls to {tool!r} are denied by rule {rule.name!r}"
+
+
+def _failure_text(rule: CompiledRule, tool: str, subject: Mapping[str, Any]) -> str:
+    """The author's on_deny, or which condition failed, in words."""
+    if rule.message:
+        return rule.message
+    for condition in rule.conditions:
+        if not condition.predicate(subject):
+            return f"rule {rule.name!r} denied {tool!r}: {describe_condition(condition)} failed"
+    return f"rule {rule.name!r} denied {tool!r}"
+
+
+def describe_condition(condition: CompiledCondition) -> str:
+    """A condition in one line, as written: `args.amount lte 50000`, `any(...)`."""
+    spec = condition.spec
+    if spec.any_ is not None or spec.all_ is not None:
+        word = "any" if spec.any_ is not None else "all"
+        inner = ", ".join(describe_condition(child) for child in condition.children)
+        return f"{word}({inner})"
+    if spec.not_ is not None:
+        return f"not({describe_condition(condition.children[0])})"
+    text = f"{spec.path} {spec.op} {spec.value!r}" if spec.has_value else f"{spec.path} {spec.op}"
+    return f"{text} (after this call)" if condition.projected else text
