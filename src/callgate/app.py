@@ -1,0 +1,88 @@
+"""The composition root: builds policy, counter store, audit sink and gate from options.
+
+Every concrete piece is chosen here and nowhere else; transports and the CLI receive a
+ready `Gate`. `open_gate` owns the lifetimes: the policy watcher runs while the gate is
+in use, and on the way out the audit log is flushed and the store closed.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import anyio
+
+from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
+from callgate.proxy.audit import AuditSink, JsonlAuditSink, NullAuditSink, load_install_key
+from callgate.proxy.gate import Approvals, Gate
+from callgate.proxy.jsonrpc import MAX_MESSAGE_BYTES
+from callgate.proxy.reload import PolicyWatcher
+from callgate.state.url import default_sqlite_path, open_store
+
+
+def data_dir() -> Path:
+    """callgate's per-user data directory (`$XDG_DATA_HOME/callgate`)."""
+    return default_sqlite_path().parent
+
+
+def default_audit_path() -> Path:
+    """Where the audit log goes when `--audit` is not given."""
+    return data_dir() / "audit.jsonl"
+
+
+@dataclass(frozen=True, slots=True)
+class GateOptions:
+    """What the CLI decides about one proxy run."""
+
+    policy_path: Path
+    state_url: str | None = None
+    audit_path: Path | None = None
+    audit: bool = True
+    reload_interval: float = 0.5
+    call_timeout: float = 600.0
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+
+
+def load_policy_watcher(options: GateOptions) -> PolicyWatcher[CompiledPolicy]:
+    """Load the policy (raising `PolicyError` with every issue) and prepare to watch it."""
+    return PolicyWatcher(
+        options.policy_path, load_compiled_policy, interval=options.reload_interval
+    )
+
+
+@asynccontextmanager
+async def open_gate(
+    options: GateOptions,
+    watcher: PolicyWatcher[CompiledPolicy] | None = None,
+    approvals: Approvals | None = None,
+) -> AsyncIterator[Gate]:
+    """A ready gate; the policy is watched for edits until the block ends."""
+    watcher = watcher or load_policy_watcher(options)
+    store = open_store(options.state_url)
+    audit: AuditSink = NullAuditSink()
+    try:
+        if options.audit:
+            audit = JsonlAuditSink(options.audit_path or default_audit_path())
+        gate = Gate(
+            policy=watcher,
+            store=store,
+            audit=audit,
+            audit_key=load_install_key(data_dir() / "audit.key"),
+            approvals=approvals,
+            call_timeout=options.call_timeout,
+        )
+        async with anyio.create_task_group() as group:
+            group.start_soon(watcher.watch)
+            try:
+                yield gate
+            finally:
+                group.cancel_scope.cancel()
+    finally:
+        await audit.aclose()
+        try:
+            await store.aclose()
+        except Exception as exc:  # shutdown must finish: say why, go on
+            print(f"callgate: closing the state store failed: {exc}", file=sys.stderr)

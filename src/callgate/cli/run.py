@@ -1,0 +1,177 @@
+"""`callgate run`: the proxy, in stdio or Streamable HTTP mode.
+
+    callgate run -c POLICY [--state URL] [--audit PATH] -- CMD ARGS...    stdio, child upstream
+    callgate run -c POLICY --upstream URL [--header "K: V"]...            stdio, HTTP upstream
+    callgate run -c POLICY --listen HOST:PORT (--upstream URL | -- CMD)   HTTP listener
+
+Nothing but protocol is written to stdout in stdio mode; every log line goes to stderr.
+"""
+
+# Imports live inside the functions so `callgate --help` stays fast.
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def register(subparsers: Any) -> None:
+    """Add the `run` sub-command."""
+    parser = subparsers.add_parser(
+        "run",
+        help="run the proxy in front of an MCP server",
+        description="Run callgate in front of an MCP server; every tools/call is judged "
+        "against the policy before it reaches the server.",
+    )
+    parser.add_argument("-c", "--config", required=True, type=Path, metavar="POLICY")
+    parser.add_argument("--state", metavar="URL", help="sqlite:///PATH, redis://HOST:PORT/DB")
+    parser.add_argument("--audit", type=Path, metavar="PATH", help="audit log (JSON lines)")
+    parser.add_argument("--no-audit", action="store_true", help="do not write an audit log")
+    parser.add_argument("--agent", default="anonymous", metavar="NAME", help="agent identity")
+    parser.add_argument("--server-name", metavar="NAME", help="upstream name in counters and audit")
+    parser.add_argument("--upstream", metavar="URL", help="Streamable HTTP upstream")
+    parser.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar='"K: V"',
+        help="header sent to the HTTP upstream (repeatable)",
+    )
+    parser.add_argument("--listen", metavar="HOST:PORT", help="serve Streamable HTTP at /mcp")
+    parser.add_argument(
+        "--max-message-bytes", type=int, default=None, metavar="N", help="per-message limit"
+    )
+    parser.add_argument(
+        "--reload-interval",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="how often the policy file is checked for edits",
+    )
+    parser.add_argument(
+        "--call-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="after this, an unanswered call's counters are rolled back",
+    )
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
+    parser.set_defaults(func=run)
+
+
+def _usage(message: str) -> int:
+    print(f"callgate run: {message}", file=sys.stderr)
+    return 2
+
+
+def _headers(values: list[str]) -> dict[str, str] | None:
+    headers: dict[str, str] = {}
+    for value in values:
+        name, colon, rest = value.partition(":")
+        if not colon or not name.strip():
+            return None
+        headers[name.strip()] = rest.strip()
+    return headers
+
+
+def _listen_address(value: str) -> tuple[str, int] | None:
+    host, colon, port = value.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        return None
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Check the options, load the policy, and proxy until the session ends."""
+    command = list(args.command)
+    if command and command[0] == "--":
+        command = command[1:]
+    if bool(command) == bool(args.upstream):
+        return _usage("give exactly one upstream: --upstream URL or -- CMD ARGS...")
+    headers = _headers(args.header)
+    if headers is None:
+        return _usage('--header takes "Name: value"')
+    if headers and not args.upstream:
+        return _usage("--header applies to an --upstream URL only")
+    address = _listen_address(args.listen) if args.listen else None
+    if args.listen and address is None:
+        return _usage(f"--listen takes HOST:PORT, got {args.listen!r}")
+
+    import anyio
+
+    from callgate.app import GateOptions, load_policy_watcher, open_gate
+    from callgate.errors import PolicyError
+    from callgate.policy.decision import Agent
+    from callgate.proxy.jsonrpc import MAX_MESSAGE_BYTES
+    from callgate.state.url import StoreURLError
+
+    options = GateOptions(
+        policy_path=args.config,
+        state_url=args.state,
+        audit_path=args.audit,
+        audit=not args.no_audit,
+        reload_interval=args.reload_interval,
+        call_timeout=args.call_timeout,
+        max_message_bytes=args.max_message_bytes or MAX_MESSAGE_BYTES,
+    )
+    try:
+        watcher = load_policy_watcher(options)
+    except PolicyError as error:
+        print(f"callgate: {args.config}: the policy is invalid", file=sys.stderr)
+        for issue in error.issues:
+            print(f"  {issue.render()}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        print(f"callgate: cannot read the policy {args.config}: {error}", file=sys.stderr)
+        return 1
+    server = args.server_name or _server_name(args.upstream, command)
+    agent = Agent(args.agent)
+
+    async def serve() -> int:
+        async with open_gate(options, watcher) as gate:
+            if address is not None:
+                from callgate.transports.http_listener import serve_http
+
+                return await serve_http(
+                    gate,
+                    address[0],
+                    address[1],
+                    args.upstream or command,
+                    headers=headers,
+                    server=server,
+                    max_message_bytes=options.max_message_bytes,
+                )
+            if args.upstream:
+                from callgate.transports.http_upstream import run_stdio_to_http
+
+                return await run_stdio_to_http(
+                    gate,
+                    args.upstream,
+                    headers,
+                    server=server,
+                    agent=agent,
+                    max_message_bytes=options.max_message_bytes,
+                )
+            from callgate.transports.stdio import run_stdio
+
+            return await run_stdio(
+                gate, command, server=server, agent=agent, max_bytes=options.max_message_bytes
+            )
+
+    try:
+        return anyio.run(serve)
+    except StoreURLError as error:
+        print(f"callgate: {error}", file=sys.stderr)
+        return 2
+
+
+def _server_name(url: str | None, command: list[str]) -> str:
+    """A stable default name for the upstream: the URL's host, or the command's name."""
+    if url:
+        from urllib.parse import urlsplit
+
+        return urlsplit(url).netloc or url
+    return Path(command[0]).name

@@ -1,0 +1,376 @@
+"""stdio in, child process out: `callgate run -c POLICY -- CMD ARGS...`.
+
+Newline-delimited JSON-RPC is read from our stdin, judged by the interceptor and written
+to the child's stdin; the child's stdout comes back the same way. Only protocol goes to
+our stdout; the child's stderr is inherited so its logs reach the client's log.
+
+Lifecycle (the MCP stdio shutdown sequence): when our stdin ends, the child's stdin is
+closed; a child still running after `grace` seconds gets SIGTERM, then SIGKILL. SIGINT
+and SIGTERM sent to callgate are forwarded to the child. When the child's stdout ends,
+every request still waiting gets a JSON-RPC error and callgate exits with the child's
+status (128 + N when signal N killed it).
+
+Messages the interceptor returns unchanged are written as their original bytes: nothing
+is re-encoded on the way through unless a rule rewrote it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import IO, Any
+
+from callgate.policy.decision import ANONYMOUS, Agent
+from callgate.proxy.hooks import Interceptor, Message, Peer, Reply
+from callgate.proxy.jsonrpc import (
+    INTERNAL_ERROR,
+    MAX_MESSAGE_BYTES,
+    ParseError,
+    decode,
+    encode,
+    error_response,
+)
+
+__all__ = ["LineReader", "StdioProxy", "run_stdio"]
+
+CHUNK = 64 * 1024
+MAX_TRACKED_REQUESTS = 100_000
+"""Requests remembered so they can be answered if the upstream dies (oldest forgotten)."""
+
+
+class _Oversize:
+    """A line longer than the limit; its bytes were discarded."""
+
+
+OVERSIZE = _Oversize()
+
+
+class LineReader:
+    """Splits a byte stream into lines, refusing (not buffering) lines over `max_bytes`."""
+
+    def __init__(self, read: Callable[[int], Awaitable[bytes]], max_bytes: int) -> None:
+        self._read = read
+        self._max = max_bytes
+        self._buffer = bytearray()
+        self._start = 0
+        self._eof = False
+
+    async def next(self) -> bytes | _Oversize | None:
+        """The next line without its newline, OVERSIZE, or None at the end of the stream."""
+        discarding = False
+        while True:
+            end = self._buffer.find(b"\n", self._start)
+            if end >= 0:
+                line = bytes(self._buffer[self._start : end])
+                self._start = end + 1
+                if self._start > CHUNK:
+                    del self._buffer[: self._start]
+                    self._start = 0
+                if discarding or len(line) > self._max:
+                    return OVERSIZE
+                return line
+            if len(self._buffer) - self._start > self._max:
+                discarding = True
+                self._buffer.clear()
+                self._start = 0
+            if self._eof:
+                if discarding:
+                    return OVERSIZE
+                rest = bytes(self._buffer[self._start :])
+                self._buffer.clear()
+                self._start = 0
+                return rest if rest.strip() else None
+            chunk = await self._read(CHUNK)
+            if not chunk:
+                self._eof = True
+            else:
+                self._buffer += chunk
+
+
+@dataclass
+class _ClientOutput:
+    """Our stdout: writes whole lines, never interleaved."""
+
+    writer: asyncio.StreamWriter | None
+    file: IO[bytes] | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closed: bool = False
+
+    async def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            if self.writer is not None:
+                self.writer.write(data + b"\n")
+                if self.writer.transport.get_write_buffer_size() > CHUNK:
+                    async with self.lock:
+                        await self.writer.drain()
+            elif self.file is not None:
+                async with self.lock:
+                    await asyncio.to_thread(_write_blocking, self.file, data + b"\n")
+        except (BrokenPipeError, ConnectionResetError):
+            self.closed = True
+
+
+def _write_blocking(file: IO[bytes], data: bytes) -> None:
+    file.write(data)
+    file.flush()
+
+
+async def _open_client_io(
+    stdin: IO[bytes], stdout: IO[bytes]
+) -> tuple[Callable[[int], Awaitable[bytes]], _ClientOutput]:
+    """Async pipes for our stdin/stdout; threads when they are regular files."""
+    loop = asyncio.get_running_loop()
+    read: Callable[[int], Awaitable[bytes]]
+    try:
+        reader = asyncio.StreamReader(limit=CHUNK)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+        read = reader.read
+    except (ValueError, OSError):
+
+        async def read(size: int) -> bytes:
+            return await asyncio.to_thread(stdin.read1, size)  # type: ignore[attr-defined]
+
+    try:
+        transport, protocol = await loop.connect_write_pipe(
+            asyncio.streams.FlowControlMixin, stdout
+        )
+        writer = asyncio.StreamWriter(transport, protocol, None, loop)
+        return read, _ClientOutput(writer)
+    except (ValueError, OSError):
+        return read, _ClientOutput(None, stdout)
+
+
+@dataclass
+class StdioProxy:
+    """One stdio session: our stdin/stdout on one side, the child process on the other."""
+
+    interceptor: Interceptor
+    command: Sequence[str]
+    server: str = "default"
+    agent: Agent = ANONYMOUS
+    max_bytes: int = MAX_MESSAGE_BYTES
+    grace: float = 5.0
+    peer: Peer = field(init=False)
+    _requests: dict[str | int, None] = field(default_factory=dict)
+    _initialize_ids: set[str | int] = field(default_factory=set)
+    _calls: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.peer = Peer(server=self.server, session=uuid.uuid4().hex, agent=self.agent)
+
+    async def run(self, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int:
+        """Proxy until the child exits; returns the exit status to exit with."""
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *self.command,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=None,
+            )
+        except OSError as exc:
+            print(f"callgate: cannot start {self.command[0]!r}: {exc}", file=sys.stderr)
+            return 127
+        assert process.stdin is not None
+        assert process.stdout is not None
+        self._child_in = process.stdin
+        read_client, self._out = await _open_client_io(
+            stdin or sys.stdin.buffer, stdout or sys.stdout.buffer
+        )
+        loop = asyncio.get_running_loop()
+        forwarded = []
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signum, _forward_signal, process, signum)
+                forwarded.append(signum)
+        client = asyncio.create_task(self._pump_client(read_client, process))
+        try:
+            await self._pump_server(LineReader(process.stdout.read, self.max_bytes))
+            await self._upstream_gone()
+            client.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await client
+            await self._stop(process)
+        finally:
+            for signum in forwarded:
+                loop.remove_signal_handler(signum)
+            for task in list(self._calls):
+                task.cancel()
+            if self._out.writer is not None:
+                with contextlib.suppress(Exception):
+                    await self._out.writer.drain()
+        return _exit_status(process.returncode)
+
+    # -- client to server -------------------------------------------------------------
+
+    async def _pump_client(
+        self, read: Callable[[int], Awaitable[bytes]], process: asyncio.subprocess.Process
+    ) -> None:
+        lines = LineReader(read, self.max_bytes)
+        while (line := await lines.next()) is not None and not self._out.closed:
+            if isinstance(line, _Oversize):
+                too_big = ParseError(-32600, f"message larger than {self.max_bytes} bytes")
+                await self._out.write(encode(too_big.response()))
+                continue
+            if not line.strip():
+                continue
+            try:
+                messages, was_batch = decode(line, max_bytes=self.max_bytes)
+            except ParseError as error:
+                await self._out.write(encode(error.response()))
+                continue
+            if was_batch:
+                await self._client_batch(messages)
+            else:
+                message = messages[0]
+                assert isinstance(message, Message)
+                if message.method == "tools/call":
+                    # Judging may wait (store, approvals); other traffic must not.
+                    task = asyncio.create_task(self._client_single(message))
+                    self._calls.add(task)
+                    task.add_done_callback(self._calls.discard)
+                else:
+                    await self._client_single(message)
+        # The client is gone: the stdio shutdown sequence starts with the child's stdin.
+        self._child_in.close()
+        await self._stop(process)
+
+    async def _client_single(self, message: Message) -> None:
+        answer = await self.interceptor.on_client_message(message, self.peer)
+        if isinstance(answer, Reply):
+            await self._out.write(encode(answer.body))
+            return
+        self._remember(answer.message)
+        await self._send_upstream(_bytes_of(answer.message))
+
+    async def _client_batch(self, elements: list[Message | ParseError]) -> None:
+        replies: list[bytes] = []
+        upstream: list[bytes] = []
+        for element in elements:
+            if isinstance(element, ParseError):
+                replies.append(encode(element.response()))
+                continue
+            answer = await self.interceptor.on_client_message(element, self.peer)
+            if isinstance(answer, Reply):
+                replies.append(encode(answer.body))
+            else:
+                self._remember(answer.message)
+                upstream.append(_bytes_of(answer.message))
+        if upstream:
+            await self._send_upstream(b"[" + b",".join(upstream) + b"]")
+        if replies:
+            await self._out.write(b"[" + b",".join(replies) + b"]")
+
+    def _remember(self, message: Message) -> None:
+        body = message.body
+        if not message.is_request:
+            return
+        request_id = body["id"]
+        if len(self._requests) >= MAX_TRACKED_REQUESTS:
+            del self._requests[next(iter(self._requests))]
+        self._requests[request_id] = None
+        if body.get("method") == "initialize":
+            self._initialize_ids.add(request_id)
+
+    async def _send_upstream(self, data: bytes) -> None:
+        try:
+            self._child_in.write(data + b"\n")
+            await self._child_in.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the child is gone; its stdout's end settles everything
+
+    # -- server to client -------------------------------------------------------------
+
+    async def _pump_server(self, lines: LineReader) -> None:
+        while (line := await lines.next()) is not None:
+            if isinstance(line, _Oversize):
+                print(
+                    f"callgate: dropped an upstream message over {self.max_bytes} bytes",
+                    file=sys.stderr,
+                )
+                continue
+            if not line.strip():
+                continue
+            try:
+                messages, was_batch = decode(line, max_bytes=self.max_bytes)
+            except ParseError as error:
+                print(f"callgate: dropped invalid upstream output: {error}", file=sys.stderr)
+                continue
+            outgoing = [out for m in messages if (out := await self._server_message(m))]
+            if not outgoing:
+                continue
+            await self._out.write(b"[" + b",".join(outgoing) + b"]" if was_batch else outgoing[0])
+
+    async def _server_message(self, message: Message | ParseError) -> bytes | None:
+        if isinstance(message, ParseError):
+            print(f"callgate: dropped invalid upstream message: {message}", file=sys.stderr)
+            return None
+        if message.is_response:
+            request_id = message.body.get("id")
+            if isinstance(request_id, str | int):
+                self._requests.pop(request_id, None)
+                if request_id in self._initialize_ids:
+                    self._initialize_ids.discard(request_id)
+                    self._learn_version(message.body)
+        out = await self.interceptor.on_server_message(message, self.peer)
+        return None if out is None else _bytes_of(out)
+
+    def _learn_version(self, body: dict[str, Any]) -> None:
+        result = body.get("result")
+        version = result.get("protocolVersion") if isinstance(result, dict) else None
+        if isinstance(version, str):
+            self.peer = replace(self.peer, protocol_version=version)
+
+    async def _upstream_gone(self) -> None:
+        for task in list(self._calls):
+            task.cancel()
+        await self.interceptor.on_upstream_lost(self.peer)
+        for request_id in list(self._requests):
+            error = error_response(request_id, INTERNAL_ERROR, "upstream MCP server exited")
+            await self._out.write(encode(error))
+        self._requests.clear()
+
+    async def _stop(self, process: asyncio.subprocess.Process) -> None:
+        """Wait for the child; SIGTERM then SIGKILL when it outstays `grace`."""
+        for escalate in (process.terminate, process.kill):
+            try:
+                await asyncio.wait_for(process.wait(), self.grace)
+                return
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    escalate()
+        await process.wait()
+
+
+def _bytes_of(message: Message) -> bytes:
+    return message.raw or encode(message.body)
+
+
+def _forward_signal(process: asyncio.subprocess.Process, signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signum)
+
+
+def _exit_status(returncode: int | None) -> int:
+    if returncode is None:
+        return 1
+    return 128 - returncode if returncode < 0 else returncode
+
+
+async def run_stdio(
+    interceptor: Interceptor,
+    command: Sequence[str],
+    *,
+    server: str = "default",
+    agent: Agent = ANONYMOUS,
+    max_bytes: int = MAX_MESSAGE_BYTES,
+) -> int:
+    """Proxy our stdin/stdout to `command` until it exits; returns its exit status."""
+    proxy = StdioProxy(interceptor, command, server=server, agent=agent, max_bytes=max_bytes)
+    return await proxy.run()

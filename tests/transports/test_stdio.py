@@ -1,0 +1,130 @@
+"""The stdio transport as a plain relay: real SDK client -> relay process -> real server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+
+from tests.fixtures.servers.commands import (
+    FASTMCP_SERVER,
+    RELAY,
+    ROOT,
+    SDK_SERVER,
+    stdio_params,
+)
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-11-25",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "1"},
+    },
+}
+
+
+def _tools(listing: Any) -> list[dict[str, Any]]:
+    return [tool.model_dump(mode="json", by_alias=True) for tool in listing.tools]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+@pytest.mark.parametrize("server", [SDK_SERVER, FASTMCP_SERVER], ids=["sdk", "fastmcp"])
+async def test_relay_shows_the_same_tools_and_results_as_direct(
+    mode: str, server: list[str]
+) -> None:
+    with anyio.fail_after(30):
+        async with Client(stdio_params(server), mode=mode) as direct:
+            direct_tools = _tools(await direct.list_tools())
+            direct_sum = await direct.call_tool("add", {"a": 2, "b": 3})
+        async with Client(stdio_params([*RELAY, "--", *server]), mode=mode) as relayed:
+            relayed_tools = _tools(await relayed.list_tools())
+            relayed_sum = await relayed.call_tool("add", {"a": 2, "b": 3})
+    assert relayed_tools == direct_tools
+    assert relayed_sum.model_dump() == direct_sum.model_dump()
+    assert relayed_sum.content == direct_sum.content
+    assert relayed_sum.structured_content == {"result": 5}
+
+
+def _run_raw(lines: list[bytes], *extra: str, until: set[Any]) -> tuple[list[Any], int]:
+    """Feed raw lines to a relay in front of the SDK server.
+
+    Our stdin stays open until a response for every id in `until` has arrived (closing it
+    earlier would make the server exit before answering); returns output and status.
+    """
+    output: list[Any] = []
+    with subprocess.Popen(
+        [*RELAY, *extra, "--", *SDK_SERVER],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+    ) as process:
+        assert process.stdin is not None
+        assert process.stdout is not None
+        process.stdin.write(b"".join(line + b"\n" for line in lines))
+        process.stdin.flush()
+        waiting = set(until)
+        for raw in process.stdout:
+            message = json.loads(raw)
+            output.append(message)
+            waiting.discard(message.get("id"))
+            if not waiting and not process.stdin.closed:
+                process.stdin.close()
+        status = process.wait(timeout=30)
+    return output, status
+
+
+def test_malformed_and_oversize_lines_get_errors_and_the_session_goes_on() -> None:
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call"}
+    call["params"] = {"name": "echo", "arguments": {"text": "ok"}}
+    output, status = _run_raw(
+        [
+            json.dumps(INITIALIZE).encode(),
+            b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+            b"{not json",
+            b'{"jsonrpc":"2.0","id":7,"id":8,"method":"tools/list"}',
+            b'{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'
+            + b"x" * 3000
+            + b'"}}}',
+            json.dumps(call).encode(),
+        ],
+        "--max-bytes",
+        "2000",
+        until={2},
+    )
+    assert status == 0
+    errors = [message["error"]["code"] for message in output if "error" in message]
+    assert errors == [-32700, -32700, -32600]
+    answers = {message["id"]: message for message in output if "result" in message}
+    assert answers[2]["result"]["content"][0]["text"] == "ok"
+    assert 9 not in answers
+
+
+def test_dead_upstream_fails_in_flight_calls_and_its_status_is_ours() -> None:
+    block = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "block"}}
+    crash = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": "crash", "arguments": {"code": 7}},
+    }
+    output, status = _run_raw(
+        [
+            json.dumps(INITIALIZE).encode(),
+            b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+            json.dumps(block).encode(),
+            json.dumps(crash).encode(),
+        ],
+        until={2, 3},
+    )
+    assert status == 7
+    failed = sorted(message["id"] for message in output if "error" in message)
+    assert failed == [2, 3]
