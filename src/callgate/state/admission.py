@@ -11,11 +11,10 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
+from callgate.state.amounts import ZERO, add, total
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection
 from callgate.state.windows import bucket_end, bucket_start, sliding_retry_after
-
-ZERO = Decimal(0)
 
 
 class LedgerView(Protocol):
@@ -33,7 +32,7 @@ class LedgerView(Protocol):
 def read_value(view: LedgerView, key: CounterKey, now: float) -> Decimal:
     """A key's current value: the sliding window's sum or the current calendar bucket's."""
     if key.window.kind is WindowKind.SLIDING:
-        return sum((amount for _, amount in view.window_events(key, now)), ZERO)
+        return total(amount for _, amount in view.window_events(key, now))
     return view.bucket_value(key, bucket_start(key.window.seconds, now))
 
 
@@ -55,7 +54,7 @@ def check_reservation(
             retry_after = _retry_after(view, charge, held, now)
             if retry_after is None or retry_after > 0:
                 return Rejection(charge=charge, retry_after=retry_after)
-        earlier[key] = held + charge.amount
+        earlier[key] = add(held, charge.amount)
     return None
 
 
@@ -69,8 +68,8 @@ def _retry_after(view: LedgerView, charge: Charge, held: Decimal, now: float) ->
         if held:
             events.append((now, held))
         return sliding_retry_after(events, charge.amount, charge.limit, seconds, now)
-    value = view.bucket_value(key, bucket_start(seconds, now)) + held
-    if value + charge.amount <= charge.limit:
+    value = add(view.bucket_value(key, bucket_start(seconds, now)), held)
+    if add(value, charge.amount) <= charge.limit:
         return 0.0
     if charge.amount > charge.limit:
         return None

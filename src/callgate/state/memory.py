@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
 
-from callgate.state.admission import ZERO, check_reservation, read_value
+from callgate.state.admission import check_reservation, read_value
+from callgate.state.amounts import ZERO, add, subtract
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection, Reservation
 from callgate.state.windows import bucket_start, sliding_cutoff
@@ -117,7 +118,7 @@ class MemoryStore:
         old_buckets = self._buckets.get(key, {})
         # Only the current bucket is ever read; earlier ones are dropped on write.
         buckets = {when: value for when, value in old_buckets.items() if when >= start}
-        buckets[start] = buckets.get(start, ZERO) + charge.amount
+        buckets[start] = add(buckets.get(start, ZERO), charge.amount)
         self._buckets[key] = buckets
         return _Applied(key=key, bucket=start, amount=charge.amount)
 
@@ -142,4 +143,4 @@ class MemoryStore:
             return
         buckets = self._buckets.get(applied.key)
         if buckets is not None and applied.bucket in buckets:
-            buckets[applied.bucket] -= applied.amount
+            buckets[applied.bucket] = subtract(buckets[applied.bucket], applied.amount)

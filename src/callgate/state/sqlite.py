@@ -26,7 +26,8 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from callgate.state.admission import ZERO, check_reservation, read_value
+from callgate.state.admission import check_reservation, read_value
+from callgate.state.amounts import ZERO, add, subtract
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection, Reservation, StoreUnavailable
 from callgate.state.windows import bucket_end, bucket_start, sliding_cutoff
@@ -224,7 +225,7 @@ class _Ledger:
             return
         start = bucket_start(seconds, now)
         expires = bucket_end(seconds, now)
-        total = self.bucket_value(key, start) + charge.amount
+        total = add(self.bucket_value(key, start), charge.amount)
         self._connection.execute(
             "INSERT INTO buckets (key, start, amount, expires) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (key, start) DO UPDATE SET amount = excluded.amount",
@@ -251,7 +252,7 @@ class _Ledger:
             if row is not None:
                 self._connection.execute(
                     "UPDATE buckets SET amount = ? WHERE key = ? AND start = ?",
-                    (str(Decimal(row[0]) - Decimal(amount)), rendered, start),
+                    (str(subtract(Decimal(row[0]), Decimal(amount))), rendered, start),
                 )
         self._connection.execute("DELETE FROM pending WHERE reservation = ?", (reservation_id,))
 

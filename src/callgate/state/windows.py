@@ -16,6 +16,8 @@ import math
 from collections.abc import Sequence
 from decimal import Decimal
 
+from callgate.state.amounts import add, subtract, total
+
 
 def bucket_start(seconds: int, now: float) -> int:
     """Start of the calendar bucket of length `seconds` that holds `now`."""
@@ -46,12 +48,12 @@ def sliding_retry_after(
     """
     if amount > limit:
         return None
-    total = sum((event_amount for _, event_amount in events), Decimal(0))
-    excess = total + amount - limit
+    held = total(event_amount for _, event_amount in events)
+    excess = subtract(add(held, amount), Decimal(limit))
     if excess <= 0:
         return 0.0
     for stamp, event_amount in events:
-        excess -= event_amount
+        excess = subtract(excess, event_amount)
         if excess <= 0:
             return max(stamp + seconds - now, 0.0)
     return None
