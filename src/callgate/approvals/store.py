@@ -7,9 +7,10 @@ the timeout, can never both win: the loser gets `ApprovalConflict` with the winn
 
 Errors:
 
-    ApprovalError (code)
-      ├── ApprovalNotFound   "approval.not_found"   no approval with that id
-      └── ApprovalConflict   "approval.conflict"    already settled (carries the record)
+    callgate.errors.CallgateError
+    └── ApprovalError        "approval"
+        ├── ApprovalNotFound   "approval.not_found"   no approval with that id
+        └── ApprovalConflict   "approval.conflict"    already settled (carries the record)
     callgate.state.store.StoreUnavailable           the backend cannot be reached (fail closed)
 """
 
@@ -26,14 +27,15 @@ from callgate.approvals.model import (
     Resolution,
     Status,
 )
+from callgate.errors import CallgateError
 
 __all__ = ["ApprovalConflict", "ApprovalError", "ApprovalNotFound", "ApprovalStore"]
 
 
-class ApprovalError(Exception):
+class ApprovalError(CallgateError):
     """Base of the approval errors; `code` is stable."""
 
-    code = "approval.error"
+    code = "approval"
 
 
 class ApprovalNotFound(ApprovalError):  # noqa: N818 - the name says what happened
