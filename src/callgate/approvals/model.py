@@ -161,6 +161,7 @@ class EventKind(StrEnum):
 
     REQUESTED = "approval.requested"
     NOTIFIED = "approval.notified"
+    NOTIFY_FAILED = "approval.notify_failed"
     APPROVED = "approval.approved"
     DENIED = "approval.denied"
     EXPIRED = "approval.expired"
@@ -216,9 +217,12 @@ def event_for(
     request: ApprovalRequest,
     at: float,
     resolution: Resolution | None = None,
+    *,
+    channel: str | None = None,
     **detail: Any,
 ) -> ApprovalEvent:
-    """Build the event `kind` about `request`, with who/channel/reason from `resolution`."""
+    """Build the event `kind` about `request`, with who/channel/reason from `resolution`
+    (`channel` names the channel of a step without a resolution, such as a notification)."""
     return ApprovalEvent(
         kind=kind,
         approval_id=request.id,
@@ -229,7 +233,7 @@ def event_for(
         session=request.session,
         rule=request.rule,
         by=resolution.by if resolution else None,
-        channel=resolution.channel if resolution else None,
+        channel=resolution.channel if resolution else channel,
         reason=resolution.reason if resolution else None,
         detail=detail,
     )
