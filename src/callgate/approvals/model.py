@@ -123,6 +123,27 @@ class Approval:
             return None
         return self.resolution.at + self.request.timeout
 
+    def to_dict(self) -> dict[str, Any]:
+        """The approval as a JSON-ready dict (CLI `--json`, admin API)."""
+        request = self.request
+        return {
+            "id": request.id,
+            "status": self.status.value,
+            "server": request.server,
+            "tool": request.tool,
+            "arguments": dict(request.arguments),
+            "agent": request.agent,
+            "session": request.session,
+            "rule": request.rule,
+            "category": request.category,
+            "mode": request.mode.value,
+            "created_at": request.created_at,
+            "expires_at": request.expires_at,
+            "resolution": asdict(self.resolution) if self.resolution is not None else None,
+            "consumed_at": self.consumed_at,
+            "fingerprint": request.fingerprint,
+        }
+
     def with_status(
         self, status: Status, resolution: Resolution | None = None, consumed_at: float | None = None
     ) -> Approval:

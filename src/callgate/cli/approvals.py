@@ -123,7 +123,7 @@ async def _list(store: Any, args: argparse.Namespace) -> int:
     statuses = None if args.all else {Status.REQUESTED}
     approvals = await store.list(statuses, limit=args.limit)
     if args.json:
-        print(json.dumps([_as_dict(a) for a in approvals], ensure_ascii=False, indent=2))
+        print(json.dumps([a.to_dict() for a in approvals], ensure_ascii=False, indent=2))
         return 0
     if not approvals:
         print("no approvals" if args.all else "no pending approvals")
@@ -212,36 +212,12 @@ def _audit_sink(path: str | None) -> tuple[Any, Any]:
     return record, audit.aclose
 
 
-def _as_dict(approval: Approval) -> dict[str, Any]:
-    from dataclasses import asdict
-
-    request = approval.request
-    resolution = approval.resolution
-    return {
-        "id": request.id,
-        "status": approval.status.value,
-        "server": request.server,
-        "tool": request.tool,
-        "arguments": dict(request.arguments),
-        "agent": request.agent,
-        "session": request.session,
-        "rule": request.rule,
-        "category": request.category,
-        "mode": request.mode.value,
-        "created_at": request.created_at,
-        "expires_at": request.expires_at,
-        "resolution": asdict(resolution) if resolution is not None else None,
-        "consumed_at": approval.consumed_at,
-        "fingerprint": request.fingerprint,
-    }
-
-
 def _print_one(approval: Approval, *, as_json: bool) -> None:
     import json
     from datetime import UTC, datetime
 
     if as_json:
-        print(json.dumps(_as_dict(approval), ensure_ascii=False, indent=2))
+        print(json.dumps(approval.to_dict(), ensure_ascii=False, indent=2))
         return
 
     def stamp(seconds: float) -> str:
