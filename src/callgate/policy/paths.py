@@ -126,13 +126,13 @@ def _parse_segments(path: str, start: int) -> tuple[Segment, ...]:
             segments.append(key)
             at = match.end()
         elif char == "[":
-            close = path.find("]", at)
-            if close < 0:
-                raise ConditionError(f"path {path!r} has an unclosed '['", "close it with ']'")
             if path[at + 1 : at + 2] in ('"', "'"):
                 key, at = _parse_quoted(path, at + 1)
                 segments.append(key)
                 continue
+            close = path.find("]", at)
+            if close < 0:
+                raise ConditionError(f"path {path!r} has an unclosed '['", "close it with ']'")
             segments.append(_parse_index(path, path[at + 1 : close]))
             at = close + 1
         else:
@@ -188,7 +188,7 @@ def _parse_quoted(path: str, at: int) -> tuple[str, int]:
 
 
 def _state_segments(path: str, segments: tuple[Segment, ...]) -> tuple[Segment, ...]:
-    if any(not isinstance(s, str) for s in segments) or len(segments) < 2:
+    if len(segments) < 2 or any(not isinstance(s, str) or s == WILDCARD for s in segments):
         raise ConditionError(
             f"path {path!r}: a state path names a tool and a counter",
             "write state.<tool>.<counter>, or state._global.<counter> for '*' rules",

@@ -77,7 +77,7 @@ def compile_regex(pattern: object) -> Matcher:
             f"regex is {len(pattern)} characters long; the limit is {MAX_PATTERN_LENGTH}",
             "split it into several conditions, or use in/glob for long lists of values",
         )
-    translation = _Translator(pattern).run()
+    translation = translate_regex(pattern)
     with warnings.catch_warnings():
         # Python warns (FutureWarning) about `[[`, `--`, `&&` inside classes, which RE2 reads
         # literally; make that a compile error rather than a message on stderr at run time.
@@ -92,6 +92,11 @@ def compile_regex(pattern: object) -> Matcher:
     if translation.backtracks:
         return _compile_re2(pattern)
     return _as_matcher(compiled.search)
+
+
+def translate_regex(pattern: str) -> Translation:
+    """Rewrite an RE2 pattern for Python's `re` (module docstring); raise ConditionError."""
+    return _Translator(pattern).run()
 
 
 def _as_matcher(search: Callable[[str], object]) -> Matcher:
