@@ -3,6 +3,7 @@ operators, wildcards, compile-time errors, and properties that must hold for any
 
 from __future__ import annotations
 
+import math
 import posixpath
 from decimal import Decimal
 from typing import Any
@@ -476,6 +477,9 @@ def test_path_within_normalises_before_checking_containment(
         ("allowed.com", "https://allowed.com:99999/", False),
         ("allowed.com", "https://allowed.com:port/", False),
         ("allowed.com", "https://allowed .com/", False),
+        ("allowed.com", "https://allowed.com\u200b/", False),  # invisible characters
+        ("allowed.com", "https://allowed.com:+80/", False),
+        ("allowed.com", "https://allowed.com:/", True),  # an empty port is no port
         ("allowed.com", "mailto:someone@allowed.com", False),
         ("allowed.com", 5, False),
         ("*.allowed.com", "https://api.allowed.com/", True),
@@ -630,6 +634,39 @@ json_values = st.recursive(
 def test_lt_and_gte_are_complements_on_numbers(actual: Any, limit: Any) -> None:
     assert holds("lt", limit, actual) is not holds("gte", limit, actual)
     assert holds("lte", limit, actual) is not holds("gt", limit, actual)
+
+
+def exact(number: Any) -> Decimal:
+    return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
+
+
+near_floats = st.floats(allow_nan=False, allow_infinity=False).flatmap(
+    lambda x: st.sampled_from([x, math.nextafter(x, math.inf), math.nextafter(x, -math.inf)])
+)
+
+
+@given(
+    actual=finite_numbers | near_floats,
+    limit=finite_numbers
+    | near_floats
+    | st.decimals(places=2, allow_nan=False, allow_infinity=False),
+)
+def test_comparisons_agree_with_exact_decimal_arithmetic(actual: Any, limit: Any) -> None:
+    # A float means its shortest repr, as the JSON text said it; the fast int and float
+    # shortcuts must give the same answers as comparing exact decimals.
+    assert holds("lt", limit, actual) is (exact(actual) < exact(limit))
+    assert holds("lte", limit, actual) is (exact(actual) <= exact(limit))
+    assert holds("gt", limit, actual) is (exact(actual) > exact(limit))
+    assert holds("gte", limit, actual) is (exact(actual) >= exact(limit))
+
+
+@given(limit=st.decimals(places=3, min_value=-(10**9), max_value=10**9))
+def test_a_float_equal_to_a_short_decimal_limit_is_at_the_limit(limit: Decimal) -> None:
+    actual = float(limit)
+    assert holds("lte", limit, actual)
+    assert holds("gte", limit, actual)
+    assert not holds("lt", limit, actual)
+    assert holds("lt", limit, math.nextafter(actual, -math.inf))
 
 
 @given(actual=st.integers(), limit=st.integers())

@@ -56,6 +56,7 @@ import difflib
 import fnmatch
 import ipaddress
 import math
+import operator
 import posixpath
 import re
 from collections.abc import Callable, Mapping, Set
@@ -153,8 +154,17 @@ def _bind_path(
         for chunk in reversed(chunks[1:-1]):
             check = _every(compile_walk(chunk), check)
         return _every(compile_walk(chunks[0]), check)
-    if len(segments) == 1 and isinstance(segments[0], str) and test is not None:
+    if len(segments) == 1 and isinstance(segments[0], str):
         key = segments[0]
+        if test is None:
+
+            def leaf_1(subject: Mapping[str, Any]) -> bool:
+                container = subject.get(root, MISSING)
+                if type(container) is dict or isinstance(container, Mapping):
+                    return leaf(container.get(key, MISSING))
+                return leaf(MISSING)
+
+            return leaf_1
 
         def predicate_1(subject: Mapping[str, Any]) -> bool:
             container = subject.get(root, MISSING)
@@ -320,36 +330,51 @@ def _membership(op: str, value: Any) -> Test:
     return member
 
 
+_ORDER: Final[dict[str, Callable[[Any, Any], bool]]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
+
+
 def _comparison(op: str, value: Any) -> Test:
-    limit = _numeric_value(op, value)
-    # One closure per operator keeps the hot path to a type check and one comparison.
-    if op == "lt":
+    limit = Decimal(_numeric_value(op, value))
+    compare = _ORDER[op]
+    # Exact shortcuts, so the hot path compares two ints or two floats:
+    # - an int x is below L exactly when it is below ceil(L), at most L when at most
+    #   floor(L), and so on;
+    # - a finite float x and a limit L of at most 15 significant digits: x <op> float(L)
+    #   gives the same answer as Decimal(repr(x)) <op> L, because rounding to the nearest
+    #   float is monotonic and a 15-digit decimal survives the round trip through a float.
+    int_bound = _int_bound(op, limit)
+    float_bound = _float_twin(limit)
 
-        def lt(actual: Any) -> bool:
-            number = actual if type(actual) is int else _number(actual)
-            return number is not None and number < limit
+    def test(actual: Any) -> bool:
+        kind = type(actual)
+        if kind is int and int_bound is not None:
+            return compare(actual, int_bound)
+        if kind is float and float_bound is not None:
+            # `x - x` is NaN for NaN and the infinities, which never pass.
+            return actual - actual == 0.0 and compare(actual, float_bound)
+        number = _number(actual)
+        return number is not None and compare(number, limit)
 
-        return lt
-    if op == "lte":
+    return test
 
-        def lte(actual: Any) -> bool:
-            number = actual if type(actual) is int else _number(actual)
-            return number is not None and number <= limit
 
-        return lte
-    if op == "gt":
+def _int_bound(op: str, limit: Decimal) -> int | None:
+    if limit.adjusted() > 400:  # no thousand-digit ints: compare as Decimal instead
+        return None
+    return math.ceil(limit) if op in ("lt", "gte") else math.floor(limit)
 
-        def gt(actual: Any) -> bool:
-            number = actual if type(actual) is int else _number(actual)
-            return number is not None and number > limit
 
-        return gt
-
-    def gte(actual: Any) -> bool:
-        number = actual if type(actual) is int else _number(actual)
-        return number is not None and number >= limit
-
-    return gte
+def _float_twin(limit: Decimal) -> float | None:
+    _, digits, _ = limit.as_tuple()
+    significant = len(str(int("".join(map(str, digits))))) if any(digits) else 1
+    if significant > 15 or not -300 < limit.adjusted() < 300:
+        return None
+    return float(limit)
 
 
 def _numeric_value(op: str, value: Any) -> int | Decimal:
@@ -387,7 +412,11 @@ def _contains(op: str, value: Any) -> Test:
         if type(actual) is str:
             return needle is not None and needle in actual
         if type(actual) is list or isinstance(actual, tuple | Set):
-            return any(equals(item) for item in actual)
+            # A string element equals a string needle only when identical, so a plain
+            # membership test settles those; the others take Go's rules one by one.
+            if needle is not None and needle in actual:
+                return True
+            return any(equals(item) for item in actual if needle is None or type(item) is not str)
         return False
 
     return contains
@@ -433,7 +462,6 @@ def normalize_posix_path(path: str) -> str:
 
 
 _HOST_CHARS: Final = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
-_NOT_IN_HOST: Final = frozenset("/\\@%:?#[]*")
 
 
 def _url_host_in(op: str, value: Any) -> Test:
@@ -443,7 +471,7 @@ def _url_host_in(op: str, value: Any) -> Test:
     for entry in entries:
         wildcard = entry.startswith("*.")
         host = normalize_host(entry[2:] if wildcard else entry)
-        if host is None or "*" in entry[2 if wildcard else 0 :]:
+        if host is None or (wildcard and ":" in host):
             raise ConditionError(
                 f"url_host_in: {entry!r} is not a host name",
                 "write a host without scheme or port (api.example.com), or *.example.com",
@@ -456,7 +484,7 @@ def _url_host_in(op: str, value: Any) -> Test:
     frozen_suffixes = tuple(suffixes)
 
     def host_in(actual: Any) -> bool:
-        host = _url_host(actual) if type(actual) is str else None
+        host = url_host(actual) if type(actual) is str else None
         if host is None:
             return False
         return host in frozen_exact or host.endswith(frozen_suffixes)
@@ -465,36 +493,62 @@ def _url_host_in(op: str, value: Any) -> Test:
 
 
 def normalize_host(host: str) -> str | None:
-    """A host as compared: an IP address in canonical form, or a lowercase ASCII (IDNA)
-    name without trailing dot; None when it cannot be a host."""
-    text = host[1:-1] if host.startswith("[") and host.endswith("]") else host
-    try:
-        return str(ipaddress.ip_address(text))
-    except ValueError:
-        pass
-    if not text or any(char in _NOT_IN_HOST for char in text):
-        return None
-    try:
-        name = text.encode("idna").decode("ascii").lower()
-    except UnicodeError:
-        return None
+    """A host as compared: a canonical IPv6 address, or a lowercase ASCII (IDNA) name
+    without trailing dot; None when it cannot be a host."""
+    if host.startswith("[") and host.endswith("]"):
+        return _ipv6(host[1:-1])
+    if ":" in host:
+        return _ipv6(host)
+    if host.isascii():
+        name = host.lower()
+    else:
+        try:
+            name = host.encode("idna").decode("ascii").lower()
+        except UnicodeError:
+            return None
     name = name.removesuffix(".")
     return name if _HOST_CHARS.fullmatch(name) else None
 
 
-def _url_host(url: str) -> str | None:
-    """The host a URL really addresses, or None when it is malformed or ambiguous."""
-    if any(c in url for c in "\\\t\r\n\0 "):
-        return None  # WHATWG parsers read '\' as '/', urllib does not: refuse the doubt
+def _ipv6(text: str) -> str | None:
     try:
-        parts = urlsplit(url)
-        hostname = parts.hostname
-        parts.port  # noqa: B018  # raises ValueError on a bad port
+        return str(ipaddress.IPv6Address(text))
     except ValueError:
         return None
-    if not parts.scheme or not parts.netloc or not hostname:
+
+
+def _is_port(digits: str) -> bool:
+    return not digits or (digits.isascii() and digits.isdigit() and int(digits) <= 65535)
+
+
+def url_host(url: str) -> str | None:
+    """The host a URL really addresses, normalised; None when malformed or ambiguous.
+
+    urllib's reading (the host follows the last '@' of the authority) is also what WHATWG
+    parsers do, except for '\\', which they read as '/': such URLs, and any with spaces
+    or control characters, are refused rather than guessed at.
+    """
+    if " " in url or "\\" in url or not url.isprintable():
         return None
-    return normalize_host(hostname)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if not parts.scheme or not parts.netloc:
+        return None
+    hostport = parts.netloc.rpartition("@")[2]
+    if hostport.startswith("["):
+        end = hostport.find("]") + 1
+        host, port = hostport[:end], hostport[end:]
+    else:
+        host, colon, port = hostport.partition(":")
+        port = colon + port
+    if not host or (port and not _is_port(port[1:])):
+        return None
+    return normalize_host(host)
+
+
+_SIZED: Final = (str, list, dict)
 
 
 def _length(op: str, value: Any) -> Test:
@@ -507,7 +561,7 @@ def _length(op: str, value: Any) -> Test:
     at_most = op == "length_lte"
 
     def test(actual: Any) -> bool:
-        if not isinstance(actual, str | list | tuple | Mapping):
+        if type(actual) not in _SIZED and not isinstance(actual, str | list | tuple | Mapping):
             return False
         size = len(actual)
         return size <= bound if at_most else size >= bound
