@@ -7,6 +7,7 @@ in its wire (JSON) form, which is what the classifier reads.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,8 +61,12 @@ async def fetch_tools(upstream: Upstream, timeout: float = 60.0) -> list[dict[st
                     async with Client(transport, cache=None) as client:
                         await _page_tools(client, tools)
             else:
+                # The SDK passes only a few variables by default; a server started from
+                # the command line expects the caller's environment (credentials, flags).
                 params = StdioServerParameters(
-                    command=upstream.command[0], args=list(upstream.command[1:])
+                    command=upstream.command[0],
+                    args=list(upstream.command[1:]),
+                    env=dict(os.environ),
                 )
                 async with Client(params, cache=None) as client:
                     await _page_tools(client, tools)
