@@ -808,3 +808,62 @@ def test_missing_sentinel_is_distinct_and_falsy() -> None:
     assert MISSING is not None
     assert not MISSING
     assert repr(MISSING) == "MISSING"
+
+
+# --- unknown= : what an undecidable call answers ------------------------------------------
+
+
+@pytest.mark.parametrize(("op", "value"), ONE_OF_EACH)
+@pytest.mark.parametrize(
+    ("path", "args"),
+    [("args.x", {}), ("args.a.x", {"a": "x"}), ("args.a[3]", {"a": []})],
+)
+def test_unknown_true_makes_a_missing_value_hold(
+    op: str, value: Any, path: str, args: dict[str, Any]
+) -> None:
+    assert compile_condition(path, op, value, unknown=True)(subject(args)) is True
+    assert compile_condition(path, op, value)(subject(args)) is False
+
+
+@pytest.mark.parametrize(
+    ("op", "value", "actual"),
+    [
+        ("gt", 1000, "5000"),  # a string amount cannot be judged by a number comparison
+        ("lte", 1000, True),
+        ("gte", 0, None),
+        ("regex", "^prod", 5),
+        ("not_regex", "^prod", ["prod"]),
+        ("glob", "*", 1),
+        ("path_within", "/app", {"p": "/app"}),
+        ("url_host_in", ["a.com"], 7),
+        ("contains", "x", 5),
+        ("length_lte", 3, 12345),
+    ],
+)
+def test_unknown_true_makes_a_mistyped_value_hold(op: str, value: Any, actual: Any) -> None:
+    predicate = compile_condition("args.x", op, value, unknown=True)
+    assert predicate(subject({"x": actual})) is True
+    assert compile_condition("args.x", op, value)(subject({"x": actual})) is False
+
+
+@pytest.mark.parametrize("items", [[], None, "x", {"a": 1}])
+def test_unknown_true_makes_a_wildcard_without_elements_hold(items: Any) -> None:
+    predicate = compile_condition("args.items[*].amount", "gt", 1000, unknown=True)
+    assert predicate(subject({"items": items})) is True
+    assert predicate(subject({"items": [{"amount": 1}]})) is False
+    assert predicate(subject({"items": [{"amount": 5000}, {}]})) is True
+
+
+def test_exists_judges_missing_values_whatever_unknown_says() -> None:
+    assert compile_condition("args.x", "exists", True, unknown=True)(subject({})) is False
+    assert compile_condition("args.x", "exists", False, unknown=True)(subject({})) is True
+
+
+@pytest.mark.parametrize(("op", "value"), ONE_OF_EACH)
+@given(actual=json_values)
+def test_unknown_changes_nothing_for_values_the_operator_judges(
+    op: str, value: Any, actual: Any
+) -> None:
+    cautious = compile_condition("args.x", op, value, unknown=True)(subject({"x": actual}))
+    plain = compile_condition("args.x", op, value)(subject({"x": actual}))
+    assert cautious is plain or (cautious is True and plain is False)

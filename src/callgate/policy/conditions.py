@@ -48,6 +48,14 @@ for every operator, `exists` included. An empty list proves nothing about its el
 and a rule such as `args.payments[*].amount lte 100` exists to stop calls, so vacuous truth
 would let `payments: []` (or a malformed call) through; nested wildcards apply the rule at
 each level.
+
+**Undecidable calls** (`unknown=`): "False" is fail-closed only where a False condition
+stops the call (Intercept's `evaluate` rules). Where a *holding* condition is what stops it
+(`require_approval`: "approval when `args.amount gt 1000`"), a missing or mistyped amount
+must not slip through, so `compile_condition(..., unknown=True)` answers True whenever the
+operator cannot judge the value: missing (except for `exists`), a type the operator does
+not take (a string for `lt`, a number for `regex`), or a wildcard with no or an empty list.
+Under `not`, pass the opposite of the enclosing value; `any`/`all` pass it through.
 """
 
 from __future__ import annotations
@@ -95,8 +103,16 @@ OPERATORS: Final = INTERCEPT_OPERATORS | frozenset(
 )
 
 
-def compile_condition(path: str, op: str, value: Any) -> Predicate:
-    """Compile one leaf condition into a predicate over the subject; raise ConditionError."""
+def compile_condition(path: str, op: str, value: Any, *, unknown: bool = False) -> Predicate:
+    """Compile one leaf condition into a predicate over the subject; raise ConditionError.
+
+    `unknown` is the answer when the condition cannot judge the call: the value is missing
+    (for every operator but `exists`), has a type the operator cannot judge (a string for
+    `lt`, a number for `regex`), or a wildcard finds no list or an empty one. False, the
+    default, is Intercept's rule and fails closed where a False condition denies; a rule
+    whose holding conditions *demand* something (require_approval) passes True, and a
+    condition under `not` takes the opposite of its parent's.
+    """
     root, segments = parse_path(path)
     if op == "exists":
         if type(value) is not bool:
@@ -104,7 +120,7 @@ def compile_condition(path: str, op: str, value: Any) -> Predicate:
                 f"exists takes true or false, got {value!r}",
                 "value: true (must be present) or value: false (must be absent)",
             )
-        return _bind_path(root, segments, _exists_leaf(value), None)
+        return _bind_path(root, segments, _exists_leaf(value), None, unknown)
     factory = _TESTS.get(op) if isinstance(op, str) else None
     if factory is None:
         close = difflib.get_close_matches(str(op), sorted(OPERATORS), n=1)
@@ -115,7 +131,9 @@ def compile_condition(path: str, op: str, value: Any) -> Predicate:
             else "operators: " + ", ".join(sorted(OPERATORS)),
         )
     test = factory(op, value)
-    return _bind_path(root, segments, _present_leaf(test), test)
+    if not unknown:
+        return _bind_path(root, segments, _present_leaf(test), test, unknown)
+    return _bind_path(root, segments, _judging_leaf(test, _JUDGES.get(op)), None, unknown)
 
 
 # --- paths ----------------------------------------------------------------------------
@@ -128,6 +146,17 @@ def _present_leaf(test: Test) -> Test:
     return leaf
 
 
+def _judging_leaf(test: Test, judges: Test | None) -> Test:
+    """A leaf that answers True when it cannot judge the value (see `unknown`)."""
+
+    def leaf(value: Any) -> bool:
+        if value is MISSING or (judges is not None and not judges(value)):
+            return True
+        return test(value)
+
+    return leaf
+
+
 def _exists_leaf(expected: bool) -> Test:
     def leaf(value: Any) -> bool:
         return (value is not MISSING and value is not None) is expected
@@ -136,7 +165,7 @@ def _exists_leaf(expected: bool) -> Test:
 
 
 def _bind_path(
-    root: str, segments: tuple[Segment, ...], leaf: Test, test: Test | None
+    root: str, segments: tuple[Segment, ...], leaf: Test, test: Test | None, unknown: bool
 ) -> Predicate:
     """Join the path walk and the leaf (which also judges MISSING) into one predicate.
 
@@ -152,8 +181,8 @@ def _bind_path(
 
         check: Test = check_last
         for chunk in reversed(chunks[1:-1]):
-            check = _every(compile_walk(chunk), check)
-        return _every(compile_walk(chunks[0]), check)
+            check = _every(compile_walk(chunk), check, unknown)
+        return _every(compile_walk(chunks[0]), check, unknown)
     if len(segments) == 1 and isinstance(segments[0], str):
         key = segments[0]
         if test is None:
@@ -182,15 +211,16 @@ def _bind_path(
     return predicate
 
 
-def _every(walk: Callable[[Any], Any], check: Test) -> Test:
-    """A test of a value whose `walk` gives a list: non-empty, and every element passes."""
+def _every(walk: Callable[[Any], Any], check: Test, unknown: bool) -> Test:
+    """A test of a value whose `walk` gives a list: every element passes; `unknown` when
+    there is no list or it is empty."""
 
     def every(value: Any) -> bool:
         items = walk(value)
         if type(items) is not list and not isinstance(items, tuple):
-            return False
+            return unknown
         if not items:
-            return False
+            return unknown
         return all(check(item) for item in items)
 
     return every
@@ -588,6 +618,30 @@ def _require_strings(op: str, value: Any, example: str) -> list[str]:
         )
     return list(items)
 
+
+def _is_number(value: Any) -> bool:
+    return _number(value) is not None
+
+
+def _is_string(value: Any) -> bool:
+    return type(value) is str
+
+
+def _is_searchable(value: Any) -> bool:
+    return type(value) is str or isinstance(value, list | tuple | Set)
+
+
+def _is_sized(value: Any) -> bool:
+    return isinstance(value, str | list | tuple | Mapping)
+
+
+# Which values each operator can judge; eq, neq, in and not_in judge any value (Go's %v).
+_JUDGES: Final[dict[str, Test]] = {
+    **dict.fromkeys(("lt", "lte", "gt", "gte"), _is_number),
+    **dict.fromkeys(("regex", "not_regex", "glob", "path_within", "url_host_in"), _is_string),
+    "contains": _is_searchable,
+    **dict.fromkeys(("length_lte", "length_gte"), _is_sized),
+}
 
 _TESTS: Final[dict[str, Callable[[str, Any], Test]]] = {
     "eq": _eq,
