@@ -15,6 +15,7 @@ from pathlib import Path
 
 import anyio
 
+from callgate.approvals.assembly import open_approvals
 from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
 from callgate.proxy.audit import AuditSink, JsonlAuditSink, NullAuditSink, load_install_key
 from callgate.proxy.gate import Approvals, Gate
@@ -66,20 +67,23 @@ async def open_gate(
     try:
         if options.audit:
             audit = JsonlAuditSink(options.audit_path or default_audit_path())
-        gate = Gate(
-            policy=watcher,
-            store=store,
-            audit=audit,
-            audit_key=load_install_key(data_dir() / "audit.key"),
-            approvals=approvals,
-            call_timeout=options.call_timeout,
-        )
-        async with anyio.create_task_group() as group:
-            group.start_soon(watcher.watch)
-            try:
-                yield gate
-            finally:
-                group.cancel_scope.cancel()
+        async with open_approvals(
+            lambda: watcher.current().approvals, options.state_url, audit.record
+        ) as own:
+            gate = Gate(
+                policy=watcher,
+                store=store,
+                audit=audit,
+                audit_key=load_install_key(data_dir() / "audit.key"),
+                approvals=approvals or own,
+                call_timeout=options.call_timeout,
+            )
+            async with anyio.create_task_group() as group:
+                group.start_soon(watcher.watch)
+                try:
+                    yield gate
+                finally:
+                    group.cancel_scope.cancel()
     finally:
         await audit.aclose()
         try:

@@ -197,7 +197,7 @@ async def test_without_any_reachable_channel_the_call_is_denied(store: ApprovalS
     outcome = await broker.judge(call(), AGENT, "s1", needs_approval())
 
     assert not outcome.approved
-    assert "no approval channel is configured or reachable" in outcome.reason
+    assert "no approver is configured or reachable" in outcome.reason
     assert await store.list() == []
 
 

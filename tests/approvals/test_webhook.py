@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from callgate.approvals.broker import ApprovalBroker, ApprovalSettings
 from callgate.approvals.model import Approval, Mode
+from callgate.approvals.store import ApprovalSetupError
 from callgate.approvals.webhook import (
     SIGNATURE_HEADER,
     WebhookNotifier,
@@ -164,5 +165,5 @@ def test_the_signature_is_the_hmac_of_the_exact_body() -> None:
 def test_a_named_secret_variable_must_be_set() -> None:
     assert webhook_secret(None, {}) is None
     assert webhook_secret("HOOK_KEY", {"HOOK_KEY": "abc"}) == b"abc"
-    with pytest.raises(ValueError, match="HOOK_KEY"):
+    with pytest.raises(ApprovalSetupError, match="HOOK_KEY"):
         webhook_secret("HOOK_KEY", {})

@@ -115,6 +115,8 @@ class ApprovalBroker:
     events: EventSink = discard_events
     notifiers: Sequence[Notifier] = ()
     new_id: Callable[[], str] = new_approval_id
+    operator_reachable: bool = True
+    """False when no operator can answer (a process-local store and no admin API)."""
 
     async def judge(
         self,
@@ -125,25 +127,41 @@ class ApprovalBroker:
         *,
         category: str | None = None,
         ask_client: ClientAsk | None = None,
+        settings: ApprovalSettings | None = None,
     ) -> ApprovalOutcome:
-        """Decide whether a call that needs approval may go upstream now."""
+        """Decide whether a call that needs approval may go upstream now.
+
+        `settings` overrides the broker's own (the policy in force may have been reloaded).
+        """
+        settings = settings or self.settings
+        granted = await self.standing_grant(call, agent, session, decision)
+        if granted is not None:
+            return granted
         fingerprint = fingerprint_call(call, agent)
-        grant = await self.store.find_grant(fingerprint, session, self.clock.now())
-        if grant is not None:
-            return await self._through_grant(grant, call, agent, session, decision)
-        can_ask_client = ask_client is not None and CLIENT in self.settings.approvers
-        if self.settings.mode is Mode.RETRY:
-            if OPERATOR not in self.settings.approvers:
-                return _no_channel(decision, "retry mode needs the operator channel")
+        can_ask_client = ask_client is not None and CLIENT in settings.approvers
+        can_ask_operator = self.operator_reachable and OPERATOR in settings.approvers
+        if settings.mode is Mode.RETRY:
+            if not can_ask_operator:
+                return _no_channel(decision, "retry mode needs a reachable operator channel")
             return await self._retry(
                 fingerprint, call, agent, session=session, decision=decision, category=category
             )
-        if not can_ask_client and OPERATOR not in self.settings.approvers:
-            return _no_channel(decision, "the client cannot show an approval prompt")
+        if not can_ask_client and not can_ask_operator:
+            return _no_channel(decision, _why_no_channel(settings, self.operator_reachable))
         approval = await self.open_request(
             call, agent, session, decision, category=category, fingerprint=fingerprint
         )
         return await self.wait(approval, ask_client if can_ask_client else None)
+
+    async def standing_grant(
+        self, call: ToolCall, agent: Agent, session: str, decision: Decision
+    ) -> ApprovalOutcome | None:
+        """The approved outcome of a standing grant for this call, if one covers it."""
+        fingerprint = fingerprint_call(call, agent)
+        grant = await self.store.find_grant(fingerprint, session, self.clock.now())
+        if grant is None:
+            return None
+        return await self._through_grant(grant, call, agent, session, decision)
 
     async def open_request(
         self,
@@ -376,11 +394,20 @@ def _denied(approval: Approval) -> ApprovalOutcome:
 def _no_channel(decision: Decision, why: str) -> ApprovalOutcome:
     return ApprovalOutcome(
         approved=False,
-        reason=(
-            f'rule "{decision.rule}" requires approval but no approval channel is '
-            f"configured or reachable ({why})"
-        ),
+        reason=f"approval is required and no approver is configured or reachable ({why})",
     )
+
+
+def _why_no_channel(settings: ApprovalSettings, operator_reachable: bool) -> str:
+    if OPERATOR in settings.approvers and not operator_reachable:
+        operator = "operators cannot reach this proxy's process-local approval store"
+    elif OPERATOR in settings.approvers:
+        operator = "no operator channel"
+    else:
+        operator = "the policy lists no operator approvers"
+    if CLIENT in settings.approvers:
+        return f"the client cannot show an approval prompt and {operator}"
+    return f"the policy lists no client approvers and {operator}"
 
 
 def _grant_event(

@@ -31,7 +31,6 @@ __all__ = [
     "build_input_required_result",
     "client_supports_elicitation",
     "read_client_answer",
-    "read_input_responses",
     "resolution_for",
 ]
 
@@ -123,8 +122,9 @@ def build_elicitation_params(approval: Approval) -> dict[str, Any]:
     }
 
 
-def build_input_required_result(approval: Approval) -> dict[str, Any]:
-    """The 2026-07-28 `input_required` result asking the client to elicit the approval."""
+def build_input_required_result(approval: Approval, state: str) -> dict[str, Any]:
+    """The 2026-07-28 `input_required` result asking the client to elicit the approval;
+    the client sends `state` back verbatim as `requestState` when it retries."""
     return {
         "resultType": "input_required",
         "inputRequests": {
@@ -133,7 +133,7 @@ def build_input_required_result(approval: Approval) -> dict[str, Any]:
                 "params": build_elicitation_params(approval),
             }
         },
-        "requestState": approval.id,
+        "requestState": state,
     }
 
 
@@ -149,21 +149,6 @@ def read_client_answer(result: Any) -> ClientAnswer:
     if isinstance(content, Mapping) and isinstance(content.get("note"), str):
         note = content["note"]
     return ClientAnswer(action=action, note=note)
-
-
-def read_input_responses(params: Mapping[str, Any]) -> tuple[str, ClientAnswer | None] | None:
-    """From a retried 2026-07-28 `tools/call`'s params: the approval id in `requestState`
-    and the answer under `inputResponses` (None when the retry carries no answer).
-
-    Returns None when the call is not a retry of an approval prompt.
-    """
-    state = params.get("requestState")
-    if not isinstance(state, str) or not state:
-        return None
-    responses = params.get("inputResponses")
-    if not isinstance(responses, Mapping) or INPUT_KEY not in responses:
-        return state, None
-    return state, read_client_answer(responses[INPUT_KEY])
 
 
 def resolution_for(answer: ClientAnswer, by: str, at: float) -> Resolution:

@@ -10,7 +10,8 @@ Errors:
     callgate.errors.CallgateError
     └── ApprovalError        "approval"
         ├── ApprovalNotFound   "approval.not_found"   no approval with that id
-        └── ApprovalConflict   "approval.conflict"    already settled (carries the record)
+        ├── ApprovalConflict   "approval.conflict"    already settled (carries the record)
+        └── ApprovalSetupError "approval.setup"       the approvals configuration cannot be used
     callgate.state.store.StoreUnavailable           the backend cannot be reached (fail closed)
 """
 
@@ -29,7 +30,13 @@ from callgate.approvals.model import (
 )
 from callgate.errors import CallgateError
 
-__all__ = ["ApprovalConflict", "ApprovalError", "ApprovalNotFound", "ApprovalStore"]
+__all__ = [
+    "ApprovalConflict",
+    "ApprovalError",
+    "ApprovalNotFound",
+    "ApprovalSetupError",
+    "ApprovalStore",
+]
 
 
 class ApprovalError(CallgateError):
@@ -56,6 +63,12 @@ class ApprovalConflict(ApprovalError):  # noqa: N818 - the name says what happen
     def __init__(self, current: Approval) -> None:
         super().__init__(f"approval {current.id} is already {current.status.value}")
         self.current = current
+
+
+class ApprovalSetupError(ApprovalError):
+    """The policy's approvals block cannot be put to work (say, a webhook secret is unset)."""
+
+    code = "approval.setup"
 
 
 class ApprovalStore(Protocol):

@@ -29,6 +29,7 @@ import httpx2
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from callgate.approvals.model import Approval, EventKind, EventSink, discard_events, event_for
+from callgate.approvals.store import ApprovalSetupError
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -54,13 +55,13 @@ def verify_signature(body: bytes, header: str | None, secret: bytes) -> bool:
 
 
 def webhook_secret(secret_env: str | None, environ: Mapping[str, str]) -> bytes | None:
-    """The HMAC key from the environment variable the policy names; raises ValueError when
-    the policy names one that is unset or empty (never send unsigned by accident)."""
+    """The HMAC key from the environment variable the policy names; raises
+    `ApprovalSetupError` when it is unset or empty (never send unsigned by accident)."""
     if secret_env is None:
         return None
     value = environ.get(secret_env, "")
     if not value:
-        raise ValueError(
+        raise ApprovalSetupError(
             f"approvals.webhook.secret_env names {secret_env!r}, which is unset or empty"
         )
     return value.encode()

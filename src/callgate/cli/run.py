@@ -103,6 +103,7 @@ def run(args: argparse.Namespace) -> int:
     import anyio
 
     from callgate.app import GateOptions, load_policy_watcher, open_gate
+    from callgate.approvals.store import ApprovalSetupError
     from callgate.errors import PolicyError
     from callgate.policy.decision import Agent
     from callgate.proxy.jsonrpc import MAX_MESSAGE_BYTES
@@ -131,7 +132,10 @@ def run(args: argparse.Namespace) -> int:
     agent = Agent(args.agent)
 
     async def serve() -> int:
-        async with open_gate(options, watcher) as gate:
+        from callgate.approvals.interceptor import ClientApprovalInterceptor
+
+        async with open_gate(options, watcher) as bare_gate:
+            gate = ClientApprovalInterceptor(bare_gate)  # approvals asked in the client
             if address is not None:
                 from callgate.transports.http_listener import serve_http
 
@@ -163,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         return anyio.run(serve)
-    except StoreURLError as error:
+    except (StoreURLError, ApprovalSetupError) as error:
         print(f"callgate: {error}", file=sys.stderr)
         return 2
 

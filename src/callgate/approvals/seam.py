@@ -1,0 +1,118 @@
+"""The gate's approvals seam: turns an APPROVAL_REQUIRED decision into allow or deny.
+
+`GateApprovals.resolve` is what `callgate.proxy.gate.Gate` calls (its `approvals`
+collaborator) only for calls the policy says need approval, so every other call pays
+nothing. It asks the `ApprovalBroker` with the settings of the policy in force, and maps
+the outcome back onto the engine's decision: approved keeps the decision's charges and
+becomes ALLOW; anything else becomes a denial whose reason the agent can act on (the
+approval id, and what to do next).
+
+What a single tools/call brings beyond call, decision and peer (the client's 2026-07-28
+elicitation capability, its answer to an approval prompt) travels in a `CallContext` that
+`callgate.approvals.interceptor.ClientApprovalInterceptor` sets around the gate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, replace
+from typing import Any, Final
+
+from callgate.approvals.broker import ApprovalBroker, ApprovalOutcome, ApprovalSettings
+from callgate.approvals.elicitation import ClientAnswer
+from callgate.approvals.model import Approval, Mode
+from callgate.approvals.store import ApprovalNotFound
+from callgate.policy.decision import Decision, ToolCall, Verdict
+from callgate.proxy.hooks import Peer
+from callgate.state.store import StoreUnavailable
+
+__all__ = ["CALL_CONTEXT", "CallContext", "GateApprovals", "settings_from_spec"]
+
+CLIENT: Final = "client"
+
+
+@dataclass(slots=True)
+class CallContext:
+    """One tools/call as the client-approval interceptor saw it.
+
+    In: `can_elicit` (the request declares 2026-07-28 elicitation support), and for a retry
+    of an approval prompt the `approval_id` and the client's `answer` (None: no answer yet).
+    Out: `prompt`, the approval to ask the client about in an `input_required` result.
+    """
+
+    can_elicit: bool = False
+    approval_id: str | None = None
+    answer: ClientAnswer | None = None
+    prompt: Approval | None = None
+
+
+CALL_CONTEXT: ContextVar[CallContext | None] = ContextVar("callgate_approval_call", default=None)
+
+
+def settings_from_spec(spec: Any) -> ApprovalSettings:
+    """Broker settings from the policy's `approvals:` block (`ApprovalsSpec`)."""
+    return ApprovalSettings(
+        mode=Mode(spec.mode), timeout=float(spec.timeout), approvers=frozenset(spec.approvers)
+    )
+
+
+@dataclass(slots=True)
+class GateApprovals:
+    """The gate's `Approvals` collaborator."""
+
+    broker: ApprovalBroker
+    settings: Callable[[], ApprovalSettings]
+
+    async def resolve(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
+        """ALLOW (with the decision's charges) when approved now, else a denial saying why.
+
+        Fails closed: an unreachable approval store or an unknown approval id denies.
+        """
+        try:
+            return await self._resolve(call, decision, peer)
+        except StoreUnavailable as error:
+            reason = f"approval is required and the approval store is unreachable: {error}"
+        except ApprovalNotFound as error:
+            reason = f"{error}; call again to ask for a new approval"
+        return Decision(Verdict.DENY, rule=decision.rule, reason=reason)
+
+    async def _resolve(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
+        settings = self.settings()
+        context = CALL_CONTEXT.get()
+        if context is not None and context.approval_id is not None:
+            outcome = await self.broker.answer_from_client(
+                context.approval_id, call, peer.agent, context.answer
+            )
+            return _decision_of(outcome, decision)
+        if (
+            context is not None
+            and context.can_elicit
+            and settings.mode is Mode.WAIT
+            and CLIENT in settings.approvers
+        ):
+            grant = await self.broker.standing_grant(call, peer.agent, peer.session, decision)
+            if grant is not None:
+                return _decision_of(grant, decision)
+            context.prompt = await self.broker.open_request(
+                call, peer.agent, peer.session, decision, mode=Mode.WAIT
+            )
+            return Decision(
+                Verdict.APPROVAL_REQUIRED,
+                rule=decision.rule,
+                reason=f"approval {context.prompt.id} is being asked in the client",
+            )
+        outcome = await self.broker.judge(
+            call, peer.agent, peer.session, decision, settings=settings
+        )
+        return _decision_of(outcome, decision)
+
+
+def _decision_of(outcome: ApprovalOutcome, decision: Decision) -> Decision:
+    if outcome.approved:
+        return replace(decision, verdict=Verdict.ALLOW, reason=outcome.reason)
+    # A person (or the timeout) said no: DENY. Still waiting, or nobody could be asked:
+    # the approval is still required.
+    asked = outcome.approval is not None and not outcome.pending
+    verdict = Verdict.DENY if asked else Verdict.APPROVAL_REQUIRED
+    return Decision(verdict, rule=decision.rule, reason=outcome.reason)
