@@ -59,7 +59,10 @@ def test_retry_after_is_the_earliest_moment_the_charge_fits(
         held = sum((a for stamp, a in events if stamp > moment - seconds), Decimal(0))
         return held + amount <= limit
 
-    wait = sliding_retry_after(events, amount, limit, seconds, now)
+    held = sum((a for _, a in events), Decimal(0))
+    wait = sliding_retry_after(
+        events, held=held, amount=amount, limit=limit, seconds=seconds, now=now
+    )
     if amount > limit:
         assert wait is None
         return
@@ -76,7 +79,13 @@ def test_retry_after_is_the_earliest_moment_the_charge_fits(
 
 def test_retry_after_counts_only_what_must_leave() -> None:
     events = [(100.0, Decimal(1)), (110.0, Decimal(1)), (120.0, Decimal(1))]
-    assert sliding_retry_after(events, Decimal(1), 3, 60, 130.0) == 30.0
-    assert sliding_retry_after(events, Decimal(2), 3, 60, 130.0) == 40.0
-    assert sliding_retry_after(events, Decimal(1), 4, 60, 130.0) == 0.0
-    assert sliding_retry_after(events, Decimal(5), 4, 60, 130.0) is None
+
+    def wait(amount: int, limit: int) -> float | None:
+        return sliding_retry_after(
+            events, held=Decimal(3), amount=Decimal(amount), limit=limit, seconds=60, now=130.0
+        )
+
+    assert wait(amount=1, limit=3) == 30.0
+    assert wait(amount=2, limit=3) == 40.0
+    assert wait(amount=1, limit=4) == 0.0
+    assert wait(amount=5, limit=4) is None

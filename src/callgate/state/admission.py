@@ -7,11 +7,12 @@ applies the charges itself. The Redis store runs the same steps in its Lua scrip
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Protocol
 
-from callgate.state.amounts import ZERO, add, total
+from callgate.state.amounts import ZERO, add
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection
 from callgate.state.windows import bucket_end, bucket_start, sliding_retry_after
@@ -20,7 +21,11 @@ from callgate.state.windows import bucket_end, bucket_start, sliding_retry_after
 class LedgerView(Protocol):
     """Read access to a backend's counters inside its atomic section."""
 
-    def window_events(self, key: CounterKey, now: float) -> Sequence[tuple[float, Decimal]]:
+    def window_total(self, key: CounterKey, now: float) -> Decimal:
+        """The sum of the sliding window's amounts at `now`."""
+        ...
+
+    def window_events(self, key: CounterKey, now: float) -> Iterable[tuple[float, Decimal]]:
         """The sliding window's `(timestamp, amount)` events at `now`, oldest first."""
         ...
 
@@ -32,7 +37,7 @@ class LedgerView(Protocol):
 def read_value(view: LedgerView, key: CounterKey, now: float) -> Decimal:
     """A key's current value: the sliding window's sum or the current calendar bucket's."""
     if key.window.kind is WindowKind.SLIDING:
-        return total(amount for _, amount in view.window_events(key, now))
+        return view.window_total(key, now)
     return view.bucket_value(key, bucket_start(key.window.seconds, now))
 
 
@@ -64,10 +69,18 @@ def _retry_after(view: LedgerView, charge: Charge, held: Decimal, now: float) ->
     key = charge.key
     seconds = key.window.seconds
     if key.window.kind is WindowKind.SLIDING:
-        events = list(view.window_events(key, now))
+        events: Iterable[tuple[float, Decimal]] = view.window_events(key, now)
         if held:
-            events.append((now, held))
-        return sliding_retry_after(events, charge.amount, charge.limit, seconds, now)
+            events = itertools.chain(events, [(now, held)])
+        window_total = add(view.window_total(key, now), held)
+        return sliding_retry_after(
+            events,
+            held=window_total,
+            amount=charge.amount,
+            limit=charge.limit,
+            seconds=seconds,
+            now=now,
+        )
     value = add(view.bucket_value(key, bucket_start(seconds, now)), held)
     if add(value, charge.amount) <= charge.limit:
         return 0.0

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import TypeAlias
 
 from callgate.state.admission import check_reservation, read_value
-from callgate.state.amounts import ZERO, add, subtract
+from callgate.state.amounts import ZERO, add, subtract, total
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection, Reservation
 from callgate.state.windows import bucket_start, sliding_cutoff
@@ -86,6 +86,10 @@ class MemoryStore:
 
     async def aclose(self) -> None:
         """Nothing to release."""
+
+    def window_total(self, key: CounterKey, now: float) -> Decimal:
+        """The sum of the sliding window's amounts at `now`."""
+        return total(amount for _, amount in self.window_events(key, now))
 
     def window_events(self, key: CounterKey, now: float) -> Sequence[tuple[float, Decimal]]:
         """The sliding window's `(timestamp, amount)` events at `now`, oldest first."""

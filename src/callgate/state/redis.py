@@ -29,7 +29,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -273,20 +273,26 @@ class RedisStore:
         self,
         url: str,
         *,
-        connect_timeout: float = 0.5,
+        connect_timeout: float = 1.0,
         socket_timeout: float = 1.0,
+        max_connections: int = 32,
     ) -> None:
         self.url = url
         self._shown_url = _without_credentials(url)
-        # One immediate retry on a broken connection (a Redis restart leaves pooled
-        # connections dead); every script is idempotent, so a retry never charges twice.
-        self._client: Redis = Redis.from_url(
+        # A bounded pool: a burst of calls queues for a connection instead of opening
+        # hundreds at once. One immediate retry on a broken connection (a Redis restart
+        # leaves pooled connections dead); every script is idempotent, so a retry never
+        # charges twice.
+        pool = BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=connect_timeout + socket_timeout,
             socket_connect_timeout=connect_timeout,
             socket_timeout=socket_timeout,
             retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
             decode_responses=True,
         )
+        self._client: Redis = Redis.from_pool(pool)
         self._reserve = self._client.register_script(RESERVE_LUA)
         self._rollback = self._client.register_script(ROLLBACK_LUA)
         self._read = self._client.register_script(READ_LUA)

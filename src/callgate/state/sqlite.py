@@ -16,10 +16,12 @@ the time it stops mattering (`expires`); each write deletes a bounded batch of e
 from __future__ import annotations
 
 import itertools
+import random
 import secrets
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -27,7 +29,7 @@ from typing import TypeVar
 import anyio.to_thread
 
 from callgate.state.admission import check_reservation, read_value
-from callgate.state.amounts import ZERO, add, subtract
+from callgate.state.amounts import ZERO, add, subtract, total
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection, Reservation, StoreUnavailable
 from callgate.state.windows import bucket_end, bucket_start, sliding_cutoff
@@ -37,7 +39,8 @@ T = TypeVar("T")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL, stamp REAL NOT NULL, amount TEXT NOT NULL, expires REAL NOT NULL
+    key TEXT NOT NULL, stamp REAL NOT NULL, amount TEXT NOT NULL, units INTEGER,
+    expires REAL NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_by_key ON events (key, stamp);
 CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires);
@@ -53,6 +56,17 @@ CREATE TABLE IF NOT EXISTS pending (
 CREATE INDEX IF NOT EXISTS pending_by_reservation ON pending (reservation);
 CREATE INDEX IF NOT EXISTS pending_by_expiry ON pending (expires);
 """
+SCHEMA_VERSION = 1
+
+# `events.units` repeats a whole amount below this as an integer, so a window's total is one
+# SQL sum in the common case (rate limits charge 1); other amounts are summed in Python.
+UNITS_BOUND = 2**40
+
+# A waiting writer retries BEGIN IMMEDIATE after pauses growing from FIRST_PAUSE to
+# MAX_PAUSE (seconds, with jitter): short pauses, so a busy neighbour cannot starve it the
+# way SQLite's own busy handler (sleeps up to 100 ms) lets it.
+FIRST_PAUSE = 0.00005
+MAX_PAUSE = 0.002
 
 # Event ids are AUTOINCREMENT so a pruned event's id is never reused: a late rollback that
 # names it deletes nothing rather than someone else's event.
@@ -69,12 +83,10 @@ class SqliteStore:
 
     def __init__(self, path: Path | str, *, busy_timeout: float = 5.0) -> None:
         self.path = Path(path)
-        self._busy_timeout_ms = int(busy_timeout * 1000)
+        self._busy_timeout = busy_timeout
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._fast = self._connect(busy_timeout_ms=self._busy_timeout_ms)
-            self._fast.executescript(SCHEMA)
-            self._fast.execute("PRAGMA busy_timeout = 0")
+            self._fast = self._connect(create=True)
         except (OSError, sqlite3.Error) as error:
             raise StoreUnavailable(f"cannot open SQLite state file {self.path}: {error}") from error
         # Opened on first contention; used by one worker thread at a time.
@@ -137,14 +149,25 @@ class SqliteStore:
                 self._waiting.close()
                 self._waiting = None
 
-    def _connect(self, *, busy_timeout_ms: int) -> sqlite3.Connection:
+    def _connect(self, *, create: bool = False) -> sqlite3.Connection:
+        """A connection in WAL mode; it waits for locks while setting up, never after."""
         connection = sqlite3.connect(
             self.path, isolation_level=None, check_same_thread=False, timeout=0
         )
-        connection.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
         connection.execute("PRAGMA journal_mode = WAL")
         # NORMAL in WAL mode: a power loss may drop the last commits, never corrupt the file.
         connection.execute("PRAGMA synchronous = NORMAL")
+        if create:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version not in (0, SCHEMA_VERSION):
+                connection.close()
+                raise StoreUnavailable(
+                    f"SQLite state file {self.path} has schema version {version}; this callgate"
+                    f" reads version {SCHEMA_VERSION}: use another file or a matching callgate"
+                )
+            connection.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        connection.execute("PRAGMA busy_timeout = 0")
         return connection
 
     async def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
@@ -158,13 +181,22 @@ class SqliteStore:
         return await anyio.to_thread.run_sync(self._run_waiting, work, write)
 
     def _run_waiting(self, work: Callable[[sqlite3.Connection], T], write: bool) -> T:
+        """Retry the transaction in this worker thread until the lock is free or time is up."""
+        deadline = time.monotonic() + self._busy_timeout
+        pause = FIRST_PAUSE
         with self._waiting_lock:
-            try:
-                if self._waiting is None:
-                    self._waiting = self._connect(busy_timeout_ms=self._busy_timeout_ms)
-                return _transaction(self._waiting, work, write=write)
-            except sqlite3.Error as error:
-                raise self._unavailable(error) from error
+            while True:
+                try:
+                    if self._waiting is None:
+                        self._waiting = self._connect()
+                    return _transaction(self._waiting, work, write=write)
+                except sqlite3.OperationalError as error:
+                    if error.sqlite_errorcode not in _BUSY_CODES or time.monotonic() > deadline:
+                        raise self._unavailable(error) from error
+                except sqlite3.Error as error:
+                    raise self._unavailable(error) from error
+                time.sleep(pause * random.uniform(0.5, 1.5))
+                pause = min(pause * 2, MAX_PAUSE)
 
     def _unavailable(self, error: sqlite3.Error) -> StoreUnavailable:
         return StoreUnavailable(f"SQLite state file {self.path}: {error}")
@@ -185,19 +217,44 @@ def _transaction(
     return result
 
 
+def _units(amount: Decimal) -> int | None:
+    """The amount as an integer when it is a small whole number, else None."""
+    if amount == amount.to_integral_value() and abs(amount) < UNITS_BOUND:
+        return int(amount)
+    return None
+
+
 class _Ledger:
     """The store's tables seen through one connection inside a transaction."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
 
-    def window_events(self, key: CounterKey, now: float) -> Sequence[tuple[float, Decimal]]:
-        """The sliding window's `(timestamp, amount)` events at `now`, oldest first."""
+    def window_total(self, key: CounterKey, now: float) -> Decimal:
+        """The sum of the sliding window's amounts at `now`."""
+        window = (key.render(), sliding_cutoff(key.window.seconds, now))
+        events, whole, units = self._connection.execute(
+            "SELECT count(*), count(units), sum(units) FROM events WHERE key = ? AND stamp > ?",
+            window,
+        ).fetchone()
+        if events == whole:
+            return Decimal(units or 0)
+        rows = self._connection.execute(
+            "SELECT amount FROM events WHERE key = ? AND stamp > ?", window
+        )
+        return total(Decimal(amount) for (amount,) in rows)
+
+    def window_events(self, key: CounterKey, now: float) -> Iterator[tuple[float, Decimal]]:
+        """The sliding window's `(timestamp, amount)` events at `now`, oldest first, lazily."""
         rows = self._connection.execute(
             "SELECT stamp, amount FROM events WHERE key = ? AND stamp > ? ORDER BY stamp",
             (key.render(), sliding_cutoff(key.window.seconds, now)),
         )
-        return [(stamp, Decimal(amount)) for stamp, amount in rows]
+        try:
+            for stamp, amount in rows:
+                yield stamp, Decimal(amount)
+        finally:
+            rows.close()
 
     def bucket_value(self, key: CounterKey, start: int) -> Decimal:
         """The calendar bucket's sum (0 when absent)."""
@@ -215,8 +272,8 @@ class _Ledger:
         if key.window.kind is WindowKind.SLIDING:
             expires = now + seconds
             cursor = self._connection.execute(
-                "INSERT INTO events (key, stamp, amount, expires) VALUES (?, ?, ?, ?)",
-                (rendered, now, amount, expires),
+                "INSERT INTO events (key, stamp, amount, units, expires) VALUES (?, ?, ?, ?, ?)",
+                (rendered, now, amount, _units(charge.amount), expires),
             )
             self._connection.execute(
                 "INSERT INTO pending (reservation, event, expires) VALUES (?, ?, ?)",

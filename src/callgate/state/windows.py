@@ -13,10 +13,10 @@ the window at `t + seconds`.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable
 from decimal import Decimal
 
-from callgate.state.amounts import add, subtract, total
+from callgate.state.amounts import add, subtract
 
 
 def bucket_start(seconds: int, now: float) -> int:
@@ -35,7 +35,9 @@ def sliding_cutoff(seconds: int, now: float) -> float:
 
 
 def sliding_retry_after(
-    events: Sequence[tuple[float, Decimal]],
+    events: Iterable[tuple[float, Decimal]],
+    *,
+    held: Decimal,
     amount: Decimal,
     limit: int,
     seconds: int,
@@ -43,12 +45,12 @@ def sliding_retry_after(
 ) -> float | None:
     """Seconds until `amount` more fits under `limit`, or None when it never will.
 
-    `events` are the window's `(timestamp, amount)` pairs, oldest first. The oldest events
-    leave first; the answer is when enough of them have left. Zero when it fits now.
+    `events` are the window's `(timestamp, amount)` pairs, oldest first, and `held` their
+    sum. The oldest events leave first; the answer is when enough of them have left. Zero
+    when it fits now; `events` is only iterated (and only as far as needed) when it does not.
     """
     if amount > limit:
         return None
-    held = total(event_amount for _, event_amount in events)
     excess = subtract(add(held, amount), Decimal(limit))
     if excess <= 0:
         return 0.0

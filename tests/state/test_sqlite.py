@@ -1,0 +1,162 @@
+"""SqliteStore beyond the contract: two processes on one file, lock waits, bounded file."""
+
+from __future__ import annotations
+
+import sqlite3
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import anyio
+import pytest
+from anyio.abc import Process
+from anyio.streams.buffered import BufferedByteReceiveStream
+
+from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
+from callgate.state.sqlite import SqliteStore
+from callgate.state.store import Rejection, Reservation, StoreUnavailable
+
+pytestmark = pytest.mark.anyio
+
+NOW = 1_790_000_000.0
+KEY = CounterKey("github", Scope.GLOBAL, "*", "rate:fleet", Window(WindowKind.SLIDING, 60))
+CHARGE = Charge(KEY, Decimal(1), rule="fleet", limit=50)
+
+# Each worker opens the file, says "ready", waits for "go", then makes its attempts.
+WORKER = """
+import sys
+from decimal import Decimal
+import anyio
+from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
+from callgate.state.sqlite import SqliteStore
+from callgate.state.store import Reservation
+
+async def main() -> None:
+    store = SqliteStore(sys.argv[1])
+    key = CounterKey("github", Scope.GLOBAL, "*", "rate:fleet", Window(WindowKind.SLIDING, 60))
+    charge = Charge(key, Decimal(1), rule="fleet", limit=int(sys.argv[4]))
+    print("ready", flush=True)
+    sys.stdin.readline()
+    allowed = 0
+    for attempt in range(int(sys.argv[3])):
+        result = await store.reserve([charge], {}, float(sys.argv[2]) + attempt * 0.001)
+        allowed += isinstance(result, Reservation)
+    await store.aclose()
+    print(allowed, flush=True)
+
+anyio.run(main)
+"""
+
+
+async def read_line(stream: BufferedByteReceiveStream) -> str:
+    return (await stream.receive_until(b"\n", 1024)).decode()
+
+
+@pytest.mark.parametrize(("attempts", "limit"), [(100, 50), (1_000, 500)])
+async def test_two_processes_on_one_file_enforce_one_limit_exactly(
+    tmp_path: Path, attempts: int, limit: int
+) -> None:
+    path = tmp_path / "state.db"
+    SqliteStore(path)  # create the schema before the race
+    processes: list[Process] = []
+    try:
+        with anyio.fail_after(60):
+            for _ in range(2):
+                command = [sys.executable, "-c", WORKER, str(path), repr(NOW)]
+                command += [str(attempts), str(limit)]
+                processes.append(await anyio.open_process(command))
+            outputs = [BufferedByteReceiveStream(p.stdout) for p in processes if p.stdout]
+            assert [await read_line(out) for out in outputs] == ["ready", "ready"]
+            for process in processes:
+                assert process.stdin is not None
+                await process.stdin.send(b"go\n")
+            allowed = [int(await read_line(out)) for out in outputs]
+            assert [await process.wait() for process in processes] == [0, 0]
+    finally:
+        for process in processes:
+            if process.returncode is None:
+                process.kill()
+            await process.aclose()
+    assert sum(allowed) == limit
+    store = SqliteStore(path)
+    assert (await store.read([KEY], NOW + 2))[KEY] == limit
+    await store.aclose()
+
+
+async def test_reserve_waits_off_the_loop_while_another_connection_writes(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    finished = anyio.Event()
+    results: list[Reservation | Rejection] = []
+
+    async def reserve() -> None:
+        results.append(await store.reserve([CHARGE], {}, NOW))
+        finished.set()
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(reserve)
+            # The loop still runs while the reservation waits for the lock.
+            await anyio.wait_all_tasks_blocked()
+            assert not finished.is_set()
+            blocker.execute("COMMIT")
+            await finished.wait()
+    blocker.close()
+    assert isinstance(results[0], Reservation)
+    await store.aclose()
+
+
+async def test_lock_held_past_the_busy_timeout_is_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path, busy_timeout=0.05)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with anyio.fail_after(10), pytest.raises(StoreUnavailable, match=r"state\.db.*locked"):
+            await store.reserve([CHARGE], {}, NOW)
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    assert isinstance(await store.reserve([CHARGE], {}, NOW), Reservation)
+    await store.aclose()
+
+
+async def test_unwritable_location_is_store_unavailable(tmp_path: Path) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory")
+    with pytest.raises(StoreUnavailable, match="cannot open SQLite state file"):
+        SqliteStore(blocked / "state.db")
+
+
+async def test_file_that_is_not_a_database_is_store_unavailable(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreUnavailable, match="cannot open SQLite state file"):
+        SqliteStore(path)
+
+
+async def test_expired_rows_are_pruned_as_time_passes(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path)
+    spend = CounterKey("stripe", Scope.GLOBAL, "*", "spend", Window(WindowKind.CALENDAR, 3_600))
+    for second in range(0, 3 * 3_600, 10):
+        charges = [CHARGE, Charge(spend, Decimal("0.5"), rule="spend")]
+        reservation = await store.reserve(charges, {}, NOW + second)
+        assert isinstance(reservation, Reservation)
+        if second % 20:
+            await store.commit(reservation, NOW + second)
+    await store.aclose()
+    with sqlite3.connect(path) as connection:
+        counts = {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("events", "buckets", "pending")
+        }
+    connection.close()
+    # One window's worth of events (6 per minute) and of the reservations still pending.
+    assert counts["events"] <= 7
+    assert counts["buckets"] <= 2
+    assert counts["pending"] <= 4 + 180
