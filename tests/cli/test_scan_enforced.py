@@ -1,0 +1,92 @@
+"""A scanned policy enforced by `callgate run` in front of the server it was scanned from."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
+
+from tests.fixtures.servers.commands import CALLGATE, PYTHON, ROOT, stdio_params
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+PAGED = [PYTHON, "-m", "tests.scan.paged_server", "stdio"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def _text(result: CallToolResult) -> str:
+    first = result.content[0]
+    assert isinstance(first, TextContent)
+    return first.text
+
+
+async def test_scanned_policy_is_enforced_by_callgate_run(tmp_path: Path) -> None:
+    policy = tmp_path / "paged.yaml"
+    scanned = subprocess.run(
+        [*CALLGATE, "scan", "-o", str(policy), "--", *PAGED],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        check=False,
+    )
+    assert scanned.returncode == 0, scanned.stderr
+    audit = tmp_path / "audit.jsonl"
+    command = [
+        *CALLGATE,
+        *("run", "-c", str(policy), "--state", "memory://", "--audit", str(audit)),
+        "--",
+        *PAGED,
+    ]
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+
+    with anyio.fail_after(90):
+        async with Client(stdio_params(command, env), mode="legacy") as client:
+            # Argument validation needs the schemas: an agent lists the tools first.
+            names: list[str] = []
+            cursor: str | None = None
+            while True:
+                page = await client.list_tools(cursor=cursor)
+                names += [tool.name for tool in page.tools]
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            listed = await client.call_tool("list_items", {})
+            invalid = await client.call_tool("run_job", {"command": 123})
+            runs = [await client.call_tool("run_job", {"command": "true"}) for _ in range(11)]
+            writes = [await client.call_tool("create_item", {"title": "x"}) for _ in range(3)]
+            deletion = await client.call_tool("delete_item", {"id": "1"})
+            refund = await client.call_tool("refund_payment", {"amount": 5, "currency": "usd"})
+
+    assert set(names) == {
+        "list_items",
+        "create_item",
+        "delete_item",
+        "run_job",
+        "refund_payment",
+        "get_status",
+        "archive_item",
+    }
+    assert (listed.is_error, _text(listed)) == (False, "ok list_items")
+    assert invalid.is_error
+    assert [run.is_error for run in runs] == [False] * 10 + [True]
+    assert 'denied by rule "execute: 10 calls per minute"' in _text(runs[-1])
+    assert [write.is_error for write in writes] == [False] * 3
+    assert deletion.is_error
+    assert refund.is_error
+    decisions = [json.loads(line) for line in audit.read_text().splitlines()]
+    by_tool = {(d["tool"], d["decision"], d["rule"] or "") for d in decisions}
+    assert ("run_job", "deny", "validate_arguments") in by_tool
+    assert ("run_job", "rate_limited", "execute: 10 calls per minute") in by_tool
+    assert ("delete_item", "approval_required", "destructive: approval required") in by_tool
+    assert ("refund_payment", "approval_required", "financial: approval required") in by_tool
