@@ -640,8 +640,12 @@ def exact(number: Any) -> Decimal:
     return Decimal(repr(number)) if isinstance(number, float) else Decimal(number)
 
 
-near_floats = st.floats(allow_nan=False, allow_infinity=False).flatmap(
-    lambda x: st.sampled_from([x, math.nextafter(x, math.inf), math.nextafter(x, -math.inf)])
+near_floats = (
+    st.floats(allow_nan=False, allow_infinity=False)
+    .flatmap(
+        lambda x: st.sampled_from([x, math.nextafter(x, math.inf), math.nextafter(x, -math.inf)])
+    )
+    .filter(math.isfinite)
 )
 
 
