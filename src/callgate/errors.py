@@ -3,7 +3,7 @@
 ```
 CallgateError                 code "callgate"
 ├── PolicyError               code "policy"   a policy file is invalid; carries every PolicyIssue
-├── PolicyTestError           code "policy-test"  a `callgate test` file is malformed
+│   └── PolicyTestError       code "policy-test"  a `callgate test` file is malformed
 └── UsageError                code "usage"    bad command-line input (exit code 2)
 ```
 
@@ -82,7 +82,7 @@ class PolicyError(CallgateError):
         super().__init__(f"{count} error{'s' if count != 1 else ''} in policy:\n{summary}")
 
 
-class PolicyTestError(CallgateError):
+class PolicyTestError(PolicyError):
     """A policy test file is malformed (not a failing case: a file that cannot be run)."""
 
     code = "policy-test"

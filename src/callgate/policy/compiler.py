@@ -19,16 +19,19 @@ Counters (Intercept semantics):
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from callgate.errors import IssueCode, PolicyError, PolicyIssue
 from callgate.policy.conditions import ConditionError, Predicate, compile_condition
 from callgate.policy.decision import Decision, Facts, ToolCall
-from callgate.policy.loader import load_policy, source_of
+from callgate.policy.loader import data_loc, read_policy, source_of, validate_policy_data
 from callgate.policy.paths import Resolver, compile_walk, parse_path
 from callgate.policy.patterns import (
     WILDCARD,
@@ -232,8 +235,74 @@ def _make_plan(entries: tuple[Applicable[CompiledEntry], ...]) -> Plan:
 
 
 def load_compiled_policy(source: str | Path) -> CompiledPolicy:
-    """Load, validate and compile a policy file (or YAML text) in one step."""
-    return compile_policy(load_policy(source))
+    """Load, validate and compile a policy file (or YAML text) in one step.
+
+    When the file has schema errors, the compiler still checks what is valid (counter
+    references, conditions, patterns), so one run reports every error.
+    """
+    data, positions = read_policy(source)
+    try:
+        spec = validate_policy_data(data, positions)
+    except PolicyError as error:
+        raise PolicyError([*error.issues, *_issues_past_schema(data, positions)]) from None
+    return compile_policy(spec)
+
+
+_INVALID_RULE: dict[str, Any] = {"name": "(invalid)", "action": "deny"}
+
+
+def _issues_past_schema(data: Any, positions: SourceMap) -> list[PolicyIssue]:
+    """Compile errors of a policy whose schema errors are replaced by harmless stand-ins.
+
+    An invalid rule becomes a plain deny rule (list positions stay put), an invalid entry
+    an empty one, an invalid top-level key is dropped. Counter-reference errors are left
+    out when a stand-in replaced a rule with a `state` block (the counter may be there).
+    """
+    if not isinstance(data, dict):
+        return []
+    pruned = copy.deepcopy(data)
+    replaced_state = False
+    for _ in range(8):
+        try:
+            spec = PolicySpec.model_validate(pruned)
+            break
+        except ValidationError as exc:
+            for error in exc.errors(include_url=False):
+                loc, _ = data_loc(tuple(error["loc"]), pruned)
+                replaced_state |= _stand_in(pruned, loc)
+    else:
+        return []
+    spec._source = positions
+    try:
+        compile_policy(spec)
+    except PolicyError as error:
+        return [
+            issue
+            for issue in error.issues
+            if not (replaced_state and issue.code == IssueCode.UNKNOWN_COUNTER)
+        ]
+    return []
+
+
+def _stand_in(data: dict[str, Any], loc: Loc) -> bool:
+    """Replace the rule, entry or top-level key at `loc`; True when a `state` rule went."""
+    for at in range(len(loc) - 1, 0, -1):
+        if loc[at - 1] == "rules" and isinstance(loc[at], int):
+            parent: Any = data
+            for part in loc[: at - 1]:
+                parent = parent[part]
+            rules = parent["rules"]
+            old = rules[loc[at]]
+            rules[loc[at]] = dict(_INVALID_RULE)
+            return isinstance(old, dict) and "state" in old
+    if len(loc) >= 2 and loc[0] in ("tools", "categories") and isinstance(data.get(loc[0]), dict):
+        data[loc[0]][loc[1]] = {}
+        return True
+    if loc and loc[0] != "version":
+        data.pop(str(loc[0]), None)
+        return loc[0] in ("tools", "categories")
+    data["version"] = "1"
+    return False
 
 
 def compile_policy(spec: PolicySpec) -> CompiledPolicy:

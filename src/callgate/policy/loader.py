@@ -8,6 +8,7 @@ with their position too. Nothing stops at the first error: `PolicyError.issues` 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,12 @@ def load_policy(source: str | Path) -> PolicySpec:
     is read as a file; any other string is the policy text itself.
     Raises `PolicyError` with every issue found.
     """
+    data, positions = read_policy(source)
+    return validate_policy_data(data, positions)
+
+
+def read_policy(source: str | Path) -> tuple[Any, SourceMap]:
+    """The plain data of a policy file (or text) and its positions, not yet validated."""
     if isinstance(source, Path) or _looks_like_path(source):
         path = Path(source)
         try:
@@ -75,8 +82,8 @@ def load_policy(source: str | Path) -> PolicySpec:
             raise PolicyError(
                 [PolicyIssue(IssueCode.UNREADABLE_FILE, f"not UTF-8 text: {exc}", str(path))]
             ) from exc
-        return load_policy_text(text, file=str(path))
-    return load_policy_text(source)
+        return parse_yaml(text, file=str(path))
+    return parse_yaml(source)
 
 
 def _looks_like_path(text: str) -> bool:
@@ -126,9 +133,7 @@ def validate_policy_data(data: Any, source: SourceMap) -> PolicySpec:
     try:
         spec = PolicySpec.model_validate(data)
     except ValidationError as exc:
-        raise PolicyError(
-            [_pydantic_issue(error, data, source) for error in exc.errors(include_url=False)]
-        ) from exc
+        raise PolicyError(validation_issues(exc, data, source, _VOCABULARY)) from exc
     spec._source = source
     return spec
 
@@ -185,8 +190,11 @@ def _scalar(value: Any) -> Any:
     return value
 
 
-def _data_loc(loc: tuple[int | str, ...], data: Any) -> tuple[Loc, Any]:
-    """Keep the loc segments that name real keys/items (drop pydantic's validator tags)."""
+def data_loc(loc: tuple[int | str, ...], data: Any) -> tuple[Loc, Any]:
+    """Keep the loc segments that name real keys/items (drop pydantic's validator tags).
+
+    Returns the kept loc and the node it reaches.
+    """
     kept: list[str | int] = []
     node = data
     for part in loc:
@@ -210,13 +218,23 @@ def _child(node: Any, part: str | int) -> tuple[bool, Any]:
     return False, None
 
 
-def _pydantic_issue(error: ErrorDetails, data: Any, source: SourceMap) -> PolicyIssue:
-    loc, _ = _data_loc(tuple(error["loc"]), data)
+def validation_issues(
+    exc: ValidationError, data: Any, source: SourceMap, vocabulary: Iterable[str]
+) -> list[PolicyIssue]:
+    """One positioned issue per pydantic error; `vocabulary` feeds "did you mean" hints."""
+    words = frozenset(vocabulary)
+    return [_pydantic_issue(error, data, source, words) for error in exc.errors(include_url=False)]
+
+
+def _pydantic_issue(
+    error: ErrorDetails, data: Any, source: SourceMap, vocabulary: frozenset[str]
+) -> PolicyIssue:
+    loc, _ = data_loc(tuple(error["loc"]), data)
     kind = error["type"]
     message = error["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         word = str(loc[-1]) if loc else ""
-        hint = suggest(word, _VOCABULARY) or "remove it, or check the policy reference"
+        hint = suggest(word, vocabulary) or "remove it, or check the policy reference"
         return source.issue(IssueCode.UNKNOWN_KEY, loc, f"unknown key {word!r}", hint)
     if kind == "missing":
         word = str(loc[-1]) if loc else ""
@@ -248,10 +266,13 @@ def _hint_for(kind: str, loc: Loc) -> str:
 
 
 __all__ = [
+    "data_loc",
     "load_policy",
     "load_policy_text",
     "parse_yaml",
+    "read_policy",
     "render_loc",
     "source_of",
     "validate_policy_data",
+    "validation_issues",
 ]

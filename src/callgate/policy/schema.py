@@ -9,6 +9,7 @@ the compiler's job, so that both report with positions through the loader.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -22,9 +23,11 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic.json_schema import WithJsonSchema
 
 from callgate.state.counters import Scope
 
+JsonDict = dict[str, Any]
 WINDOW_SECONDS: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -77,8 +80,33 @@ def _parse_window(value: object) -> int:
     )
 
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
-WindowSeconds = Annotated[int, BeforeValidator(_parse_window)]
+# The JSON Schema says what a file may contain (e.g. "10m"), not the parsed float.
+Duration = Annotated[
+    float,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "string", "pattern": _DURATION.pattern},
+            ],
+            "description": "Seconds, or a number with a unit: 30s, 10m, 2h, 1d.",
+        }
+    ),
+]
+WindowSeconds = Annotated[
+    int,
+    BeforeValidator(_parse_window),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "integer", "exclusiveMinimum": 0},
+                {"enum": list(WINDOW_SECONDS)},
+            ],
+            "description": "Seconds, or second/minute/hour/day.",
+        }
+    ),
+]
 
 
 class _Spec(BaseModel):
@@ -169,6 +197,17 @@ class RateLimitSpec(_Spec):
     scope: Scope = Field(Scope.SESSION, description="Whose calls share the limit.")
 
 
+def _also(alternative: JsonDict) -> Callable[[JsonDict], None]:
+    """A json_schema_extra hook adding one more accepted form to a field's `anyOf`."""
+
+    def extend(schema: JsonDict) -> None:
+        options = schema.get("anyOf")
+        if isinstance(options, list):
+            options.insert(0, alternative)
+
+    return extend
+
+
 def _parse_rate_limit(value: object) -> object:
     """Turn Intercept's `"N/window"` shorthand into the long form."""
     if not isinstance(value, str):
@@ -195,7 +234,9 @@ class RuleSpec(_Spec):
     on_deny: str | None = Field(None, description="The message the agent sees when denied.")
     reason: str | None = Field(None, description="Alias of on_deny.")
     rate_limit: Annotated[RateLimitSpec, BeforeValidator(_parse_rate_limit)] | None = Field(
-        None, description='"N/minute|hour|day" or {max, window, scope}.'
+        None,
+        description='"N/minute|hour|day" or {max, window, scope}.',
+        json_schema_extra=_also({"type": "string", "pattern": _RATE.pattern}),
     )
     state: StateSpec | None = Field(None, description="A counter this rule charges.")
     approval_timeout: Duration | None = Field(
@@ -229,6 +270,13 @@ class RuleSpec(_Spec):
     def message(self) -> str | None:
         """The author's denial text (on_deny or reason)."""
         return self.on_deny if self.on_deny is not None else self.reason
+
+
+def _entries_may_be_empty(schema: JsonDict) -> None:
+    # `read_file:` with nothing under it is valid YAML for an entry with no rules.
+    entry = schema.get("additionalProperties")
+    if isinstance(entry, dict):
+        schema["additionalProperties"] = {"anyOf": [entry, {"type": "null"}]}
 
 
 def _none_as_empty(value: object) -> object:
@@ -298,12 +346,16 @@ class AgentSpec(_Spec):
 class PolicySpec(_Spec):
     """A whole policy file (`version: "1"`)."""
 
-    version: Literal["1"] = Field(description='Must be "1".')
+    version: Annotated[
+        Literal["1"], WithJsonSchema({"enum": ["1", 1], "description": 'Must be "1".'})
+    ]
     description: str = ""
     default: Literal["allow", "deny"] = Field("allow", description="For tools with no entry.")
     hide: list[str] = Field(default_factory=list, description='Tool names or patterns; "*" all.')
     tools: dict[str, Annotated[ToolSpec, BeforeValidator(_none_as_empty)]] = Field(
-        default_factory=dict
+        default_factory=dict,
+        description='Entries by exact tool name, pattern (delete_*) or "*".',
+        json_schema_extra=_entries_may_be_empty,
     )
     categories: dict[Category, CategorySpec] = Field(default_factory=dict)
     approvals: ApprovalsSpec = Field(default_factory=ApprovalsSpec)  # type: ignore[arg-type]

@@ -1,0 +1,205 @@
+"""Policy test cases: a YAML file of calls and the decisions a policy must give them.
+
+```yaml
+policy: ../policies/stripe.yaml   # a path (relative to this file), or the policy inline
+server: stripe                    # optional; the upstream name in counter keys
+cases:
+  - name: small charges pass
+    tool: create_charge
+    args: {amount: 100, currency: usd}
+    expect: allow
+  - name: the daily cap holds
+    tool: create_charge
+    args: {amount: 5000, currency: usd}
+    counters: {create_charge.daily_spend: 999000}   # state values before the call
+    expect: deny
+    rule: daily spend cap                           # optional: the rule that decides
+    reason: cap                                     # optional: a part of the reason
+  - name: sixth issue in an hour
+    tool: create_issue
+    counters: {hourly issue limit: 5}               # rate limits: calls already counted
+    expect: rate_limited
+```
+A case may also give `agent` (a name, or `{name, roles}`), `session`, `category` (the
+classifier's category), `time` (epoch seconds) and `validate_arguments` (expected flag).
+`expect` is one of allow, deny, hidden, rate_limited, approval_required.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from callgate.errors import IssueCode, PolicyError, PolicyIssue, PolicyTestError
+from callgate.policy.compiler import CompiledPolicy, compile_policy
+from callgate.policy.decision import Agent, Decision, Facts, ToolCall, Verdict
+from callgate.policy.engine import evaluate
+from callgate.policy.loader import (
+    load_policy,
+    parse_yaml,
+    validate_policy_data,
+    validation_issues,
+)
+from callgate.policy.source import SourceMap
+
+ExpectedVerdict = Literal["allow", "deny", "hidden", "rate_limited", "approval_required"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AgentCaseSpec(_Spec):
+    """The calling agent in a test case."""
+
+    name: str
+    roles: list[str] = Field(default_factory=list)
+
+
+class CaseSpec(_Spec):
+    """One call and the decision expected for it."""
+
+    name: str | None = None
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    agent: str | AgentCaseSpec | None = None
+    session: str = "test"
+    category: str | None = None
+    counters: dict[str, Decimal] = Field(default_factory=dict)
+    time: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+    expect: ExpectedVerdict
+    rule: str | None = None
+    reason: str | None = None
+    validate_arguments: bool | None = None
+
+
+class TestFileSpec(_Spec):
+    """A whole test file."""
+
+    policy: str | dict[str, Any]
+    server: str = "test"
+    cases: list[CaseSpec] = Field(min_length=1)
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """The outcome of one case."""
+
+    name: str
+    passed: bool
+    decision: Decision
+    problems: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileResult:
+    """The outcomes of one test file's cases."""
+
+    file: str
+    cases: tuple[CaseResult, ...]
+
+    @property
+    def passed(self) -> int:
+        """How many cases passed."""
+        return sum(1 for case in self.cases if case.passed)
+
+    @property
+    def failed(self) -> int:
+        """How many cases failed."""
+        return len(self.cases) - self.passed
+
+
+def run_test_file(path: Path) -> FileResult:
+    """Run every case of a test file; raises `PolicyError` when it or its policy is invalid."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        issue = PolicyIssue(IssueCode.UNREADABLE_FILE, str(exc), file=str(path))
+        raise PolicyTestError([issue]) from exc
+    data, source = parse_yaml(text, str(path))
+    try:
+        spec = TestFileSpec.model_validate(data if data is not None else {})
+    except ValidationError as exc:
+        vocabulary = set(TestFileSpec.model_fields) | set(CaseSpec.model_fields)
+        raise PolicyTestError(validation_issues(exc, data, source, vocabulary)) from exc
+    policy = _policy(spec, path, source)
+    return FileResult(str(path), tuple(run_case(policy, case, spec.server) for case in spec.cases))
+
+
+def run_case(policy: CompiledPolicy, case: CaseSpec, server: str = "test") -> CaseResult:
+    """Judge one case's call and compare the decision with what it expects."""
+    call = ToolCall(server, case.tool, case.args)
+    facts = Facts(
+        now=case.time,
+        agent=_agent(case.agent),
+        session=case.session,
+        category=case.category,
+        counters={k: v for k, v in case.counters.items()},
+    )
+    decision = _with_rate_limits(evaluate(policy, call, facts), case.counters)
+    problems: list[str] = []
+    if decision.verdict.value != case.expect:
+        problems.append(f"expected {case.expect}, got {decision.verdict.value}")
+    if case.rule is not None and decision.rule != case.rule:
+        problems.append(f"expected rule {case.rule!r}, got {decision.rule!r}")
+    if case.reason is not None and case.reason not in decision.reason:
+        problems.append(f"expected the reason to contain {case.reason!r}, got {decision.reason!r}")
+    if case.validate_arguments is not None and decision.validate_arguments != (
+        case.validate_arguments
+    ):
+        problems.append(
+            f"expected validate_arguments {case.validate_arguments}, "
+            f"got {decision.validate_arguments}"
+        )
+    if problems and decision.reason and decision.verdict.value != case.expect:
+        problems.append(f"reason: {decision.reason}")
+    name = case.name or f"{case.tool} {case.args}"
+    return CaseResult(name, not problems, decision, tuple(problems))
+
+
+def _with_rate_limits(decision: Decision, used: Mapping[str, Decimal]) -> Decision:
+    """Apply the store's rate-limit check the way the proxy would, from counts in the case."""
+    if decision.verdict not in (Verdict.ALLOW, Verdict.APPROVAL_REQUIRED):
+        return decision
+    for charge in decision.charges:
+        if charge.limit is None:
+            continue
+        count = used.get(charge.rule, used.get(charge.key.name, Decimal(0)))
+        if count + charge.amount > charge.limit:
+            return Decision(
+                Verdict.RATE_LIMITED,
+                rule=charge.rule,
+                reason=f"rate limit reached (at most {charge.limit} calls per "
+                f"{charge.key.window.seconds} s)",
+                retry_after=float(charge.key.window.seconds),
+            )
+    return decision
+
+
+def _agent(agent: str | AgentCaseSpec | None) -> Agent:
+    if agent is None:
+        return Agent("anonymous")
+    if isinstance(agent, str):
+        return Agent(agent)
+    return Agent(agent.name, frozenset(agent.roles))
+
+
+def _policy(spec: TestFileSpec, path: Path, source: SourceMap) -> CompiledPolicy:
+    if isinstance(spec.policy, str):
+        policy_path = Path(spec.policy)
+        if not policy_path.is_absolute():
+            policy_path = path.parent / policy_path
+        return compile_policy(load_policy(policy_path))
+    inner = SourceMap(
+        source.file,
+        {loc[1:]: pos for loc, pos in source.positions.items() if loc[:1] == ("policy",)},
+    )
+    return compile_policy(validate_policy_data(spec.policy, inner))
+
+
+__all__ = ["CaseResult", "CaseSpec", "FileResult", "PolicyError", "run_case", "run_test_file"]
