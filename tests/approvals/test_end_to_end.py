@@ -1,0 +1,258 @@
+"""Require approval end to end: the official SDK client -> a real `callgate run` -> a real server.
+
+Approvals come from the agent's own client (2026-07-28 `input_required` elicitation), or
+from an operator running `callgate approvals` as a separate process on the same store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.client.session import ClientRequestContext
+from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData, TextContent
+
+from callgate.approvals.model import Approval, Status
+from callgate.state.approvals_sqlite import SqliteApprovalStore
+from tests.fixtures.servers.commands import CALLGATE, SDK_SERVER, stdio_params
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+POLICY = """\
+version: "1"
+default: allow
+approvals:
+  mode: {mode}
+  timeout: 120
+tools:
+  charge:
+    rules:
+      - name: big-charges-need-a-human
+        action: require_approval
+        conditions:
+          - path: args.amount
+            op: gt
+            value: 100
+"""
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class Setup:
+    """Paths and the command line of one proxy run."""
+
+    def __init__(self, tmp_path: Path, mode: str) -> None:
+        self.policy = tmp_path / "policy.yaml"
+        self.policy.write_text(POLICY.format(mode=mode))
+        self.state = tmp_path / "state.db"
+        self.audit = tmp_path / "audit.jsonl"
+        self.env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+
+    @property
+    def state_url(self) -> str:
+        return f"sqlite:///{self.state}"
+
+    def command(self) -> list[str]:
+        return [
+            *CALLGATE, "run", "-c", str(self.policy), "--state", self.state_url,
+            "--audit", str(self.audit), "--agent", "billing-bot", "--", *SDK_SERVER,
+        ]  # fmt: skip
+
+    def audit_events(self) -> list[dict[str, Any]]:
+        lines = self.audit.read_text().splitlines()
+        return [record for record in map(json.loads, lines) if "event" in record]
+
+
+def text_of(result: CallToolResult) -> str:
+    first = result.content[0]
+    assert isinstance(first, TextContent)
+    return first.text
+
+
+async def operator(setup: Setup, *args: str) -> str:
+    """Run `callgate approvals ARGS --state ...` as its own process; its stdout."""
+    done = await anyio.run_process(
+        [sys.executable, "-m", "callgate", "approvals", *args, "--state", setup.state_url],
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+async def next_pending(setup: Setup) -> Approval:
+    """The first pending request in the proxy's store, once there is one."""
+    while not setup.state.exists():
+        await anyio.sleep(0.02)
+    store = SqliteApprovalStore(setup.state)
+    try:
+        while not (pending := await store.list({Status.REQUESTED})):
+            await anyio.sleep(0.02)
+        return pending[0]
+    finally:
+        await store.aclose()
+
+
+class Prompter:
+    """An elicitation callback answering every prompt with `action`."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        self.prompts: list[ElicitRequestParams] = []
+
+    async def __call__(
+        self, context: ClientRequestContext, params: ElicitRequestParams
+    ) -> ElicitResult | ErrorData:
+        self.prompts.append(params)
+        content = {"note": "fine by me"} if self.action == "accept" else None
+        return ElicitResult(action=self.action, content=content)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("action", "error", "text"),
+    [
+        ("accept", False, "charged 500.0 EUR"),
+        ("decline", True, "the user declined the call in the client"),
+        ("cancel", True, "the user dismissed the approval prompt in the client"),
+    ],
+)
+async def test_the_agents_own_client_decides_on_the_2026_protocol(
+    tmp_path: Path, action: str, error: bool, text: str
+) -> None:
+    setup = Setup(tmp_path, "wait")
+    prompter = Prompter(action)
+    with anyio.fail_after(60):
+        async with Client(
+            stdio_params(setup.command(), setup.env), elicitation_callback=prompter
+        ) as client:
+            assert client.protocol_version == "2026-07-28"
+            small = await client.call_tool("charge", {"amount": 5})
+            big = await client.call_tool("charge", {"amount": 500})
+
+    assert text_of(small) == "charged 5.0 EUR"
+    assert big.is_error is error
+    assert text in text_of(big)
+    [prompt] = prompter.prompts  # the small charge needed no approval: no prompt
+    assert "Tool: charge on server" in prompt.message
+    assert '"amount": 500' in prompt.message
+    assert "Rule: big-charges-need-a-human" in prompt.message
+    kinds = [e["event"] for e in setup.audit_events()]
+    expected = [
+        "approval.requested",
+        "approval.approved" if action == "accept" else "approval.denied",
+    ]
+    assert kinds[: len(expected)] == expected
+    if action == "accept":
+        assert kinds[2] == "approval.consumed"
+
+
+async def test_a_client_without_elicitation_waits_for_the_operators_cli(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "wait")
+    results: list[CallToolResult] = []
+    with anyio.fail_after(60):
+        async with (
+            Client(stdio_params(setup.command(), setup.env), mode="legacy") as client,
+            anyio.create_task_group() as group,
+        ):
+
+            async def agent_calls() -> None:
+                results.append(await client.call_tool("charge", {"amount": 250}))
+
+            group.start_soon(agent_calls)
+            pending = await next_pending(setup)
+            assert pending.request.arguments == {"amount": 250}
+            assert pending.request.agent == "billing-bot"
+            assert results == []
+            await operator(setup, "approve", pending.id, "--by", "alice")
+
+    assert text_of(results[0]) == "charged 250.0 EUR"
+    events = setup.audit_events()
+    assert [e["event"] for e in events] == ["approval.requested", "approval.consumed"]
+    assert events[1]["by"] == "alice" and events[1]["channel"] == "cli"
+
+
+async def test_the_operators_denial_reaches_the_waiting_agent(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "wait")
+    results: list[CallToolResult] = []
+    with anyio.fail_after(60):
+        async with (
+            Client(stdio_params(setup.command(), setup.env), mode="legacy") as client,
+            anyio.create_task_group() as group,
+        ):
+
+            async def agent_calls() -> None:
+                results.append(await client.call_tool("charge", {"amount": 250}))
+
+            group.start_soon(agent_calls)
+            pending = await next_pending(setup)
+            await operator(setup, "deny", pending.id, "--by", "bob", "--reason", "over budget")
+
+    assert results[0].is_error
+    assert text_of(results[0]) == (
+        '[callgate] denied by rule "big-charges-need-a-human": denied by bob via cli: over budget'
+    )
+
+
+async def test_retry_mode_answers_at_once_and_lets_the_same_call_through_once(
+    tmp_path: Path,
+) -> None:
+    setup = Setup(tmp_path, "retry")
+    with anyio.fail_after(60):
+        async with Client(stdio_params(setup.command(), setup.env), mode="legacy") as client:
+            first = await client.call_tool("charge", {"amount": 300})
+            match = re.search(r"approval (ap_\S+) requested", text_of(first))
+            assert first.is_error and match is not None
+            approval_id = match.group(1)
+            await operator(setup, "approve", approval_id)
+            changed = await client.call_tool("charge", {"amount": 301})
+            retried = await client.call_tool("charge", {"amount": 300})
+            again = await client.call_tool("charge", {"amount": 300})
+
+    assert changed.is_error and approval_id not in text_of(changed)
+    assert (retried.is_error, text_of(retried)) == (False, "charged 300.0 EUR")
+    assert again.is_error and "requested" in text_of(again)
+    assert approval_id not in text_of(again)
+
+
+async def test_a_pending_request_survives_a_proxy_restart(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "retry")
+    with anyio.fail_after(60):
+        async with Client(stdio_params(setup.command(), setup.env), mode="legacy") as client:
+            first = await client.call_tool("charge", {"amount": 300})
+        approval_id = (await next_pending(setup)).id
+        assert approval_id in text_of(first)
+        await operator(setup, "approve", approval_id, "--by", "alice")
+        async with Client(stdio_params(setup.command(), setup.env), mode="legacy") as client:
+            retried = await client.call_tool("charge", {"amount": 300})
+
+    assert (retried.is_error, text_of(retried)) == (False, "charged 300.0 EUR")
+
+
+async def test_cancelling_a_waiting_call_withdraws_its_request(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "wait")
+    with anyio.fail_after(60):
+        async with Client(stdio_params(setup.command(), setup.env), mode="legacy") as client:
+            async with anyio.create_task_group() as group:
+                group.start_soon(client.call_tool, "charge", {"amount": 250})
+                pending = await next_pending(setup)
+                group.cancel_scope.cancel()
+            store = SqliteApprovalStore(setup.state)
+            try:
+                while (await store.get(pending.id)).status is Status.REQUESTED:
+                    await anyio.sleep(0.02)
+                withdrawn = await store.get(pending.id)
+            finally:
+                await store.aclose()
+            still_working = await client.call_tool("charge", {"amount": 1})
+
+    assert withdrawn.status is Status.WITHDRAWN
+    assert text_of(still_working) == "charged 1.0 EUR"
