@@ -18,6 +18,7 @@ from callgate.classifier.evaluation import HOLDOUT_EVERY, Measurement, is_held_o
 ROOT = Path(__file__).resolve().parent.parent
 DEV_SET = Path("/work/shared/data/tool-risk-dev.jsonl")
 OUTPUT = ROOT / "docs" / "classifier.md"
+OTHER_SERVERS = ROOT / "tests" / "classifier" / "other_servers.jsonl"
 
 # Labels we believe are wrong, with the reason; shown beside the computed disagreements.
 DISPUTED = {
@@ -168,6 +169,27 @@ def render(rows: list[dict[str, object]]) -> str:
         lines.append(
             f"| `{outcome.result.name}` | {outcome.server} | {outcome.label.value} | "
             f"{outcome.result.category.value} | {outcome.result.confidence.value} | {view} |"
+        )
+    others = measure(
+        json.loads(line) for line in OTHER_SERVERS.read_text().splitlines() if line.strip()
+    )
+    lines += [
+        "",
+        "### Tools from other servers (hand-labelled spot check)",
+        "",
+        f"`tests/classifier/other_servers.jsonl`: {len(others.outcomes)} tools from servers "
+        "outside the dev set (Playwright, Kubernetes, Postgres/Supabase, Stripe, terminals, "
+        "search, Notion, ...), labelled by hand the way PolicyLayer labels. Written while "
+        "developing, so not blind either. Agreement "
+        f"**{others.agreement:.1%}**; the disagreements:",
+        "",
+        "| tool | label | classified | reasons |",
+        "|---|---|---|---|",
+    ]
+    for outcome in others.disagreements():
+        lines.append(
+            f"| `{outcome.result.name}` | {outcome.label.value} | "
+            f"{outcome.result.category.value} | {'; '.join(outcome.result.reasons)} |"
         )
     lines += [
         "",

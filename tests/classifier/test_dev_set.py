@@ -41,3 +41,16 @@ def test_held_out_servers_agree_at_least_95_percent(rows: list[dict[str, Any]]) 
 
     assert held_out
     assert measure(held_out).agreement >= 0.95
+
+
+OTHER_SERVERS = Path(__file__).with_name("other_servers.jsonl")
+
+
+def test_hand_labelled_tools_from_other_servers_mostly_agree() -> None:
+    # Tools from servers outside the dev set (Playwright, Kubernetes, Postgres, Stripe,
+    # terminals, ...), labelled by hand the way PolicyLayer labels; see docs/classifier.md.
+    rows = [json.loads(line) for line in OTHER_SERVERS.read_text().splitlines() if line]
+    measured = measure(rows)
+
+    assert measured.agreement >= 0.9
+    assert measured.dangerous_read_with_high_confidence() == []

@@ -6,7 +6,16 @@ destructive, financial), severity, confidence with a numeric score, and the reas
 
 from __future__ import annotations
 
+from callgate.classifier.cache import CategoryChange, ToolCategories
 from callgate.classifier.classification import Category, Classification, Confidence, Severity
 from callgate.classifier.engine import classify_tool
 
-__all__ = ["Category", "Classification", "Confidence", "Severity", "classify_tool"]
+__all__ = [
+    "Category",
+    "CategoryChange",
+    "Classification",
+    "Confidence",
+    "Severity",
+    "ToolCategories",
+    "classify_tool",
+]

@@ -135,8 +135,10 @@ def _read_name(name: str, reading: _Reading) -> None:
                 reading.signals.append(
                     _Signal(VERBS[after], f"name verb '{after}' means {VERBS[after].value}", "name")
                 )
-    for token in tokens:
-        if token in FINANCIAL_OBJECTS:
+    verb_index = found[0] if found is not None else -1
+    for index, token in enumerate(tokens):
+        # `git_checkout` checks out a branch; `create_checkout_session` is about money.
+        if token in FINANCIAL_OBJECTS and index != verb_index:
             reading.signals.append(
                 _Signal(Category.FINANCIAL, f"name object '{token}' is about money", "object")
             )

@@ -40,7 +40,8 @@ VERBS: dict[str, Category] = {
         suggest recommend calculate compute estimate convert translate parse lint verify
         load open access download export scan watch monitor sample resolve print render
         return see locate detect measure extract navigate capture screenshot peek
-        visualize visualise status health validate diagnose troubleshoot""",
+        visualize visualise status health validate diagnose troubleshoot think plan
+        reflect""",
     ),
     **_words(
         W,
@@ -59,7 +60,7 @@ VERBS: dict[str, Category] = {
         X,
         """run execute exec invoke call trigger eval evaluate launch start restart spawn
         dispatch test build compile shell bash terminal command script stop pause resume
-        reboot interpret automate simulate rerun retry""",
+        reboot interpret automate simulate rerun retry install""",
     ),
     **_words(
         D,
@@ -79,7 +80,8 @@ GENERIC_VERBS = _set(
 # Objects that make a tool financial whatever it does to them.
 FINANCIAL_OBJECTS = _set(
     """payment invoice refund subscription billing bill payout price pricing cost budget
-    charge wallet coupon discount tax fee purchase spend revenue ledger balance"""
+    charge wallet coupon discount tax fee purchase spend revenue ledger balance
+    checkout"""
 )
 
 # Names of billing and payment platforms: a tool named after one acts on money.
