@@ -27,12 +27,9 @@ from callgate.approvals.elicitation import (
     INPUT_KEY,
     ElicitationError,
     build_input_required_result,
-    client_supports_elicitation,
     read_client_answer,
 )
 from callgate.approvals.seam import CALL_CONTEXT, CallContext
-from callgate.policy.decision import Decision, Verdict
-from callgate.proxy.denial import denial_result, speaks_modern
 from callgate.proxy.hooks import Forward, Interceptor, Message, Peer, Reply
 from callgate.proxy.jsonrpc import INVALID_PARAMS, error_response
 
@@ -76,10 +73,7 @@ class ClientApprovalInterceptor:
         params = body.get("params")
         if not isinstance(params, dict) or not isinstance(request_id, str | int):
             return await self.inner.on_client_message(message, peer)
-        meta = params.get("_meta")
-        context = CallContext(
-            can_elicit=client_supports_elicitation(None, meta if isinstance(meta, dict) else None)
-        )
+        context = CallContext(meta=params.get("_meta"))
         state = params.get("requestState")
         if isinstance(state, str) and state.startswith(STATE_PREFIX):
             try:
@@ -88,19 +82,12 @@ class ClientApprovalInterceptor:
                 return Reply(error_response(request_id, INVALID_PARAMS, str(error)))
             stripped = {k: v for k, v in params.items() if k not in _OURS}
             message = Message({**body, "params": stripped})
+        context.key, context.waiting = (peer.session, request_id), self._waiting
         token = CALL_CONTEXT.set(context)
-        key = (peer.session, request_id)
         try:
-            with anyio.CancelScope() as scope:
-                self._waiting[key] = scope
-                answer = await self.inner.on_client_message(message, peer)
+            answer = await self.inner.on_client_message(message, peer)
         finally:
-            self._waiting.pop(key, None)
             CALL_CONTEXT.reset(token)
-        if scope.cancelled_caught:
-            withdrawn = Decision(Verdict.DENY, reason="the client cancelled the call")
-            result = denial_result(withdrawn, modern=speaks_modern(params, peer.protocol_version))
-            return Reply({"jsonrpc": "2.0", "id": request_id, "result": result})
         if context.prompt is not None and isinstance(answer, Reply):
             result = build_input_required_result(context.prompt, STATE_PREFIX + context.prompt.id)
             return Reply({"jsonrpc": "2.0", "id": request_id, "result": result})

@@ -14,13 +14,15 @@ elicitation capability, its answer to an approval prompt) travels in a `CallCont
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+import anyio
+
 from callgate.approvals.broker import ApprovalBroker, ApprovalOutcome, ApprovalSettings
-from callgate.approvals.elicitation import ClientAnswer
+from callgate.approvals.elicitation import ClientAnswer, client_supports_elicitation
 from callgate.approvals.model import Approval, Mode
 from callgate.approvals.store import ApprovalNotFound
 from callgate.policy.decision import Decision, ToolCall, Verdict
@@ -36,15 +38,36 @@ CLIENT: Final = "client"
 class CallContext:
     """One tools/call as the client-approval interceptor saw it.
 
-    In: `can_elicit` (the request declares 2026-07-28 elicitation support), and for a retry
-    of an approval prompt the `approval_id` and the client's `answer` (None: no answer yet).
+    In: the request's `_meta` (read only when approval is needed: does it declare 2026-07-28
+    elicitation support?), and for a retry of an approval prompt the `approval_id` and the
+    client's `answer` (None: no answer yet); `key` and `waiting` let a cancellation find a
+    held call.
     Out: `prompt`, the approval to ask the client about in an `input_required` result.
     """
 
-    can_elicit: bool = False
+    meta: Any = None
     approval_id: str | None = None
     answer: ClientAnswer | None = None
     prompt: Approval | None = None
+    key: tuple[str, str | int] | None = None
+    waiting: dict[tuple[str, str | int], anyio.CancelScope] | None = None
+
+    @property
+    def can_elicit(self) -> bool:
+        """Whether the request declares (2026-07-28) that its client can show a form."""
+        return client_supports_elicitation(None, self.meta if isinstance(self.meta, dict) else None)
+
+    def hold(self) -> anyio.CancelScope:
+        """A cancel scope for a wait, registered so a client cancellation can end it."""
+        scope = anyio.CancelScope()
+        if self.waiting is not None and self.key is not None:
+            self.waiting[self.key] = scope
+        return scope
+
+    def release(self) -> None:
+        """The wait is over: forget its cancel scope."""
+        if self.waiting is not None and self.key is not None:
+            self.waiting.pop(self.key, None)
 
 
 CALL_CONTEXT: ContextVar[CallContext | None] = ContextVar("callgate_approval_call", default=None)
@@ -81,8 +104,10 @@ class GateApprovals:
         settings = self.settings()
         context = CALL_CONTEXT.get()
         if context is not None and context.approval_id is not None:
-            outcome = await self.broker.answer_from_client(
-                context.approval_id, call, peer.agent, context.answer
+            approval_id, answer = context.approval_id, context.answer
+            outcome = await _held(
+                context,
+                lambda: self.broker.answer_from_client(approval_id, call, peer.agent, answer),
             )
             return _decision_of(outcome, decision)
         if (
@@ -102,10 +127,26 @@ class GateApprovals:
                 rule=decision.rule,
                 reason=f"approval {context.prompt.id} is being asked in the client",
             )
-        outcome = await self.broker.judge(
-            call, peer.agent, peer.session, decision, settings=settings
+        outcome = await _held(
+            context,
+            lambda: self.broker.judge(call, peer.agent, peer.session, decision, settings=settings),
         )
         return _decision_of(outcome, decision)
+
+
+async def _held(
+    context: CallContext | None, work: Callable[[], Awaitable[ApprovalOutcome]]
+) -> ApprovalOutcome:
+    """Run `work` (which may wait for a person) so a client cancellation ends it."""
+    if context is None:
+        return await work()
+    with context.hold():
+        try:
+            return await work()
+        finally:
+            context.release()
+    # Only reached when the client cancelled: the broker has withdrawn the request.
+    return ApprovalOutcome(approved=False, reason="the client cancelled the call")
 
 
 def _decision_of(outcome: ApprovalOutcome, decision: Decision) -> Decision:
