@@ -198,3 +198,19 @@ def test_node_reference_servers_over_stdio(node_peers: NodePeers, tmp_path: Path
     assert memory["read_graph"] == "read"
     assert everything["echo"] == "read"
     assert everything["trigger-long-running-operation"] == "execute"
+
+
+def test_registering_classify_and_scan_imports_no_mcp_client() -> None:
+    # `callgate --help` builds every sub-command's parser; ours must not pull in the SDK.
+    code = (
+        "import argparse, sys\n"
+        "import callgate.cli.classify as c, callgate.cli.scan as s\n"
+        "sub = argparse.ArgumentParser().add_subparsers()\n"
+        "c.register(sub); s.register(sub)\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('mcp', 'httpx2', 'rich'))))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=TIMEOUT, check=True
+    )
+
+    assert done.stdout.strip() == "[]"

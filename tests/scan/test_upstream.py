@@ -7,13 +7,8 @@ import sys
 import anyio
 import pytest
 
-from callgate.scan.upstream import (
-    Upstream,
-    UpstreamError,
-    fetch_tools,
-    parse_header,
-    upstream_from_args,
-)
+from callgate.scan.target import Upstream, UpstreamError, parse_header, upstream_from_args
+from callgate.scan.upstream import fetch_tools
 from tests.scan.paged_server import PAGE_SIZE, ROOT, TOOLS, running_http
 
 pytestmark = pytest.mark.anyio

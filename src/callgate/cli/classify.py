@@ -27,7 +27,7 @@ class ToolListError(ValueError):
 
 def register(subparsers: Any) -> None:
     """Add the `classify` sub-command."""
-    from callgate.scan.upstream import add_upstream_arguments
+    from callgate.scan.target import add_upstream_arguments
 
     parser = subparsers.add_parser(
         "classify",
@@ -43,7 +43,7 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Classify the tools named by the arguments and print them."""
-    from callgate.scan.upstream import UpstreamError
+    from callgate.scan.target import UpstreamError
 
     try:
         tools = _load_tools(args)
@@ -73,7 +73,8 @@ def _load_tools(args: argparse.Namespace) -> list[Mapping[str, Any]]:
         return read_tool_file(args.tools)
     import anyio
 
-    from callgate.scan.upstream import fetch_tools, upstream_from_args
+    from callgate.scan.target import upstream_from_args
+    from callgate.scan.upstream import fetch_tools
 
     upstream = upstream_from_args(args.upstream, args.header, args.command)
     return list(anyio.run(fetch_tools, upstream))

@@ -25,7 +25,7 @@ EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_RUNTIME = 0, 1, 2, 3
 
 def register(subparsers: Any) -> None:
     """Add the `scan` sub-command."""
-    from callgate.scan.upstream import add_upstream_arguments
+    from callgate.scan.target import add_upstream_arguments
 
     parser = subparsers.add_parser(
         "scan",
@@ -63,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from callgate.policy.loader import load_policy_text
     from callgate.scan.document import DocumentError, merge_policy
     from callgate.scan.starter import scan_tools
-    from callgate.scan.upstream import UpstreamError, fetch_tools, upstream_from_args
+    from callgate.scan.target import UpstreamError, upstream_from_args
+    from callgate.scan.upstream import fetch_tools
 
     try:
         upstream = upstream_from_args(args.upstream, args.header, args.command)

@@ -8,8 +8,6 @@ in its wire (JSON) form, which is what the classifier reads.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -19,33 +17,10 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 
+from callgate.scan.target import Upstream, UpstreamError
+
 # A server that keeps handing out cursors is broken; stop rather than loop forever.
 MAX_PAGES = 1000
-
-
-class UpstreamError(Exception):
-    """The upstream could not be reached or answered `tools/list` badly."""
-
-
-@dataclass(frozen=True, slots=True)
-class Upstream:
-    """Where the tools come from: a command to spawn, or a Streamable HTTP URL."""
-
-    command: Sequence[str] = ()
-    url: str | None = None
-    headers: Mapping[str, str] = field(default_factory=dict)
-
-    def describe(self) -> str:
-        """A short human name for messages and generated comments."""
-        return self.url if self.url is not None else " ".join(self.command)
-
-
-def parse_header(text: str) -> tuple[str, str]:
-    """Split a `--header "K: V"` argument; raise ValueError when there is no colon or name."""
-    name, sep, value = text.partition(":")
-    if not sep or not name.strip():
-        raise ValueError(f"header {text!r} is not of the form 'Name: value'")
-    return name.strip(), value.strip()
 
 
 async def fetch_tools(upstream: Upstream, timeout: float = 60.0) -> list[dict[str, Any]]:
@@ -105,35 +80,3 @@ async def _page_tools(client: Any, into: list[dict[str, Any]]) -> None:
         if cursor is None:
             return
     raise UpstreamError(f"tools/list still had more pages after {MAX_PAGES}")
-
-
-def add_upstream_arguments(parser: Any, *, required: bool = True) -> None:
-    """Add `--upstream URL`, `--header "K: V"`... and `-- CMD ARGS...` to a sub-command."""
-    parser.add_argument("--upstream", metavar="URL", help="Streamable HTTP MCP server")
-    parser.add_argument(
-        "--header",
-        action="append",
-        default=[],
-        metavar='"K: V"',
-        help="header sent to the HTTP upstream (repeatable)",
-    )
-    parser.add_argument(
-        "command",
-        nargs="...",
-        metavar="-- CMD ARGS",
-        help="MCP server to spawn over stdio" + ("" if required else " (or use --tools)"),
-    )
-
-
-def upstream_from_args(url: str | None, headers: Sequence[str], command: Sequence[str]) -> Upstream:
-    """The upstream the arguments name; ValueError when they name none, both, or bad headers."""
-    argv = list(command)
-    if argv and argv[0] == "--":
-        argv = argv[1:]
-    if url is not None and argv:
-        raise ValueError("give either --upstream URL or -- CMD ARGS..., not both")
-    if url is None and not argv:
-        raise ValueError("no upstream: give --upstream URL or -- CMD ARGS...")
-    if headers and url is None:
-        raise ValueError("--header only applies to an --upstream URL")
-    return Upstream(command=tuple(argv), url=url, headers=dict(map(parse_header, headers)))
