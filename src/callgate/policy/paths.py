@@ -224,6 +224,21 @@ def compile_walk(segments: tuple[Segment, ...]) -> Resolver:
 
         return walk_key
 
+    if all(isinstance(segment, str) for segment in segments):
+        keys = segments
+
+        def walk_keys(value: Any) -> Any:
+            # Only objects can be indexed by a string key: a list, a string or a number
+            # raises TypeError, a missing key KeyError, so one try covers every miss.
+            try:
+                for key in keys:
+                    value = value[key]
+            except (KeyError, TypeError):
+                return MISSING
+            return value
+
+        return walk_keys
+
     steps = segments
 
     def walk(value: Any) -> Any:
