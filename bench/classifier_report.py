@@ -95,6 +95,48 @@ description takes 0.20 off, no known verb 0.10, a conflict between signals 0.15,
 annotation that disagrees 0.20. High from 0.75, medium from 0.50, low below. Unknown
 tools (no verb anywhere, nothing saying they only read) are assumed write, with low
 confidence.
+
+## Commands
+
+```
+callgate classify (--tools FILE | --upstream URL [--header "K: V"]... | -- CMD ARGS...)
+                  [--format table|json]
+callgate scan [-o FILE] [--default allow|deny]
+              (--upstream URL [--header "K: V"]... | -- CMD ARGS...)
+```
+
+Both reach the server with the official `mcp` client (stdio child process with the
+caller's environment, or Streamable HTTP with the given headers) and page through
+`tools/list` until it has no more cursors. `classify --tools FILE` reads a JSON list of
+tools, a `tools/list` result or a JSON-RPC response holding one (`-` is standard input).
+`--format json` prints `[{name, category, severity, confidence, score, reasons}]`; the
+table groups tools by category, most dangerous first. Exit codes: 0 done, 2 bad input
+(the message says what and where), 3 the server could not be reached or listed.
+
+`scan` writes a starter policy (`-o FILE`, or standard output) and, beside it,
+`<stem>.test.yaml` for `callgate test`:
+
+- `categories:` with the recommended rule per category: read allowed; write
+  `rate_limit: {max: 30, window: hour}`; execute `rate_limit: {max: 10, window: minute}`
+  and `validate_arguments: true`; destructive and financial `action: require_approval`;
+- one entry per tool under `tools:`, grouped by category, pinning `category:` (edit it
+  to override the classifier) under a comment with the tool's description, parameters
+  (`?` marks optional ones), category, severity, confidence and reasons;
+- for a financial tool with an amount argument, a daily spend counter
+  (`state: {counter: daily_spend, window: day, increment_from: args.amount}`) with a
+  placeholder cap to adjust to the amount's unit;
+- test cases: each tool's first call (allowed, or approval required), the call past each
+  rate limit, the call past the spend cap, and a tool the scan did not see (`default`).
+
+The result is validated before anything is written (nothing is written when it does not
+validate, or when an existing file is not YAML). Re-running the scan over its own output
+goes through ruamel.yaml's round trip: the user's values, order and comments stay as they
+are; only tools, categories and test cases not already there are added, so re-scanning an
+unchanged server changes nothing.
+
+In the proxy, `callgate.classifier.ToolCategories` listens to the gate's tool catalog,
+classifies each tool once per definition and reports a redefinition that changes a
+category; `category(server, tool)` is what `Facts.category` should carry.
 """
 
 
