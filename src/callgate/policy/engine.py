@@ -75,16 +75,16 @@ def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
                 charges.append(Charge(key, _ONE, rule.name, limit.limit))
                 continue
             if subject is None:
-                subject = _subject(plan, call, facts)
+                subject = build_subject(plan, call, facts)
             counter = rule.counter
             amount = _ZERO
             if counter is not None:
-                found = _amount(counter, call.arguments)
+                found = charge_amount(counter, call.arguments)
                 if isinstance(found, str):
                     return Decision(Verdict.DENY, rule=rule.name, reason=found)
                 amount = found
                 if rule.projects:
-                    subject[PROJECTED] = _projected(subject, counter, amount)
+                    subject[PROJECTED] = with_charge(subject, counter, amount)
             predicate = rule.predicate
             holds = predicate is None or predicate(subject)
             if action is Action.REQUIRE_APPROVAL:
@@ -146,7 +146,8 @@ def _key(call: ToolCall, facts: Facts, scope: Scope, name: str, window: Window) 
     return CounterKey(call.server, scope, scope_key(scope, facts), name, window)
 
 
-def _subject(plan: Plan, call: ToolCall, facts: Facts) -> dict[str, Any]:
+def build_subject(plan: Plan, call: ToolCall, facts: Facts) -> dict[str, Any]:
+    """What conditions read: `args`, and `state` / `agent` when the plan's rules read them."""
     subject: dict[str, Any] = {"args": call.arguments}
     if plan.reads:
         state: dict[str, dict[str, Decimal]] = {}
@@ -163,7 +164,7 @@ def _agent(agent: Agent) -> dict[str, Any]:
     return {"name": agent.name, "roles": sorted(agent.roles)}
 
 
-def _projected(
+def with_charge(
     subject: dict[str, Any], counter: CompiledCounter, amount: Decimal
 ) -> dict[str, Any]:
     """The subject as it will be once this call's charge to `counter` is added."""
@@ -186,7 +187,7 @@ def _guards(plan: Plan, call: ToolCall, facts: Facts) -> dict[CounterKey, Decima
     }
 
 
-def _amount(counter: CompiledCounter, arguments: Mapping[str, Any]) -> Decimal | str:
+def charge_amount(counter: CompiledCounter, arguments: Mapping[str, Any]) -> Decimal | str:
     """This call's charge to `counter`, or the reason the call must be denied."""
     if counter.increment_from is None:
         return counter.increment

@@ -78,7 +78,7 @@ class CaseSpec(_Spec):
     validate_arguments: bool | None = None
 
 
-class TestFileSpec(_Spec):
+class CaseFileSpec(_Spec):
     """A whole test file."""
 
     policy: str | dict[str, Any]
@@ -123,9 +123,9 @@ def run_test_file(path: Path) -> FileResult:
         raise PolicyTestError([issue]) from exc
     data, source = parse_yaml(text, str(path))
     try:
-        spec = TestFileSpec.model_validate(data if data is not None else {})
+        spec = CaseFileSpec.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        vocabulary = set(TestFileSpec.model_fields) | set(CaseSpec.model_fields)
+        vocabulary = set(CaseFileSpec.model_fields) | set(CaseSpec.model_fields)
         raise PolicyTestError(validation_issues(exc, data, source, vocabulary)) from exc
     policy = _policy(spec, path, source)
     return FileResult(str(path), tuple(run_case(policy, case, spec.server) for case in spec.cases))
@@ -189,7 +189,7 @@ def _agent(agent: str | AgentCaseSpec | None) -> Agent:
     return Agent(agent.name, frozenset(agent.roles))
 
 
-def _policy(spec: TestFileSpec, path: Path, source: SourceMap) -> CompiledPolicy:
+def _policy(spec: CaseFileSpec, path: Path, source: SourceMap) -> CompiledPolicy:
     if isinstance(spec.policy, str):
         policy_path = Path(spec.policy)
         if not policy_path.is_absolute():

@@ -1,0 +1,241 @@
+"""Why a call gets its decision, step by step: which entries matched, which rules ran.
+
+`explain` retraces the engine's order (hide, default, entries by precedence, rules in
+order, conditions with the values they saw) and ends with the engine's own decision, so
+the story and the verdict can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from callgate.policy.compiler import (
+    PROJECTED,
+    CompiledCondition,
+    CompiledPolicy,
+    CompiledRule,
+)
+from callgate.policy.decision import Decision, Facts, ToolCall
+from callgate.policy.engine import (
+    build_subject,
+    charge_amount,
+    describe_condition,
+    evaluate,
+    scope_key,
+    with_charge,
+)
+from callgate.policy.paths import MISSING, WILDCARD, compile_walk, parse_path
+from callgate.policy.patterns import EntryKind
+from callgate.policy.schema import Action
+
+
+class Outcome(StrEnum):
+    """How a step went."""
+
+    PASS = "pass"
+    FAIL = "fail"
+    INFO = "info"
+    SKIP = "skip"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One line of the explanation; `depth` nests conditions under their rule."""
+
+    text: str
+    outcome: Outcome = Outcome.INFO
+    depth: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """The steps, and the engine's decision they lead to."""
+
+    call: ToolCall
+    steps: tuple[Step, ...]
+    decision: Decision
+
+
+def explain(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Explanation:
+    """Narrate how `policy` judges `call` (the decision is `evaluate`'s)."""
+    steps: list[Step] = []
+    decision = evaluate(policy, call, facts)
+    tool = call.tool
+    if policy.is_hidden(tool):
+        steps.append(Step(f"hide: {tool!r} is hidden ({_hidden_by(policy, tool)})", Outcome.FAIL))
+        return Explanation(call, tuple(steps), decision)
+    steps.append(Step(f"hide: {tool!r} is not hidden", Outcome.PASS))
+    plan = policy.plan(tool, facts.category)
+    steps.extend(_entry_steps(policy, tool, facts, plan.entries))
+    if policy.default_deny:
+        if not plan.listed:
+            steps.append(
+                Step(
+                    "default: deny, and no tool entry (exact name or pattern) lists this tool",
+                    Outcome.FAIL,
+                )
+            )
+            return Explanation(call, tuple(steps), decision)
+        steps.append(Step("default: deny, but a tool entry lists this tool", Outcome.PASS))
+    else:
+        steps.append(Step("default: allow", Outcome.INFO))
+    subject = build_subject(plan, call, facts)
+    stopped = False
+    for applicable in plan.entries:
+        label = _entry_label(applicable.kind, applicable.key)
+        if not applicable.entry.rules:
+            steps.append(Step(f"{label}: no rules", Outcome.PASS))
+            continue
+        for rule in applicable.entry.rules:
+            if stopped:
+                steps.append(Step(f"rule {rule.name!r} ({label}): not evaluated", Outcome.SKIP))
+                continue
+            stopped = _rule_steps(rule, label, call=call, facts=facts, subject=subject, steps=steps)
+    return Explanation(call, tuple(steps), decision)
+
+
+def _rule_steps(
+    rule: CompiledRule,
+    label: str,
+    *,
+    call: ToolCall,
+    facts: Facts,
+    subject: dict[str, Any],
+    steps: list[Step],
+) -> bool:
+    """Append the steps of one rule; True when it decided the call (later rules do not run)."""
+    head = f"rule {rule.name!r} ({label}, {rule.action.value})"
+    if rule.action is Action.DENY:
+        steps.append(Step(f"{head}: denies every call", Outcome.FAIL))
+        return True
+    if rule.rate_limit is not None:
+        limit = rule.rate_limit
+        steps.append(
+            Step(
+                f"{head}: rate limit {limit.limit} per {limit.window.seconds} s "
+                f"(scope {limit.scope.value}: {scope_key(limit.scope, facts)!r}); "
+                "the store refuses the call when the window is full",
+                Outcome.PASS,
+            )
+        )
+        return False
+    counter = rule.counter
+    counter_steps: list[Step] = []
+    if counter is not None:
+        amount = charge_amount(counter, call.arguments)
+        if isinstance(amount, str):
+            steps.append(Step(f"{head}: {amount}", Outcome.FAIL))
+            return True
+        subject[PROJECTED] = with_charge(subject, counter, amount)
+        current = facts.counters.get(counter.path, 0)
+        counter_steps.append(
+            Step(
+                f"counter state.{counter.path} = {current}, this call adds {amount} "
+                f"({counter.window.seconds} s calendar window, scope {counter.scope.value})",
+                Outcome.INFO,
+                1,
+            )
+        )
+    holds = rule.predicate is None or rule.predicate(subject)
+    condition_steps = counter_steps + [
+        step for condition in rule.conditions for step in _condition_steps(condition, subject, 1)
+    ]
+    if rule.action is Action.REQUIRE_APPROVAL:
+        if holds:
+            when = "its conditions hold" if rule.conditions else "it has no conditions"
+            steps.append(Step(f"{head}: approval needed ({when})", Outcome.FAIL))
+        else:
+            steps.append(Step(f"{head}: no approval needed", Outcome.PASS))
+        steps.extend(condition_steps)
+        return False
+    if holds:
+        steps.append(Step(f"{head}: every condition holds", Outcome.PASS))
+    else:
+        steps.append(Step(f"{head}: a condition fails, so the call is denied", Outcome.FAIL))
+    steps.extend(condition_steps)
+    return not holds
+
+
+def _condition_steps(
+    condition: CompiledCondition, subject: Mapping[str, Any], depth: int
+) -> list[Step]:
+    holds = condition.predicate(subject)
+    outcome = Outcome.PASS if holds else Outcome.FAIL
+    spec = condition.spec
+    if spec.path is None:
+        word = "any" if spec.any_ is not None else "all" if spec.all_ is not None else "not"
+        steps = [Step(f"{word}: {'true' if holds else 'false'}", outcome, depth)]
+        for child in condition.children:
+            steps.extend(_condition_steps(child, subject, depth + 1))
+        return steps
+    seen_in = subject[PROJECTED] if condition.projected else subject
+    where, value = _value_at(spec.path, seen_in)
+    shown = "missing" if value is MISSING else _show(value)
+    return [
+        Step(
+            f"{describe_condition(condition)}: {'true' if holds else 'false'} ({where} = {shown})",
+            outcome,
+            depth,
+        )
+    ]
+
+
+def _value_at(path: str, subject: Mapping[str, Any]) -> tuple[str, Any]:
+    """The value a condition looked at; for `a[*].b`, the list `a` it went through."""
+    root, segments = parse_path(path)
+    if WILDCARD in segments:
+        segments = segments[: segments.index(WILDCARD)]
+        path = path[: path.index("[*]")]
+    return path, compile_walk((root, *segments))(subject)
+
+
+def _show(value: Any) -> str:
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
+def _entry_steps(
+    policy: CompiledPolicy, tool: str, facts: Facts, entries: tuple[Any, ...]
+) -> list[Step]:
+    steps: list[Step] = []
+    kinds = [applicable.kind for applicable in entries]
+    if EntryKind.TOOL in kinds:
+        shadowed = [p.text for p, _ in policy.patterns if p.matches(tool)]
+        note = f"; it shadows patterns {', '.join(shadowed)}" if shadowed else ""
+        steps.append(Step(f"entry tools.{tool}: exact name{note}", Outcome.INFO))
+    elif EntryKind.PATTERN in kinds:
+        matching = [p.text for p, _ in policy.patterns if p.matches(tool)]
+        others = f" (also matched: {', '.join(matching[1:])})" if len(matching) > 1 else ""
+        steps.append(
+            Step(f'entry tools."{matching[0]}": longest matching pattern{others}', Outcome.INFO)
+        )
+    else:
+        steps.append(Step("no tool entry: neither the exact name nor a pattern", Outcome.INFO))
+    category = next((a.key for a in entries if a.kind is EntryKind.CATEGORY), None)
+    if category is not None:
+        steps.append(Step(f"entry categories.{category}: the tool's category", Outcome.INFO))
+    elif facts.category is not None:
+        steps.append(Step(f"category {facts.category!r}: no categories entry for it", Outcome.INFO))
+    if EntryKind.WILDCARD in kinds:
+        steps.append(Step('entry "*": applies to every call, last', Outcome.INFO))
+    return steps
+
+
+def _entry_label(kind: EntryKind, key: str) -> str:
+    if kind is EntryKind.CATEGORY:
+        return f"categories.{key}"
+    if kind is EntryKind.WILDCARD:
+        return '"*"'
+    return f'tools."{key}"' if kind is EntryKind.PATTERN else f"tools.{key}"
+
+
+def _hidden_by(policy: CompiledPolicy, tool: str) -> str:
+    if policy.hide_all:
+        return 'hide: ["*"]'
+    if tool in policy.hidden_names:
+        return "listed in hide"
+    pattern = next(p.text for p in policy.hidden_patterns if p.matches(tool))
+    return f"hide pattern {pattern!r}"
