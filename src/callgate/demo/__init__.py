@@ -1,0 +1,1 @@
+"""`callgate demo`: callgate in front of a small example server, driven by a scripted agent."""
