@@ -13,7 +13,10 @@ pattern is translated before compiling:
   ASCII letters, where RE2 folds all of Unicode);
 - what RE2 rejects, and so Intercept's `validate` rejects, is refused with a hint:
   backreferences, look-around, atomic groups, possessive quantifiers, conditionals,
-  comments, `\\p{..}` classes, the `U` and `x` flags, repeat counts over 1000.
+  comments, `\\p{..}` classes, the `U` and `x` flags, repeat counts over 1000, and
+  Python-only escapes (`\\Z`, `\\u`, `\\N{...}`).
+- refused although RE2 takes them (rare; the hint says how to rewrite): octal escapes
+  such as `\\12` (read as backreferences by Python) and flags in mid-pattern (`a(?i)b`).
 
 The guard: Python's engine backtracks, and an argument chosen by the caller can make a
 pattern with a repeated group that itself repeats or alternates (`(a+)+$`, `(a|a)*$`)
@@ -110,8 +113,11 @@ def _compile_re2(pattern: str) -> Matcher:
     try:
         compiled = re2.compile(pattern)
     except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        if isinstance(reason, bytes):
+            reason = reason.decode("utf-8", "replace")
         raise ConditionError(
-            f"invalid regex {pattern!r}: {exc}",
+            f"invalid regex {pattern!r}: {reason}",
             "check the pattern (RE2 syntax, as in Go's regexp)",
         ) from exc
     return _as_matcher(compiled.search)
@@ -197,6 +203,11 @@ class _Translator:
         elif code in "pP":
             raise self.fail(
                 "Unicode classes (\\p{...}) are not supported", "list the characters or ranges"
+            )
+        elif code in "ZuUN":
+            raise self.fail(
+                f"\\{code} is Python syntax, not RE2",
+                "use \\z for the end of the text, \\x{2603} for a code point",
             )
         elif code == "C":
             raise self.fail("\\C (any byte) is not supported", "use . instead")
