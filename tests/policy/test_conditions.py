@@ -871,3 +871,43 @@ def test_unknown_changes_nothing_for_values_the_operator_judges(
     cautious = compile_condition("args.x", op, value, unknown=True)(subject({"x": actual}))
     plain = compile_condition("args.x", op, value)(subject({"x": actual}))
     assert cautious is plain or (cautious is True and plain is False)
+
+
+# --- the cases Intercept's own engine tests check (internal/engine/engine_test.go) ----------
+
+
+@pytest.mark.parametrize(
+    ("path", "op", "value", "args", "expected"),
+    [
+        ("args.x", "eq", 50000.0, {"x": 50000}, True),
+        ("args.x", "eq", 100, {"x": 100.0}, True),
+        ("args.x", "eq", 1.2, {"x": 1.1}, False),
+        ("args.x", "eq", False, {"x": False}, True),
+        ("args.x", "in", ["us", "uk", "de"], {"x": "uk"}, True),
+        ("args.x", "not_in", ["us", "uk"], {"x": "fr"}, True),
+        ("args.x", "lt", 2.5, {"x": 1.5}, True),
+        ("args.x", "gte", 50, {"x": 100}, True),
+        ("args.x", "regex", r"^[^@]+@[^@]+\.[^@]+$", {"x": "user@example.com"}, True),
+        ("args.x", "regex", r"^[^@]+@[^@]+\.[^@]+$", {"x": "not-an-email"}, False),
+        ("args.x", "contains", "world", {"x": "hello world"}, True),
+        ("args.x", "contains", "d", {"x": ["a", "b", "c"]}, False),
+        ("args.x", "contains", "4", {"x": 42}, False),
+        ("args.name", "exists", True, {"name": None}, False),
+        (
+            "args.recipient.email",
+            "regex",
+            r"@example\.com$",
+            {"recipient": {"email": "u@example.com"}},
+            True,
+        ),
+        ("args.recipient.email", "eq", "x", {}, False),
+        ("args.recipient.email", "eq", "x", {"recipient": "not-a-map"}, False),
+        ("args.x", "lte", 100, {"x": "not-a-number"}, False),
+        ("args.x", "regex", r"\d+", {"x": 42}, False),
+        ("args.safe", "eq", True, {"safe": False}, False),
+    ],
+)
+def test_intercepts_engine_test_cases_hold_here(
+    path: str, op: str, value: Any, args: dict[str, Any], expected: bool
+) -> None:
+    assert compile_condition(path, op, value)(subject(args)) is expected
