@@ -17,6 +17,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
 from callgate.classifier import Category
+from callgate.policy.patterns import ToolPattern, is_pattern
 from callgate.scan.starter import (
     ScannedTool,
     category_comment,
@@ -122,8 +123,16 @@ def merge_policy(
         )
     merge = Merge(policy="", tests="", default=str(document.get("default", "allow")))
     tools_map = _child_map(document, "tools")
-    new_tools = [tool for tool in tools if tool.name not in tools_map]
-    merge.kept_tools = [tool.name for tool in tools if tool.name in tools_map]
+    # A tool the user already covers with a pattern (`delete_*`) keeps following it: an
+    # exact entry would take precedence and silently drop the pattern's rules.
+    patterns = [ToolPattern.compile(str(key)) for key in tools_map if is_pattern(str(key))]
+    covered = {
+        tool.name
+        for tool in tools
+        if tool.name in tools_map or any(pattern.matches(tool.name) for pattern in patterns)
+    }
+    new_tools = [tool for tool in tools if tool.name not in covered]
+    merge.kept_tools = [tool.name for tool in tools if tool.name in covered]
     _add_categories(document, new_tools, merge)
     _add_tools(tools_map, new_tools, merge)
     merge.policy = _dump(document)
