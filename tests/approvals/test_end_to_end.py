@@ -20,7 +20,9 @@ from mcp.client.session import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData, TextContent
 
 from callgate.approvals.model import Approval, Status
+from callgate.state.approvals_redis import RedisApprovalStore
 from callgate.state.approvals_sqlite import SqliteApprovalStore
+from tests.fixtures.redis import RedisServer
 from tests.fixtures.servers.commands import CALLGATE, SDK_SERVER, stdio_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -51,16 +53,13 @@ def anyio_backend() -> str:
 class Setup:
     """Paths and the command line of one proxy run."""
 
-    def __init__(self, tmp_path: Path, mode: str) -> None:
+    def __init__(self, tmp_path: Path, mode: str, state_url: str | None = None) -> None:
         self.policy = tmp_path / "policy.yaml"
         self.policy.write_text(POLICY.format(mode=mode))
         self.state = tmp_path / "state.db"
         self.audit = tmp_path / "audit.jsonl"
         self.env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
-
-    @property
-    def state_url(self) -> str:
-        return f"sqlite:///{self.state}"
+        self.state_url = state_url or f"sqlite:///{self.state}"
 
     def command(self) -> list[str]:
         return [
@@ -256,3 +255,52 @@ async def test_cancelling_a_waiting_call_withdraws_its_request(tmp_path: Path) -
 
     assert withdrawn.status is Status.WITHDRAWN
     assert text_of(still_working) == "charged 1.0 EUR"
+
+
+async def test_two_proxies_on_one_redis_share_approvals(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    url = redis_server.url(7)
+    setup = Setup(tmp_path, "retry", state_url=url)
+    (tmp_path / "wait").mkdir()
+    waiting = Setup(tmp_path / "wait", "wait", state_url=url)
+    results: list[CallToolResult] = []
+    store = RedisApprovalStore(url)
+    try:
+        with anyio.fail_after(60):
+            async with (
+                Client(stdio_params(setup.command(), setup.env), mode="legacy") as one,
+                Client(stdio_params(setup.command(), setup.env), mode="legacy") as two,
+            ):
+                first = await one.call_tool("charge", {"amount": 300})
+                match = re.search(r"approval (ap_\S+) requested", text_of(first))
+                assert match is not None
+                await operator(setup, "approve", match.group(1))
+                through_two = await two.call_tool("charge", {"amount": 300})
+                again_one = await one.call_tool("charge", {"amount": 300})
+
+            async with (
+                Client(stdio_params(waiting.command(), waiting.env), mode="legacy") as held,
+                anyio.create_task_group() as group,
+            ):
+
+                async def agent_calls() -> None:
+                    results.append(await held.call_tool("charge", {"amount": 999}))
+
+                group.start_soon(agent_calls)
+                while not (
+                    held_calls := [
+                        p
+                        for p in await store.list({Status.REQUESTED})
+                        if p.request.arguments == {"amount": 999}
+                    ]
+                ):
+                    await anyio.sleep(0.02)
+                [request] = held_calls
+                await operator(waiting, "approve", request.id, "--by", "carol")
+    finally:
+        await store.aclose()
+
+    assert (through_two.is_error, text_of(through_two)) == (False, "charged 300.0 EUR")
+    assert again_one.is_error and match.group(1) not in text_of(again_one)
+    assert text_of(results[0]) == "charged 999.0 EUR"
