@@ -7,8 +7,9 @@ in use, and on the way out the audit log is flushed and the store closed.
 
 from __future__ import annotations
 
+import functools
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +17,10 @@ from pathlib import Path
 import anyio
 
 from callgate.approvals.assembly import open_approvals
+from callgate.classifier import CategoryChange, ToolCategories, classify_tool
 from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
 from callgate.proxy.audit import AuditSink, JsonlAuditSink, NullAuditSink, load_install_key
+from callgate.proxy.catalog import ToolCatalog
 from callgate.proxy.gate import Approvals, Gate
 from callgate.proxy.jsonrpc import MAX_MESSAGE_BYTES
 from callgate.proxy.reload import PolicyWatcher
@@ -54,6 +57,29 @@ def load_policy_watcher(options: GateOptions) -> PolicyWatcher[CompiledPolicy]:
     )
 
 
+def _log_category_change(change: CategoryChange) -> None:
+    print(f"callgate: {change.describe()}", file=sys.stderr)
+
+
+def build_categorizer(catalog: ToolCatalog) -> Callable[[str, str], str | None]:
+    """(server, tool) -> risk category, from the listed definition when seen.
+
+    A tool never listed is classified by its name alone, so calling a tool without listing
+    it first cannot slip past the policy's `categories:` rules.
+    """
+    categories = ToolCategories(on_change=_log_category_change)
+    catalog.subscribe(categories.learn)
+
+    @functools.lru_cache(maxsize=4096)
+    def by_name(tool: str) -> str:
+        return classify_tool({"name": tool}).category.value
+
+    def categorize(server: str, tool: str) -> str | None:
+        return categories.category(server, tool) or by_name(tool)
+
+    return categorize
+
+
 @asynccontextmanager
 async def open_gate(
     options: GateOptions,
@@ -70,13 +96,16 @@ async def open_gate(
         async with open_approvals(
             lambda: watcher.current().approvals, options.state_url, audit.record
         ) as own:
+            catalog = ToolCatalog()
             gate = Gate(
                 policy=watcher,
                 store=store,
                 audit=audit,
                 audit_key=load_install_key(data_dir() / "audit.key"),
                 approvals=approvals or own,
+                categorize=build_categorizer(catalog),
                 call_timeout=options.call_timeout,
+                catalog=catalog,
             )
             async with anyio.create_task_group() as group:
                 group.start_soon(watcher.watch)

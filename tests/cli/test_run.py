@@ -302,3 +302,32 @@ async def test_policy_edits_apply_to_the_next_call_and_bad_edits_are_refused(
         assert "small-numbers" in kept["result"]["content"][0]["text"]
         await session.finish()
     assert "policy.yaml:" in problem
+
+
+async def test_category_rules_apply_whether_or_not_the_tool_was_listed(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    policy = tmp_path / "categories.yaml"
+    policy.write_text(
+        'version: "1"\n'
+        "categories:\n"
+        "  destructive:\n"
+        "    rules:\n"
+        "      - name: no-destructive\n"
+        "        action: deny\n"
+        '        on_deny: "destructive tools are off limits"\n'
+    )
+    demo_server = [SDK_SERVER[0], "-m", "callgate.demo.server"]
+    command = callgate(policy, tmp_path / "a.jsonl", demo_server)
+    with anyio.fail_after(60):
+        async with Client(stdio_params(command, env), mode="legacy") as client:
+            unlisted = await client.call_tool("delete_record", {"record_id": "r-1"})
+            await client.list_tools()
+            listed = await client.call_tool("delete_record", {"record_id": "r-1"})
+            read = await client.call_tool("read_record", {"record_id": "r-1"})
+    for denied in (unlisted, listed):
+        assert denied.is_error
+        assert text_of(denied) == (
+            '[callgate] denied by rule "no-destructive": destructive tools are off limits'
+        )
+    assert not read.is_error

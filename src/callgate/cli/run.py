@@ -172,10 +172,21 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+_LAUNCHERS = frozenset({"python", "python3", "node", "npx", "uv", "uvx", "deno", "bun", "pipx"})
+
+
 def _server_name(url: str | None, command: list[str]) -> str:
-    """A stable default name for the upstream: the URL's host, or the command's name."""
+    """A stable default name for the upstream: the URL's host, or what the command runs.
+
+    Launchers are looked through: `python -m pkg.server` is `pkg.server`, `npx -y
+    @scope/server-x` is `@scope/server-x`, `uvx mcp-server-time` is `mcp-server-time`.
+    """
     if url:
         from urllib.parse import urlsplit
 
         return urlsplit(url).netloc or url
-    return Path(command[0]).name
+    name = Path(command[0]).name
+    if name.rstrip("0123456789.") not in _LAUNCHERS:
+        return name
+    rest = [arg for arg in command[1:] if arg != "run" and not arg.startswith("-")]
+    return Path(rest[0]).name if rest else name

@@ -104,6 +104,8 @@ class Gate:
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     approvals: Approvals | None = None
+    categorize: Callable[[str, str], str | None] | None = None
+    """(server, tool) -> risk category for `Facts.category`; None: categories unused."""
     call_timeout: float = 600.0
     max_in_flight: int = 10_000
     catalog: ToolCatalog = field(default_factory=ToolCatalog)
@@ -170,7 +172,8 @@ class Gate:
             if judge.is_hidden(call.tool):
                 return _hidden(call.tool), None
             now = self.clock()
-            facts = Facts(now=now, agent=peer.agent, session=peer.session)
+            category = self.categorize(call.server, call.tool) if self.categorize else None
+            facts = Facts(now=now, agent=peer.agent, session=peer.session, category=category)
             try:
                 facts = await self._read_counters(judge, call, facts)
             except StoreUnavailable:
