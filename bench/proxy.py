@@ -1,0 +1,450 @@
+"""What callgate adds to a tool call: sequential `tools/call` round trips, four ways.
+
+    python bench/proxy.py [--calls N] [--warmup N] [--mode legacy|auto] [--json FILE]
+
+For stdio and for Streamable HTTP, the official SDK client times the same `echo` call
+    direct      client -> upstream (an SDK MCPServer)
+    relay       client -> callgate's own transport with the PassThrough interceptor -> upstream
+    callgate    client -> `callgate run` with a realistic policy (about 20 rules, conditions,
+                rate limits that never fire, SQLite state, audit log) -> upstream
+    fastmcp     client -> FastMCP 4.1.2 `create_proxy` -> upstream
+and prints p50, p99, the p50 each proxy adds over direct, the proxy process's peak RSS,
+and the ratios against their targets: callgate's added p50 <= 1.5x the relay's and
+<= 0.2x FastMCP's; callgate's peak RSS < 80 MB.
+
+The same file also runs the pieces as processes (`upstream`, `relay`, `fastmcp` roles).
+"""
+
+# Each role imports only what it runs, so a proxy's RSS is its own and not the bench's.
+# ruff: noqa: PLC0415
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AsyncExitStack, ExitStack, asynccontextmanager, contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+HERE = Path(__file__).resolve()
+ROOT = HERE.parents[1]
+PYTHON = sys.executable
+SELF = [PYTHON, str(HERE)]
+START_TIMEOUT = 60.0
+TARGET_RELAY_RATIO = 1.5
+TARGET_FASTMCP_RATIO = 0.2
+TARGET_RSS_MB = 80.0
+
+POLICY = """\
+version: "1"
+default: allow
+hide: [debug_dump, "internal_*"]
+tools:
+  echo:
+    rules:
+      - name: "echo-rate"
+        rate_limit: 1000000/minute
+      - name: "echo-size"
+        on_deny: "messages are limited to 4 KiB"
+        conditions:
+          - {path: args.message, op: length_lte, value: 4096}
+      - name: "echo-no-secrets"
+        on_deny: "messages must not carry credentials"
+        conditions:
+          - {path: args.message, op: not_regex, value: "(?i)(api[_-]?key|password)"}
+  refund:
+    rules:
+      - name: "refund-cap"
+        on_deny: "refunds above 100 need a human"
+        conditions:
+          - {path: args.amount, op: lte, value: 100}
+      - name: "refund-currency"
+        conditions:
+          - {path: args.currency, op: in, value: [USD, EUR]}
+      - name: "refund-rate"
+        rate_limit: 10/hour
+  run_command:
+    rules:
+      - name: "no-sudo"
+        conditions:
+          - {path: args.command, op: not_regex, value: "^sudo "}
+      - name: "command-rate"
+        rate_limit: 30/minute
+  write_file:
+    rules:
+      - name: "tmp-only"
+        conditions:
+          - {path: args.path, op: path_within, value: /tmp}
+      - name: "write-rate"
+        rate_limit: 60/minute
+  fetch_url:
+    rules:
+      - name: "known-hosts"
+        conditions:
+          - {path: args.url, op: url_host_in, value: [example.com, api.github.com]}
+  query_db:
+    rules:
+      - name: "select-only"
+        conditions:
+          - {path: args.sql, op: regex, value: "(?i)^select "}
+      - name: "query-rate"
+        rate_limit: 120/minute
+  drop_table:
+    rules:
+      - name: "no-drops"
+        action: deny
+        on_deny: "tables are never dropped by agents"
+  "delete_*":
+    rules:
+      - name: "no-deletes"
+        action: deny
+        on_deny: "deletions go through the admin console"
+  "send_*":
+    rules:
+      - name: "send-rate"
+        rate_limit: 20/hour
+      - name: "internal-recipients"
+        conditions:
+          - {path: args.to, op: regex, value: "@example\\\\.com$"}
+  "*":
+    rules:
+      - name: "global-rate"
+        rate_limit: 1000000/hour
+"""
+
+
+# --- the pieces, run as processes ------------------------------------------------------------
+
+
+def serve_upstream(port: int | None) -> None:
+    """The upstream: an SDK MCPServer with an `echo` tool, over stdio or HTTP on `port`."""
+    from mcp.server.mcpserver import MCPServer
+
+    server = MCPServer(name="bench-upstream", log_level="WARNING")
+
+    @server.tool(description="Echo the message back.")
+    def echo(message: str) -> str:
+        return message
+
+    if port is None:
+        server.run("stdio")
+    else:
+        server.run("streamable-http", host="127.0.0.1", port=port)
+
+
+def serve_relay(port: int | None, upstream: str | None, command: list[str]) -> None:
+    """callgate's transports with the PassThrough interceptor: the plain byte relay."""
+    from callgate.proxy.hooks import PassThrough
+
+    if port is None:
+        from callgate.transports.stdio import run_stdio
+
+        sys.exit(asyncio.run(run_stdio(PassThrough(), command, server="relay")))
+    from callgate.transports.http_listener import serve_http
+
+    assert upstream is not None
+    asyncio.run(serve_http(PassThrough(), "127.0.0.1", port, upstream, server="relay"))
+
+
+def serve_fastmcp(port: int | None, upstream: str | None, command: list[str]) -> None:
+    """FastMCP's `create_proxy` in front of the upstream."""
+    from fastmcp.server import create_proxy
+
+    if port is None:
+        config = {"mcpServers": {"upstream": {"command": command[0], "args": command[1:]}}}
+        create_proxy(config).run(transport="stdio", show_banner=False)
+    else:
+        assert upstream is not None, "--port needs --upstream"
+        proxy = create_proxy(upstream)
+        proxy.run(transport="http", host="127.0.0.1", port=port, show_banner=False)
+
+
+# --- measuring ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One way of reaching the upstream, timed."""
+
+    transport: str
+    path: str
+    p50_ms: float
+    p99_ms: float
+    added_p50_ms: float
+    peak_rss_mb: float | None
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for_port(process: subprocess.Popen[bytes], port: int) -> None:
+    """Block until the process listens on `port` (bounded)."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            raise SystemExit(f"{process.args!r} exited with {process.returncode}; see its log")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{process.args!r} is not listening on {port}") from None
+            time.sleep(0.02)  # the only event is the socket itself
+
+
+@contextmanager
+def listening(command: Sequence[str], port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Run an HTTP peer, its output (uvicorn logs to both) to `log`, until the block ends."""
+    with log.open("ab") as stderr:
+        process = subprocess.Popen(
+            list(command), cwd=ROOT, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr
+        )
+    try:
+        wait_for_port(process, port)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident set (VmHWM) in MB, or None when it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+
+
+def child_pid(marker: str) -> int | None:
+    """The pid of our child process whose command line contains `marker`."""
+    me = str(os.getpid())
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        parent = stat.rsplit(")", 1)[1].split()[1]
+        if parent == me and marker in cmdline:
+            return int(entry.name)
+    return None
+
+
+@asynccontextmanager
+async def connected(target: str | list[str], mode: str) -> AsyncIterator[Any]:
+    """An SDK client on a URL or on a command's stdio."""
+    from mcp.client import Client
+    from mcp.client.stdio import StdioServerParameters
+
+    server: Any = target
+    if isinstance(target, list):
+        server = StdioServerParameters(command=target[0], args=target[1:], cwd=ROOT)
+    async with Client(server, mode=mode) as client:
+        yield client
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """One way to reach the upstream: a URL or a command, and how to find the proxy's pid."""
+
+    name: str
+    target: str | list[str]
+    proxy: int | str | None = None  # a pid, or a marker in our child's command line
+
+
+async def time_paths(
+    transport: str, paths: list[Route], mode: str, calls: int, warmup: int
+) -> list[Measurement]:
+    """Time sequential echo calls over every path, interleaved round by round.
+
+    All clients stay connected and each round calls every path once, in an order that
+    rotates, so load from anything else on the machine falls on every path alike.
+    """
+    timings: dict[str, list[float]] = {path.name: [] for path in paths}
+    async with AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(connected(p.target, mode)) for p in paths]
+        pairs = list(zip(paths, clients, strict=True))
+        for index in range(warmup + calls):
+            shift = index % len(pairs)
+            for path, client in pairs[shift:] + pairs[:shift]:
+                started = time.perf_counter_ns()
+                result = await client.call_tool("echo", {"message": f"call {index}"})
+                elapsed = (time.perf_counter_ns() - started) / 1e6
+                if result.is_error:
+                    raise SystemExit(f"echo failed through {path.name}: {result.content}")
+                if index >= warmup:
+                    timings[path.name].append(elapsed)
+        rss = {path.name: proxy_rss(path.proxy) for path in paths}
+    direct = timings[paths[0].name]
+    return [summarise(transport, p.name, timings[p.name], direct, rss[p.name]) for p in paths]
+
+
+def proxy_rss(proxy: int | str | None) -> float | None:
+    """Peak RSS of the proxy process named by pid or command-line marker."""
+    pid = child_pid(proxy) if isinstance(proxy, str) else proxy
+    return peak_rss_mb(pid) if pid is not None else None
+
+
+def summarise(
+    transport: str, path: str, timings: list[float], direct: list[float], rss: float | None
+) -> Measurement:
+    """p50 and p99 of one series, and the median of what it added over direct, round by round.
+
+    Pairing each call with the direct call of the same round cancels load that comes and
+    goes on the machine, which a difference of two separate medians would not.
+    """
+    ordered = sorted(timings)
+    p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
+    added = statistics.median(t - d for t, d in zip(timings, direct, strict=True))
+    return Measurement(transport, path, statistics.median(ordered), p99, added, rss)
+
+
+async def measure_stdio(work: Path, args: argparse.Namespace) -> list[Measurement]:
+    """The four stdio paths."""
+    upstream = [*SELF, "upstream", "--stdio"]
+    callgate = [
+        PYTHON, "-m", "callgate", "run", "-c", str(work / "policy.yaml"),
+        "--state", f"sqlite:///{work}/stdio-state.db", "--audit", str(work / "stdio-audit.jsonl"),
+        "--", *upstream,
+    ]  # fmt: skip
+    paths = [
+        Route("direct", upstream),
+        Route("relay", [*SELF, "relay", "--stdio", "--", *upstream], "relay --stdio"),
+        Route("callgate", callgate, "callgate run"),
+        Route("fastmcp", [*SELF, "fastmcp", "--stdio", "--", *upstream], "fastmcp --stdio"),
+    ]
+    return await time_paths("stdio", paths, args.mode, args.calls, args.warmup)
+
+
+async def measure_http(work: Path, args: argparse.Namespace) -> list[Measurement]:
+    """The four Streamable HTTP paths, all in front of one upstream server."""
+    up_port = free_port()
+    up_url = f"http://127.0.0.1:{up_port}/mcp"
+    ports = {name: free_port() for name in ("relay", "callgate", "fastmcp")}
+    callgate = [
+        PYTHON, "-m", "callgate", "run", "-c", str(work / "policy.yaml"),
+        "--state", f"sqlite:///{work}/http-state.db", "--audit", str(work / "http-audit.jsonl"),
+        "--listen", f"127.0.0.1:{ports['callgate']}", "--upstream", up_url,
+    ]  # fmt: skip
+    commands = {
+        "relay": [*SELF, "relay", "--port", str(ports["relay"]), "--upstream", up_url],
+        "callgate": callgate,
+        "fastmcp": [*SELF, "fastmcp", "--port", str(ports["fastmcp"]), "--upstream", up_url],
+    }
+    with ExitStack() as stack:
+        upstream = [*SELF, "upstream", "--port", str(up_port)]
+        stack.enter_context(listening(upstream, up_port, work / "upstream.log"))
+        paths = [Route("direct", up_url)]
+        for name, command in commands.items():
+            process = stack.enter_context(listening(command, ports[name], work / f"{name}.log"))
+            paths.append(Route(name, f"http://127.0.0.1:{ports[name]}/mcp", process.pid))
+        return await time_paths("http", paths, args.mode, args.calls, args.warmup)
+
+
+def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, Any]:
+    """Print the table and the ratios; return them as data."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title=f"tools/call round trips: {args.calls} sequential calls, mode {args.mode}")
+    for column in ("transport", "path", "p50 ms", "p99 ms", "added p50 ms", "peak RSS MB"):
+        table.add_column(column, justify="left" if column in ("transport", "path") else "right")
+    summary: dict[str, Any] = {"measurements": [asdict(m) for m in results], "ratios": {}}
+    for transport in ("stdio", "http"):
+        rows = {m.path: m for m in results if m.transport == transport}
+        for m in rows.values():
+            added = m.added_p50_ms
+            rss = f"{m.peak_rss_mb:.1f}" if m.peak_rss_mb is not None else "-"
+            added_text = f"{added:+.3f}" if m.path != "direct" else "-"
+            table.add_row(transport, m.path, f"{m.p50_ms:.3f}", f"{m.p99_ms:.3f}", added_text, rss)
+        added_of = {name: rows[name].added_p50_ms for name in ("relay", "callgate", "fastmcp")}
+        summary["ratios"][transport] = {
+            "callgate_vs_relay": added_of["callgate"] / added_of["relay"],
+            "callgate_vs_fastmcp": added_of["callgate"] / added_of["fastmcp"],
+            "callgate_peak_rss_mb": rows["callgate"].peak_rss_mb,
+        }
+        table.add_section()
+    console.print(table)
+    for transport, ratios in summary["ratios"].items():
+        relay_ok = ratios["callgate_vs_relay"] <= TARGET_RELAY_RATIO
+        fast_ok = ratios["callgate_vs_fastmcp"] <= TARGET_FASTMCP_RATIO
+        rss = ratios["callgate_peak_rss_mb"]
+        rss_ok = rss is not None and rss < TARGET_RSS_MB
+        console.print(
+            f"{transport}: callgate added p50 / relay added p50 = "
+            f"{ratios['callgate_vs_relay']:.2f} (target <= {TARGET_RELAY_RATIO}: "
+            f"{'met' if relay_ok else 'MISSED'}); / FastMCP added p50 = "
+            f"{ratios['callgate_vs_fastmcp']:.2f} (target <= {TARGET_FASTMCP_RATIO}: "
+            f"{'met' if fast_ok else 'MISSED'}); callgate peak RSS "
+            f"{rss if rss is None else f'{rss:.1f}'} MB (target < {TARGET_RSS_MB:.0f}: "
+            f"{'met' if rss_ok else 'MISSED'})"
+        )
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the benchmark, or one of its pieces."""
+    parser = argparse.ArgumentParser(description="callgate proxy overhead benchmark")
+    parser.add_argument("role", nargs="?", default="bench", choices=["bench", *ROLES])
+    parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=100)
+    parser.add_argument("--mode", default="legacy", help="SDK client mode: legacy or auto")
+    parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument("--stdio", action="store_true", help="(roles) serve over stdio")
+    parser.add_argument("--port", type=int, help="(roles) serve HTTP on this port")
+    parser.add_argument("--upstream", help="(roles) the upstream URL")
+    argv = sys.argv[1:] if argv is None else argv
+    split = argv.index("--") if "--" in argv else len(argv)
+    args = parser.parse_args(argv[:split])
+    command = argv[split + 1 :]  # (roles) -- CMD ARGS: the upstream command
+    if args.role != "bench":
+        ROLES[args.role](args.port, args.upstream, command)
+        return
+    with tempfile.TemporaryDirectory(prefix="callgate-bench-") as tmp:
+        work = Path(tmp)
+        (work / "policy.yaml").write_text(POLICY)
+
+        async def measure_all() -> list[Measurement]:
+            return [*await measure_stdio(work, args), *await measure_http(work, args)]
+
+        summary = report(anyio.run(measure_all), args)
+    if args.json:
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+
+
+ROLES = {
+    "upstream": lambda port, upstream, command: serve_upstream(port),
+    "relay": serve_relay,
+    "fastmcp": serve_fastmcp,
+}
+
+if __name__ == "__main__":
+    main()
