@@ -54,7 +54,7 @@ VERBS: dict[str, Category] = {
         transfer submit schedule reschedule sync click type fill press hover drag upvote
         downvote pin unpin mute unmute fork clone rotate renew reserve notify draft confirm
         accept decline dismiss tune scale resize reindex cancel toggle activate
-        deactivate package compress decompress zip unzip""",
+        deactivate package compress decompress zip unzip associate disassociate bind unbind""",
     ),
     **_words(
         X,
