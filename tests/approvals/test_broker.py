@@ -394,3 +394,16 @@ def test_settings_default_to_wait_mode_ten_minutes_and_both_channels() -> None:
     assert (settings.mode, settings.timeout) == (Mode.WAIT, 600.0)
     assert settings.approvers == frozenset({"client", "operator"})
     assert replace(settings, mode=Mode.RETRY).mode is Mode.RETRY
+
+
+async def test_a_client_answer_after_the_timeout_does_not_approve(store: ApprovalStore) -> None:
+    clock, events = ManualClock(), EventLog()
+    broker = broker_on(store, clock, events)
+    approval = await broker.open_request(call(), AGENT, "s1", needs_approval(timeout=60))
+    clock.advance(60)
+
+    outcome = await broker.answer_from_client(approval.id, call(), AGENT, ClientAnswer("accept"))
+
+    assert not outcome.approved
+    assert outcome.reason == "approval expired: no answer within 60 seconds"
+    assert events.kinds == ["requested", "expired"]

@@ -217,17 +217,7 @@ class ApprovalBroker:
                 async def expire() -> None:
                     nonlocal settled
                     await self.clock.sleep_until(approval.request.expires_at)
-                    timeout = approval.request.timeout
-                    settled = await self._settle(
-                        approval,
-                        Resolution(
-                            Status.EXPIRED,
-                            "callgate",
-                            "timeout",
-                            f"no answer within {timeout:g} seconds",
-                            self.clock.now(),
-                        ),
-                    )
+                    settled = await self._settle(approval, _expiry(approval, self.clock.now()))
                     group.cancel_scope.cancel()
 
                 group.start_soon(watch)
@@ -265,9 +255,12 @@ class ApprovalBroker:
                 reason=f"approval {approval_id} was asked for a different call",
                 approval=approval,
             )
+        now = self.clock.now()
+        if approval.status is Status.REQUESTED and now >= approval.request.expires_at:
+            return await self._finish(await self._settle(approval, _expiry(approval, now)))
         if answer is None:
             return await self.wait(approval)
-        settled = await self._settle(approval, resolution_for(answer, agent.name, self.clock.now()))
+        settled = await self._settle(approval, resolution_for(answer, agent.name, now))
         return await self._finish(settled)
 
     async def _ask_client(self, approval: Approval, ask_client: ClientAsk) -> None:
