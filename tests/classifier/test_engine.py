@@ -191,3 +191,16 @@ def test_classification_is_deterministic_and_serialisable() -> None:
         "score": first.score,
         "reasons": list(first.reasons),
     }
+
+
+def test_arbitrary_query_phrase_makes_a_query_tool_execute() -> None:
+    result = classify_tool(_tool("query", "Execute any SQL query, including DDL"))
+
+    assert result.category is Category.EXECUTE
+    assert result.confidence is not Confidence.HIGH
+
+
+def test_read_only_claim_bounds_an_arbitrary_query_phrase() -> None:
+    result = classify_tool(_tool("read-cypher", "Execute arbitrary Cypher queries in read mode"))
+
+    assert result.category is Category.READ

@@ -181,10 +181,14 @@ def _read_description(description: str, reading: _Reading) -> None:
             reading.signals.append(
                 _Signal(category, f"description verb '{verb}' {meaning}", "description")
             )
+    read_only = READ_ONLY_PHRASE.search(summary) is not None
     for pattern, category, reason in DESCRIPTION_PHRASES:
+        # "Execute arbitrary Cypher queries in read mode": the claim bounds what runs.
+        if category is Category.EXECUTE and read_only:
+            continue
         if pattern.search(summary):
             reading.signals.append(_Signal(category, reason, "phrase"))
-    if READ_ONLY_PHRASE.search(summary):
+    if read_only:
         reading.signals.append(
             _Signal(Category.READ, "the description says it is read-only", "claim", decisive=False)
         )

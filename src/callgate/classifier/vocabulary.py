@@ -133,10 +133,11 @@ DESCRIPTION_PHRASES: tuple[tuple[re.Pattern[str], Category, str], ...] = (
         re.compile(
             r"\b((execute|run)s? (an? |any |arbitrary )?(shell |terminal |system )?"
             r"(commands?|scripts?|code|programs?|javascript|python|bash)|arbitrary code|"
-            r"shell commands?|code execution)\b"
+            r"shell commands?|code execution|(execute|run)s? (any|arbitrary|raw) "
+            r"(sql|cypher|queries|statements?))\b"
         ),
         X,
-        "the description says it runs commands or code",
+        "the description says it runs commands, code or arbitrary queries",
     ),
     (
         re.compile(
