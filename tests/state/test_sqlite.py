@@ -13,7 +13,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
-from callgate.state.sqlite import SqliteStore
+from callgate.state.sqlite import SWEEP_EVERY, SqliteStore
 from callgate.state.store import Rejection, Reservation, StoreUnavailable
 
 pytestmark = pytest.mark.anyio
@@ -28,7 +28,7 @@ import sys
 from decimal import Decimal
 import anyio
 from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
-from callgate.state.sqlite import SqliteStore
+from callgate.state.sqlite import SWEEP_EVERY, SqliteStore
 from callgate.state.store import Reservation
 
 async def main() -> None:
@@ -143,6 +143,9 @@ async def test_expired_rows_are_pruned_as_time_passes(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     store = SqliteStore(path)
     spend = CounterKey("stripe", Scope.GLOBAL, "*", "spend", Window(WindowKind.CALENDAR, 3_600))
+    idle = CounterKey("github", Scope.SESSION, "gone", "rate:fleet", Window(WindowKind.SLIDING, 60))
+    for _ in range(10):
+        await store.reserve([Charge(idle, Decimal(1), rule="fleet", limit=50)], {}, NOW)
     for second in range(0, 3 * 3_600, 10):
         charges = [CHARGE, Charge(spend, Decimal("0.5"), rule="spend")]
         reservation = await store.reserve(charges, {}, NOW + second)
@@ -151,12 +154,41 @@ async def test_expired_rows_are_pruned_as_time_passes(tmp_path: Path) -> None:
             await store.commit(reservation, NOW + second)
     await store.aclose()
     with sqlite3.connect(path) as connection:
-        counts = {
-            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-            for table in ("events", "buckets", "pending")
-        }
+        events = connection.execute("SELECT key, count(*) FROM events GROUP BY key").fetchall()
+        buckets = connection.execute("SELECT count(*) FROM buckets").fetchone()[0]
     connection.close()
-    # One window's worth of events (6 per minute) and of the reservations still pending.
-    assert counts["events"] <= 7
-    assert counts["buckets"] <= 2
-    assert counts["pending"] <= 4 + 180
+    # One window's worth of events (one every 10 s) and the current bucket; the idle
+    # session's events were swept.
+    assert events == [(KEY.render(), 6)]
+    assert buckets == 1
+
+
+async def test_settled_and_unsettled_reservations_do_not_pile_up(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "state.db")
+    for second in range(0, 3_600, 5):
+        reservation = await store.reserve([CHARGE], {}, NOW + second)
+        assert isinstance(reservation, Reservation)
+        if second % 10:
+            await store.rollback(reservation, NOW + second)
+    # Unsettled reservations are forgotten once what they added has expired.
+    assert len(store._pending) <= 60 // 10 + SWEEP_EVERY
+    await store.aclose()
+
+
+async def test_pre_release_schema_is_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as connection:
+        connection.executescript("CREATE TABLE pending (x); PRAGMA user_version = 1;")
+    connection.close()
+    store = SqliteStore(path)
+    assert isinstance(await store.reserve([CHARGE], {}, NOW), Reservation)
+    await store.aclose()
+
+
+async def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA user_version = 99")
+    connection.close()
+    with pytest.raises(StoreUnavailable, match="schema version 99"):
+        SqliteStore(path)

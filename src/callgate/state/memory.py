@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
@@ -19,6 +20,51 @@ from callgate.state.windows import bucket_start, sliding_cutoff
 # A sliding-window event: (timestamp, sequence number, amount); the sequence number makes
 # every event distinct, so a rollback removes exactly the events its reservation added.
 _Event: TypeAlias = tuple[float, int, Decimal]
+_stamp = operator.itemgetter(0)
+_order = operator.itemgetter(0, 1)
+
+
+class _Log:
+    """One sliding window's events, oldest first, and the running sum of their amounts."""
+
+    __slots__ = ("events", "sum")
+
+    def __init__(self) -> None:
+        self.events: list[_Event] = []
+        self.sum = ZERO
+
+    def first_inside(self, cutoff: float) -> int:
+        """Index of the first event stamped after `cutoff`."""
+        return bisect.bisect_right(self.events, cutoff, key=_stamp)
+
+    def total(self, cutoff: float) -> Decimal:
+        """Sum of the amounts stamped after `cutoff`."""
+        first = self.first_inside(cutoff)
+        if not first:
+            return self.sum
+        return subtract(self.sum, total(amount for _, _, amount in self.events[:first]))
+
+    def prune(self, cutoff: float) -> None:
+        """Drop the events stamped at or before `cutoff`: they can never count again."""
+        first = self.first_inside(cutoff)
+        if first:
+            self.sum = subtract(self.sum, total(amount for _, _, amount in self.events[:first]))
+            del self.events[:first]
+
+    def add(self, event: _Event) -> None:
+        """Add an event (usually the newest, so usually an append)."""
+        if not self.events or _order(self.events[-1]) <= _order(event):
+            self.events.append(event)
+        else:
+            bisect.insort(self.events, event, key=_order)
+        self.sum = add(self.sum, event[2])
+
+    def remove(self, event: _Event) -> None:
+        """Remove an event if it is still here."""
+        index = bisect.bisect_left(self.events, _order(event), key=_order)
+        if index < len(self.events) and self.events[index] == event:
+            del self.events[index]
+            self.sum = subtract(self.sum, event[2])
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +90,7 @@ class MemoryStore:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._events: dict[CounterKey, list[_Event]] = {}
+        self._logs: dict[CounterKey, _Log] = {}
         self._buckets: dict[CounterKey, dict[int, Decimal]] = {}
         self._pending: dict[str, list[_Applied]] = {}
         self._sequence = itertools.count()
@@ -89,17 +135,18 @@ class MemoryStore:
 
     def window_total(self, key: CounterKey, now: float) -> Decimal:
         """The sum of the sliding window's amounts at `now`."""
-        return total(amount for _, amount in self.window_events(key, now))
+        log = self._logs.get(key)
+        return ZERO if log is None else log.total(sliding_cutoff(key.window.seconds, now))
 
-    def window_events(self, key: CounterKey, now: float) -> Sequence[tuple[float, Decimal]]:
+    def window_events(self, key: CounterKey, now: float) -> Iterator[tuple[float, Decimal]]:
         """The sliding window's `(timestamp, amount)` events at `now`, oldest first."""
-        events = self._events.get(key)
-        if not events:
-            return ()
-        first = bisect.bisect_right(
-            events, sliding_cutoff(key.window.seconds, now), key=lambda event: event[0]
-        )
-        return [(stamp, amount) for stamp, _, amount in events[first:]]
+        log = self._logs.get(key)
+        if log is None:
+            return
+        events = log.events
+        for index in range(log.first_inside(sliding_cutoff(key.window.seconds, now)), len(events)):
+            stamp, _, amount = events[index]
+            yield stamp, amount
 
     def bucket_value(self, key: CounterKey, start: int) -> Decimal:
         """The calendar bucket's sum (0 when absent)."""
@@ -108,15 +155,12 @@ class MemoryStore:
     def _apply(self, charge: Charge, now: float) -> _Applied:
         key = charge.key
         if key.window.kind is WindowKind.SLIDING:
-            events = self._events.setdefault(key, [])
-            # Events at or before the cutoff can never count again: drop them on write.
-            del events[
-                : bisect.bisect_right(
-                    events, sliding_cutoff(key.window.seconds, now), key=lambda event: event[0]
-                )
-            ]
+            log = self._logs.get(key)
+            if log is None:
+                log = self._logs[key] = _Log()
+            log.prune(sliding_cutoff(key.window.seconds, now))
             event = (now, next(self._sequence), charge.amount)
-            bisect.insort(events, event, key=lambda item: (item[0], item[1]))
+            log.add(event)
             return _Applied(key=key, event=event)
         start = bucket_start(key.window.seconds, now)
         old_buckets = self._buckets.get(key, {})
@@ -128,10 +172,10 @@ class MemoryStore:
 
     def _sweep(self, now: float) -> None:
         self._writes_since_sweep = 0
-        self._events = {
-            key: events
-            for key, events in self._events.items()
-            if events and events[-1][0] > sliding_cutoff(key.window.seconds, now)
+        self._logs = {
+            key: log
+            for key, log in self._logs.items()
+            if log.events and log.events[-1][0] > sliding_cutoff(key.window.seconds, now)
         }
         self._buckets = {
             key: buckets
@@ -141,9 +185,9 @@ class MemoryStore:
 
     def _undo(self, applied: _Applied) -> None:
         if applied.event is not None:
-            events = self._events.get(applied.key, [])
-            if applied.event in events:
-                events.remove(applied.event)
+            log = self._logs.get(applied.key)
+            if log is not None:
+                log.remove(applied.event)
             return
         buckets = self._buckets.get(applied.key)
         if buckets is not None and applied.bucket in buckets:

@@ -5,8 +5,10 @@ decision costs at most one round trip; commit and rollback are one call each. Re
 script atomically, so many instances enforce one limit exactly.
 
 Key layout (`<key>` is `CounterKey.render()`):
-- `callgate:<key>`: a sliding window's log, a sorted set scored by timestamp whose members
-  are `<amount>@<reservation>.<n>`; trimmed on write, expires when idle.
+- `callgate:<key>`: a sliding window's events of amount 1 (rate limits), a sorted set
+  scored by timestamp with members `<reservation>.<n>`, counted with ZCOUNT (no scan);
+  `callgate:<key>#amounts`: its events of any other amount, members `<amount>@<reservation>.<n>`.
+  Both are trimmed on write and expire when idle.
 - `callgate:<key>@<bucket start>`: a calendar bucket's sum; expires after the bucket ends.
 - `callgate:reservation:<id>`: what an uncommitted reservation added (kind, key, member or
   amount triples), so a rollback removes exactly that; deleted on commit, expires with the
@@ -137,19 +139,50 @@ local function dec_sum(amounts)
   return dec_add(total, string.format('%d', whole))
 end
 
-local function sliding_members(key, now, seconds)
-  local cutoff = string.format('(%.17g', now - seconds)
-  return redis.call('ZRANGEBYSCORE', key, cutoff, '+inf', 'WITHSCORES')
+-- A sliding window is two sorted sets scored by timestamp: `key` holds the events of amount
+-- exactly 1 (rate limits; counted with ZCOUNT, no scan), `key#amounts` every other event
+-- as `<amount>@<id>` (summed by a scan).
+local function sliding_cutoff(now, seconds)
+  return string.format('(%.17g', now - seconds)
 end
 
-local function sliding_sum(members)
+local function sliding_total(key, now, seconds)
+  local cutoff = sliding_cutoff(now, seconds)
+  local units = redis.call('ZCOUNT', key, cutoff, '+inf')
+  local others = redis.call('ZRANGEBYSCORE', key .. '#amounts', cutoff, '+inf')
   local amounts = {}
-  for i = 1, #members, 2 do amounts[#amounts + 1] = member_amount(members[i]) end
-  return dec_sum(amounts)
+  for i = 1, #others do amounts[i] = member_amount(others[i]) end
+  return dec_add(dec_sum(amounts), string.format('%d', units))
+end
+
+-- Seconds until `excess` (> 0) worth of the oldest events (then `held`, stamped now) left.
+local function sliding_wait(key, now, seconds, excess)
+  local cutoff = sliding_cutoff(now, seconds)
+  local others = redis.call('ZRANGEBYSCORE', key .. '#amounts', cutoff, '+inf', 'WITHSCORES')
+  if #others == 0 and not string.find(excess, '.', 1, true) then
+    -- Only unit events: the answer is when the excess-th oldest one leaves.
+    local nth = redis.call('ZRANGEBYSCORE', key, cutoff, '+inf', 'WITHSCORES', 'LIMIT',
+      tonumber(excess) - 1, 1)
+    if #nth == 0 then return seconds end
+    return math.max(tonumber(nth[2]) + seconds - now, 0)
+  end
+  local units = redis.call('ZRANGEBYSCORE', key, cutoff, '+inf', 'WITHSCORES')
+  local u, o = 1, 1
+  while u <= #units or o <= #others do
+    local stamp, amount
+    if o > #others or (u <= #units and tonumber(units[u + 1]) <= tonumber(others[o + 1])) then
+      stamp, amount, u = tonumber(units[u + 1]), '1', u + 2
+    else
+      stamp, amount, o = tonumber(others[o + 1]), member_amount(others[o]), o + 2
+    end
+    excess = dec_add(excess, dec_neg(amount))
+    if dec_sign(excess) <= 0 then return math.max(stamp + seconds - now, 0) end
+  end
+  return seconds
 end
 
 local function current_value(kind, key, now, seconds)
-  if kind == 's' then return sliding_sum(sliding_members(key, now, seconds)) end
+  if kind == 's' then return sliding_total(key, now, seconds) end
   return redis.call('GET', key) or '0'
 end
 """
@@ -185,18 +218,11 @@ for c = 1, charge_count do
   if limit ~= '' then
     if dec_sign(dec_add(amount, dec_neg(limit))) > 0 then return {'limit', c, ''} end
     if kind == 's' then
-      local members = sliding_members(key, now, seconds)
-      local total = dec_add(dec_add(sliding_sum(members), earlier), amount)
+      local total = dec_add(dec_add(sliding_total(key, now, seconds), earlier), amount)
       local excess = dec_add(total, dec_neg(limit))
       if dec_sign(excess) > 0 then
-        for i = 1, #members, 2 do
-          excess = dec_add(excess, dec_neg(member_amount(members[i])))
-          if dec_sign(excess) <= 0 then
-            local wait = math.max(tonumber(members[i + 1]) + seconds - now, 0)
-            return {'limit', c, string.format('%.17g', wait)}
-          end
-        end
-        return {'limit', c, string.format('%.17g', seconds)}
+        local wait = sliding_wait(key, now, seconds, excess)
+        return {'limit', c, string.format('%.17g', wait)}
       end
     else
       local value = dec_add(redis.call('GET', key) or '0', earlier)
@@ -215,7 +241,11 @@ for c = 1, charge_count do
   local kind, seconds, amount = ARGV[a + 1], tonumber(ARGV[a + 2]), ARGV[a + 3]
   local ttl_ms
   if kind == 's' then
-    local member = amount .. '@' .. reservation .. '.' .. c
+    local member = reservation .. '.' .. c
+    if amount ~= '1' then
+      key = key .. '#amounts'
+      member = amount .. '@' .. member
+    end
     redis.call('ZADD', key, ARGV[1], member)
     redis.call('ZREMRANGEBYSCORE', key, '-inf', string.format('%.17g', now - seconds))
     ttl_ms = math.ceil(seconds * 1000) + 1000

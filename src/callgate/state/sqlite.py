@@ -2,15 +2,20 @@
 
 WAL mode, and every reservation in a `BEGIN IMMEDIATE` transaction, so the check and the
 write are one step for all processes on the file: two callgate processes enforce one limit
-exactly. Amounts are stored as decimal strings and summed in Python, never as floats.
+exactly. Amounts are stored as decimal strings and summed exactly, never as floats.
 
 The statements are tiny (tens of microseconds), so they first run on the event loop with a
 zero busy timeout; only when another connection holds the write lock does the work move to
 a worker thread that waits for it (`busy_timeout`), so the loop never blocks on a lock.
 
-Tables: `events` (sliding-window log), `buckets` (calendar sums), `pending` (what each
-uncommitted reservation added, so a rollback can remove exactly that). Every row carries
-the time it stops mattering (`expires`); each write deletes a bounded batch of expired rows.
+Tables (both clustered by key, WITHOUT ROWID, so a window is one contiguous range):
+`events` (sliding-window log, one row per event) and `buckets` (calendar sums). Each write
+drops the written key's expired rows; every `SWEEP_EVERY` writes a bounded batch of expired
+rows of idle keys goes too.
+
+What a reservation added is remembered in this process until it is committed (forgotten:
+commit writes nothing) or rolled back (removed). A process that dies with reservations in
+flight leaves their charges counted, as if committed: the store errs towards the limit.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TypeVar
@@ -38,25 +44,22 @@ T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    key TEXT NOT NULL, stamp REAL NOT NULL, amount TEXT NOT NULL, units INTEGER,
-    expires REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS events_by_key ON events (key, stamp);
+    key TEXT NOT NULL, stamp REAL NOT NULL, id INTEGER NOT NULL,
+    amount TEXT NOT NULL, units INTEGER, expires REAL NOT NULL,
+    PRIMARY KEY (key, stamp, id)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires);
 CREATE TABLE IF NOT EXISTS buckets (
     key TEXT NOT NULL, start INTEGER NOT NULL, amount TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (key, start)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS buckets_by_expiry ON buckets (expires);
-CREATE TABLE IF NOT EXISTS pending (
-    reservation TEXT NOT NULL, event INTEGER, key TEXT, start INTEGER, amount TEXT,
-    expires REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS pending_by_reservation ON pending (reservation);
-CREATE INDEX IF NOT EXISTS pending_by_expiry ON pending (expires);
 """
-SCHEMA_VERSION = 1
+# Version 1 was a pre-release layout of short-lived counters: its tables are replaced.
+OLD_TABLES = """
+DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS buckets; DROP TABLE IF EXISTS pending;
+"""
+SCHEMA_VERSION = 2
 
 # `events.units` repeats a whole amount below this as an integer, so a window's total is one
 # SQL sum in the common case (rate limits charge 1); other amounts are summed in Python.
@@ -68,12 +71,10 @@ UNITS_BOUND = 2**40
 FIRST_PAUSE = 0.00005
 MAX_PAUSE = 0.002
 
-# Event ids are AUTOINCREMENT so a pruned event's id is never reused: a late rollback that
-# names it deletes nothing rather than someone else's event.
-
-# Expired rows deleted per table on each write: more than a write adds, so the file stays
-# bounded, and few enough that no single write pays for a long idle period.
-PRUNE_BATCH = 32
+# Every SWEEP_EVERY writes, up to SWEEP_BATCH expired rows per table are deleted: idle keys
+# go away, and no single write pays for a long idle period.
+SWEEP_EVERY = 64
+SWEEP_BATCH = 512
 
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
@@ -94,6 +95,8 @@ class SqliteStore:
         self._waiting_lock = threading.Lock()
         self._id_prefix = secrets.token_hex(6)
         self._sequence = itertools.count()
+        self._pending: dict[str, list[_Undo]] = {}
+        self._writes = 0
 
     async def read(self, keys: Sequence[CounterKey], now: float) -> dict[CounterKey, Decimal]:
         """Current value of each key in its window at `now` (reserved amounts included)."""
@@ -111,35 +114,46 @@ class SqliteStore:
         now: float,
     ) -> Reservation | Rejection:
         """Atomically check every guard and limit, then apply every charge, or none."""
-        reservation_id = f"{self._id_prefix}-{next(self._sequence)}"
+        self._writes += 1
+        sweep = self._writes % SWEEP_EVERY == 0
 
-        def work(connection: sqlite3.Connection) -> Reservation | Rejection:
+        def work(connection: sqlite3.Connection) -> list[_Undo] | Rejection:
             view = _Ledger(connection)
             rejection = check_reservation(view, charges, guards, now)
             if rejection is not None:
                 return rejection
-            for charge in charges:
-                view.apply(reservation_id, charge, now)
-            view.prune(now)
-            return Reservation(id=reservation_id, charges=tuple(charges))
+            undo = [view.apply(charge, now, random.getrandbits(63)) for charge in charges]
+            if sweep:
+                view.sweep(now)
+            return undo
 
-        return await self._run(work, write=True)
+        outcome = await self._run(work, write=True)
+        if isinstance(outcome, Rejection):
+            return outcome
+        reservation_id = f"{self._id_prefix}-{next(self._sequence)}"
+        if outcome:
+            self._pending[reservation_id] = outcome
+        if sweep:
+            self._forget_expired(now)
+        return Reservation(id=reservation_id, charges=tuple(charges))
 
     async def commit(self, reservation: Reservation, now: float) -> None:
-        """Make a reservation permanent (the upstream call succeeded)."""
-
-        def work(connection: sqlite3.Connection) -> None:
-            connection.execute("DELETE FROM pending WHERE reservation = ?", (reservation.id,))
-
-        await self._run(work, write=True)
+        """Make a reservation permanent (the upstream call succeeded): nothing to write."""
+        self._pending.pop(reservation.id, None)
 
     async def rollback(self, reservation: Reservation, now: float) -> None:
         """Undo a reservation; a no-op when it was already committed or rolled back."""
+        undo = self._pending.get(reservation.id)
+        if undo is None:
+            return
 
         def work(connection: sqlite3.Connection) -> None:
-            _Ledger(connection).undo(reservation.id)
+            ledger = _Ledger(connection)
+            for change in undo:
+                ledger.undo(change)
 
         await self._run(work, write=True)
+        self._pending.pop(reservation.id, None)
 
     async def aclose(self) -> None:
         """Close the file's connections."""
@@ -160,13 +174,14 @@ class SqliteStore:
         connection.execute("PRAGMA synchronous = NORMAL")
         if create:
             version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, SCHEMA_VERSION):
+            if version not in (0, 1, SCHEMA_VERSION):
                 connection.close()
                 raise StoreUnavailable(
                     f"SQLite state file {self.path} has schema version {version}; this callgate"
                     f" reads version {SCHEMA_VERSION}: use another file or a matching callgate"
                 )
-            connection.executescript(SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            script = OLD_TABLES + SCHEMA if version == 1 else SCHEMA
+            connection.executescript(script + f"PRAGMA user_version = {SCHEMA_VERSION};")
         connection.execute("PRAGMA busy_timeout = 0")
         return connection
 
@@ -198,6 +213,14 @@ class SqliteStore:
                 time.sleep(pause * random.uniform(0.5, 1.5))
                 pause = min(pause * 2, MAX_PAUSE)
 
+    def _forget_expired(self, now: float) -> None:
+        """Forget reservations nobody settled once nothing they added counts any more."""
+        self._pending = {
+            reservation_id: undo
+            for reservation_id, undo in self._pending.items()
+            if max(change.expires for change in undo) > now
+        }
+
     def _unavailable(self, error: sqlite3.Error) -> StoreUnavailable:
         return StoreUnavailable(f"SQLite state file {self.path}: {error}")
 
@@ -222,6 +245,18 @@ def _units(amount: Decimal) -> int | None:
     if amount == amount.to_integral_value() and abs(amount) < UNITS_BOUND:
         return int(amount)
     return None
+
+
+@dataclass(frozen=True, slots=True)
+class _Undo:
+    """How to take back one applied charge: an event to delete or an amount to subtract."""
+
+    key: str
+    expires: float
+    stamp: float = 0.0
+    event_id: int | None = None
+    start: int = 0
+    amount: Decimal = ZERO
 
 
 class _Ledger:
@@ -263,61 +298,60 @@ class _Ledger:
         ).fetchone()
         return ZERO if row is None else Decimal(row[0])
 
-    def apply(self, reservation_id: str, charge: Charge, now: float) -> None:
-        """Add the charge and remember it under the reservation."""
+    def apply(self, charge: Charge, now: float, event_id: int) -> _Undo:
+        """Add the charge; return how to take it back."""
         key = charge.key
         rendered = key.render()
         seconds = key.window.seconds
-        amount = str(charge.amount)
         if key.window.kind is WindowKind.SLIDING:
-            expires = now + seconds
-            cursor = self._connection.execute(
-                "INSERT INTO events (key, stamp, amount, units, expires) VALUES (?, ?, ?, ?, ?)",
-                (rendered, now, amount, _units(charge.amount), expires),
+            cutoff = sliding_cutoff(seconds, now)
+            self._connection.execute(
+                "DELETE FROM events WHERE key = ? AND stamp <= ?", (rendered, cutoff)
             )
             self._connection.execute(
-                "INSERT INTO pending (reservation, event, expires) VALUES (?, ?, ?)",
-                (reservation_id, cursor.lastrowid, expires),
+                "INSERT INTO events (key, stamp, id, amount, units, expires)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (rendered, now, event_id, str(charge.amount), _units(charge.amount), now + seconds),
             )
-            return
+            return _Undo(rendered, now + seconds, stamp=now, event_id=event_id)
         start = bucket_start(seconds, now)
-        expires = bucket_end(seconds, now)
-        total = add(self.bucket_value(key, start), charge.amount)
+        self._connection.execute(
+            "DELETE FROM buckets WHERE key = ? AND start < ?", (rendered, start)
+        )
+        value = add(self.bucket_value(key, start), charge.amount)
         self._connection.execute(
             "INSERT INTO buckets (key, start, amount, expires) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (key, start) DO UPDATE SET amount = excluded.amount",
-            (rendered, start, str(total), expires),
+            (rendered, start, str(value), bucket_end(seconds, now)),
+        )
+        return _Undo(rendered, bucket_end(seconds, now), start=start, amount=charge.amount)
+
+    def undo(self, change: _Undo) -> None:
+        """Take back one change, if what it added is still there."""
+        if change.event_id is not None:
+            self._connection.execute(
+                "DELETE FROM events WHERE key = ? AND stamp = ? AND id = ?",
+                (change.key, change.stamp, change.event_id),
+            )
+            return
+        row = self._connection.execute(
+            "SELECT amount FROM buckets WHERE key = ? AND start = ?", (change.key, change.start)
+        ).fetchone()
+        if row is not None:
+            self._connection.execute(
+                "UPDATE buckets SET amount = ? WHERE key = ? AND start = ?",
+                (str(subtract(Decimal(row[0]), change.amount)), change.key, change.start),
+            )
+
+    def sweep(self, now: float) -> None:
+        """Delete a bounded batch of expired rows, whichever keys they belong to."""
+        self._connection.execute(
+            "DELETE FROM events WHERE (key, stamp, id) IN (SELECT key, stamp, id FROM events"
+            f" WHERE expires <= ? LIMIT {SWEEP_BATCH})",
+            (now,),
         )
         self._connection.execute(
-            "INSERT INTO pending (reservation, key, start, amount, expires) VALUES (?, ?, ?, ?, ?)",
-            (reservation_id, rendered, start, amount, expires),
+            "DELETE FROM buckets WHERE (key, start) IN (SELECT key, start FROM buckets"
+            f" WHERE expires <= ? LIMIT {SWEEP_BATCH})",
+            (now,),
         )
-
-    def undo(self, reservation_id: str) -> None:
-        """Remove exactly what the reservation added, then forget it."""
-        rows = self._connection.execute(
-            "SELECT event, key, start, amount FROM pending WHERE reservation = ?",
-            (reservation_id,),
-        ).fetchall()
-        for event, rendered, start, amount in rows:
-            if event is not None:
-                self._connection.execute("DELETE FROM events WHERE id = ?", (event,))
-                continue
-            row = self._connection.execute(
-                "SELECT amount FROM buckets WHERE key = ? AND start = ?", (rendered, start)
-            ).fetchone()
-            if row is not None:
-                self._connection.execute(
-                    "UPDATE buckets SET amount = ? WHERE key = ? AND start = ?",
-                    (str(subtract(Decimal(row[0]), Decimal(amount))), rendered, start),
-                )
-        self._connection.execute("DELETE FROM pending WHERE reservation = ?", (reservation_id,))
-
-    def prune(self, now: float) -> None:
-        """Delete a bounded batch of rows that no longer count."""
-        for table in ("events", "buckets", "pending"):
-            self._connection.execute(
-                f"DELETE FROM {table} WHERE rowid IN"  # fixed table names, no input
-                f" (SELECT rowid FROM {table} WHERE expires <= ? LIMIT {PRUNE_BATCH})",
-                (now,),
-            )
