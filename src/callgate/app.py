@@ -107,6 +107,7 @@ async def open_gate(
                 call_timeout=options.call_timeout,
                 catalog=catalog,
             )
+            own.categorize = gate.categorize  # approval prompts show the risk category
             async with anyio.create_task_group() as group:
                 group.start_soon(watcher.watch)
                 try:

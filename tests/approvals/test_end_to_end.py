@@ -144,6 +144,7 @@ async def test_the_agents_own_client_decides_on_the_2026_protocol(
     assert "Tool: charge on server" in prompt.message
     assert '"amount": 500' in prompt.message
     assert "Rule: big-charges-need-a-human" in prompt.message
+    assert "Risk category: financial" in prompt.message
     kinds = [e["event"] for e in setup.audit_events()]
     expected = [
         "approval.requested",

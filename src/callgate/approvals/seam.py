@@ -86,6 +86,8 @@ class GateApprovals:
 
     broker: ApprovalBroker
     settings: Callable[[], ApprovalSettings]
+    categorize: Callable[[str, str], str | None] | None = None
+    """(server, tool) -> risk category (the gate's classifier), shown in approval prompts."""
 
     async def resolve(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
         """ALLOW (with the decision's charges) when approved now, else a denial saying why.
@@ -120,7 +122,12 @@ class GateApprovals:
             if grant is not None:
                 return _decision_of(grant, decision)
             context.prompt = await self.broker.open_request(
-                call, peer.agent, peer.session, decision, mode=Mode.WAIT
+                call,
+                peer.agent,
+                peer.session,
+                decision,
+                category=self._category(call),
+                mode=Mode.WAIT,
             )
             return Decision(
                 Verdict.APPROVAL_REQUIRED,
@@ -129,9 +136,20 @@ class GateApprovals:
             )
         outcome = await _held(
             context,
-            lambda: self.broker.judge(call, peer.agent, peer.session, decision, settings=settings),
+            lambda: self.broker.judge(
+                call,
+                peer.agent,
+                peer.session,
+                decision,
+                category=self._category(call),
+                settings=settings,
+            ),
         )
         return _decision_of(outcome, decision)
+
+    def _category(self, call: ToolCall) -> str | None:
+        """The tool's risk category, when a categorizer is wired in."""
+        return self.categorize(call.server, call.tool) if self.categorize else None
 
 
 async def _held(
