@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
-from mcp.types import CallToolResult, TextContent
+from mcp.types import CallToolResult, ElicitResult, TextContent
 
 from tests.fixtures.servers.commands import (
     CALLGATE,
@@ -331,3 +331,43 @@ async def test_category_rules_apply_whether_or_not_the_tool_was_listed(
             '[callgate] denied by rule "no-destructive": destructive tools are off limits'
         )
     assert not read.is_error
+
+
+async def test_server_to_client_requests_pass_through(
+    policy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    # Legacy only: on 2026-07-28 over stdio the SDK server has no back-channel for
+    # server-initiated requests (it answers with input_required results instead).
+    asked: list[str] = []
+
+    async def elicit(context: Any, params: Any) -> ElicitResult:
+        asked.append(params.message)
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    command = callgate(policy, tmp_path / "a.jsonl", SDK_SERVER)
+    with anyio.fail_after(60):
+        async with Client(
+            stdio_params(command, env), mode="legacy", elicitation_callback=elicit
+        ) as client:
+            confirmed = await client.call_tool("confirm_action", {"action": "deploy"})
+    assert text_of(confirmed) == "deploy: done"
+    assert asked == ["Really deploy?"]
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_progress_notifications_pass_through(
+    mode: str, policy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    reported: list[tuple[float, str | None]] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reported.append((progress, message))
+
+    command = callgate(policy, tmp_path / "a.jsonl", SDK_SERVER)
+    with anyio.fail_after(60):
+        async with Client(stdio_params(command, env), mode=mode) as client:
+            counted = await client.call_tool(
+                "count_up", {"steps": 3}, progress_callback=on_progress
+            )
+    assert text_of(counted) == "counted to 3"
+    assert reported == [(1, "step 1"), (2, "step 2"), (3, "step 3")]
