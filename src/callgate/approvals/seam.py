@@ -51,6 +51,9 @@ class CallContext:
     prompt: Approval | None = None
     key: tuple[str, str | int] | None = None
     waiting: dict[tuple[str, str | int], anyio.CancelScope] | None = None
+    approved: str | None = None
+    """Why this call was approved, once it was: the gate may judge the same call again
+    (counters changed meanwhile) and must not ask a second time."""
 
     @property
     def can_elicit(self) -> bool:
@@ -94,8 +97,14 @@ class GateApprovals:
 
         Fails closed: an unreachable approval store or an unknown approval id denies.
         """
+        context = CALL_CONTEXT.get()
+        if context is not None and context.approved is not None:
+            return replace(decision, verdict=Verdict.ALLOW, reason=context.approved)
         try:
-            return await self._resolve(call, decision, peer)
+            final = await self._resolve(call, decision, peer)
+            if context is not None and final.allowed:
+                context.approved = final.reason
+            return final
         except StoreUnavailable as error:
             reason = f"approval is required and the approval store is unreachable: {error}"
         except ApprovalNotFound as error:
