@@ -175,20 +175,34 @@ async def test_settled_and_unsettled_reservations_do_not_pile_up(tmp_path: Path)
     await store.aclose()
 
 
+def prepare_file(path: Path, script: str) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.executescript(script)
+    connection.close()
+
+
 async def test_pre_release_schema_is_replaced(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    with sqlite3.connect(path) as connection:
-        connection.executescript("CREATE TABLE pending (x); PRAGMA user_version = 1;")
-    connection.close()
+    prepare_file(path, "CREATE TABLE pending (x); CREATE TABLE events (y);")
     store = SqliteStore(path)
     assert isinstance(await store.reserve([CHARGE], {}, NOW), Reservation)
     await store.aclose()
 
 
+async def test_other_tables_in_the_file_are_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    prepare_file(path, "CREATE TABLE approvals (id); INSERT INTO approvals VALUES (7);")
+    await SqliteStore(path).aclose()
+    await SqliteStore(path).aclose()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT id FROM approvals").fetchall() == [(7,)]
+    connection.close()
+
+
 async def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
-    with sqlite3.connect(path) as connection:
-        connection.execute("PRAGMA user_version = 99")
-    connection.close()
-    with pytest.raises(StoreUnavailable, match="schema version 99"):
+    prepare_file(
+        path, "CREATE TABLE counter_schema (version); INSERT INTO counter_schema VALUES (99);"
+    )
+    with pytest.raises(StoreUnavailable, match="counter schema version 99"):
         SqliteStore(path)

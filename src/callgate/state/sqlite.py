@@ -55,11 +55,15 @@ CREATE TABLE IF NOT EXISTS buckets (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS buckets_by_expiry ON buckets (expires);
 """
-# Version 1 was a pre-release layout of short-lived counters: its tables are replaced.
+# The file may hold other stores' tables too (approvals), so the counters' layout version
+# lives in a table of its own, not in the file-wide `user_version`.
+SCHEMA_VERSION = 2
+VERSION_TABLE = "CREATE TABLE IF NOT EXISTS counter_schema (version INTEGER NOT NULL);"
+# Version 1 (a pre-release layout of short-lived counters, marked by its `pending` table)
+# is replaced.
 OLD_TABLES = """
 DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS buckets; DROP TABLE IF EXISTS pending;
 """
-SCHEMA_VERSION = 2
 
 # `events.units` repeats a whole amount below this as an integer, so a window's total is one
 # SQL sum in the common case (rate limits charge 1); other amounts are summed in Python.
@@ -173,17 +177,34 @@ class SqliteStore:
         # NORMAL in WAL mode: a power loss may drop the last commits, never corrupt the file.
         connection.execute("PRAGMA synchronous = NORMAL")
         if create:
-            version = connection.execute("PRAGMA user_version").fetchone()[0]
-            if version not in (0, 1, SCHEMA_VERSION):
-                connection.close()
-                raise StoreUnavailable(
-                    f"SQLite state file {self.path} has schema version {version}; this callgate"
-                    f" reads version {SCHEMA_VERSION}: use another file or a matching callgate"
-                )
-            script = OLD_TABLES + SCHEMA if version == 1 else SCHEMA
-            connection.executescript(script + f"PRAGMA user_version = {SCHEMA_VERSION};")
+            self._create_tables(connection)
         connection.execute("PRAGMA busy_timeout = 0")
         return connection
+
+    def _create_tables(self, connection: sqlite3.Connection) -> None:
+        """Create the counter tables (replacing a pre-release layout) under the write lock."""
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            version = _schema_version(connection)
+            if version in (0, 1):
+                for statement in (OLD_TABLES + SCHEMA).split(";"):
+                    if statement.strip():
+                        connection.execute(statement)
+                connection.execute("DELETE FROM counter_schema")
+                connection.execute("INSERT INTO counter_schema VALUES (?)", (SCHEMA_VERSION,))
+                version = SCHEMA_VERSION
+        except BaseException:
+            connection.execute("ROLLBACK")
+            connection.close()
+            raise
+        connection.execute("COMMIT")
+        if version != SCHEMA_VERSION:
+            connection.close()
+            raise StoreUnavailable(
+                f"SQLite state file {self.path} has counter schema version {version}; this"
+                f" callgate reads version {SCHEMA_VERSION}: use another file or a matching"
+                " callgate"
+            )
 
     async def _run(self, work: Callable[[sqlite3.Connection], T], *, write: bool) -> T:
         try:
@@ -238,6 +259,20 @@ def _transaction(
             connection.execute("ROLLBACK")
         raise
     return result
+
+
+def _schema_version(connection: sqlite3.Connection) -> int:
+    """The counter tables' layout version: 0 when there are none yet."""
+    connection.execute(VERSION_TABLE)
+    version: int | None = connection.execute("SELECT max(version) FROM counter_schema").fetchone()[
+        0
+    ]
+    if version is not None:
+        return version
+    old = connection.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pending'"
+    ).fetchone()
+    return 1 if old else 0
 
 
 def _units(amount: Decimal) -> int | None:
