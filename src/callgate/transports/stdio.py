@@ -20,13 +20,14 @@ import asyncio
 import contextlib
 import signal
 import sys
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from callgate.policy.decision import ANONYMOUS, Agent
-from callgate.proxy.hooks import Interceptor, Message, Peer, Reply
+from callgate.proxy.hooks import Forward, Interceptor, Message, Peer, Reply
 from callgate.proxy.jsonrpc import (
     INTERNAL_ERROR,
     MAX_MESSAGE_BYTES,
@@ -241,8 +242,23 @@ class StdioProxy:
         self._child_in.close()
         await self._stop(process)
 
+    async def _judge(self, message: Message) -> Forward | Reply:
+        """The interceptor's answer; a crash in it refuses the message (fail closed)."""
+        try:
+            return await self.interceptor.on_client_message(message, self.peer)
+        except Exception:  # any bug must refuse, never forward unjudged
+            traceback.print_exc(file=sys.stderr)
+            request_id = message.body.get("id")
+            return Reply(
+                error_response(
+                    request_id if isinstance(request_id, str | int) else None,
+                    INTERNAL_ERROR,
+                    "callgate could not judge this message; it was not forwarded",
+                )
+            )
+
     async def _client_single(self, message: Message) -> None:
-        answer = await self.interceptor.on_client_message(message, self.peer)
+        answer = await self._judge(message)
         if isinstance(answer, Reply):
             await self._out.write(encode(answer.body))
             return
@@ -256,7 +272,7 @@ class StdioProxy:
             if isinstance(element, ParseError):
                 replies.append(encode(element.response()))
                 continue
-            answer = await self.interceptor.on_client_message(element, self.peer)
+            answer = await self._judge(element)
             if isinstance(answer, Reply):
                 replies.append(encode(answer.body))
             else:
@@ -318,7 +334,15 @@ class StdioProxy:
                 if request_id in self._initialize_ids:
                     self._initialize_ids.discard(request_id)
                     self._learn_version(message.body)
-        out = await self.interceptor.on_server_message(message, self.peer)
+        try:
+            out = await self.interceptor.on_server_message(message, self.peer)
+        except Exception:  # a bug must not leak an unfiltered answer
+            traceback.print_exc(file=sys.stderr)
+            request_id = message.body.get("id")
+            if not message.is_response or not isinstance(request_id, str | int):
+                return None
+            failure = "callgate could not inspect the server's answer; it was withheld"
+            return encode(error_response(request_id, INTERNAL_ERROR, failure))
         return None if out is None else _bytes_of(out)
 
     def _learn_version(self, body: dict[str, Any]) -> None:
