@@ -407,3 +407,25 @@ async def test_a_client_answer_after_the_timeout_does_not_approve(store: Approva
     assert not outcome.approved
     assert outcome.reason == "approval expired: no answer within 60 seconds"
     assert events.kinds == ["requested", "expired"]
+
+
+async def test_an_operator_answer_after_the_timeout_is_refused(store: ApprovalStore) -> None:
+    clock, events = ManualClock(), EventLog()
+    first = await broker_on(store, clock, mode=Mode.RETRY).judge(
+        call(), AGENT, "s1", needs_approval(timeout=60)
+    )
+    assert first.approval_id is not None
+
+    with pytest.raises(ApprovalConflict) as late:
+        await approve(
+            store,
+            first.approval_id,
+            by="alice",
+            channel="cli",
+            now=clock.now() + 60,
+            events=events,
+        )
+
+    assert late.value.current.status is Status.EXPIRED
+    assert "already expired" in str(late.value)
+    assert events.kinds == ["expired"]

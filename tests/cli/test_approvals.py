@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -57,7 +58,7 @@ async def test_approve_in_another_process_releases_a_waiting_call(
     store: ApprovalStore, state_url: str, tmp_path: Path
 ) -> None:
     events = EventLog()
-    broker = ApprovalBroker(store, clock=ManualClock(), events=events)
+    broker = ApprovalBroker(store, clock=ManualClock(time.time()), events=events)
     outcomes: list[ApprovalOutcome] = []
 
     async def agent_calls() -> None:
@@ -86,7 +87,7 @@ async def test_approve_in_another_process_releases_a_waiting_call(
 async def test_deny_in_another_process_gives_the_agent_the_reason(
     store: ApprovalStore, state_url: str
 ) -> None:
-    broker = ApprovalBroker(store, clock=ManualClock())
+    broker = ApprovalBroker(store, clock=ManualClock(time.time()))
     outcomes: list[ApprovalOutcome] = []
 
     async def agent_calls() -> None:

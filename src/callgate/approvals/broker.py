@@ -434,12 +434,13 @@ async def approve(
     for_seconds: float | None = None,
     events: EventSink = discard_events,
 ) -> Approval:
-    """Approve a pending request (operator side); raises `ApprovalConflict` if settled."""
+    """Approve a pending request (operator side); raises `ApprovalConflict` if settled or
+    past its timeout (no answer by the timeout means denied, even if nobody noticed yet)."""
     until = now + for_seconds if scope is GrantScope.DURATION and for_seconds else None
     resolution = Resolution(
         Status.APPROVED, by, channel, reason or "approved", now, scope=scope, until=until
     )
-    settled = await store.resolve(approval_id, resolution)
+    settled = await _resolve_in_time(store, approval_id, resolution, events)
     events(event_for(EventKind.APPROVED, settled.request, now, resolution, scope=scope.value))
     return settled
 
@@ -454,8 +455,22 @@ async def deny(
     reason: str,
     events: EventSink = discard_events,
 ) -> Approval:
-    """Deny a pending request (operator side); raises `ApprovalConflict` if settled."""
+    """Deny a pending request (operator side); raises `ApprovalConflict` if settled or
+    past its timeout."""
     resolution = Resolution(Status.DENIED, by, channel, reason, now)
-    settled = await store.resolve(approval_id, resolution)
+    settled = await _resolve_in_time(store, approval_id, resolution, events)
     events(event_for(EventKind.DENIED, settled.request, now, resolution))
     return settled
+
+
+async def _resolve_in_time(
+    store: ApprovalStore, approval_id: str, resolution: Resolution, events: EventSink
+) -> Approval:
+    """Resolve, unless the request has timed out: then record it expired and refuse."""
+    current = await store.get(approval_id)
+    if current.status is Status.REQUESTED and resolution.at >= current.request.expires_at:
+        expiry = _expiry(current, resolution.at)
+        expired = await store.resolve(approval_id, expiry)  # a conflict propagates as is
+        events(event_for(EventKind.EXPIRED, expired.request, expiry.at, expiry))
+        raise ApprovalConflict(expired)
+    return await store.resolve(approval_id, resolution)
