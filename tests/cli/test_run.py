@@ -371,3 +371,22 @@ async def test_progress_notifications_pass_through(
             )
     assert text_of(counted) == "counted to 3"
     assert reported == [(1, "step 1"), (2, "step 2"), (3, "step 3")]
+
+
+async def test_child_inherits_the_environment_and_sigterm_is_forwarded(
+    policy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    session = await RawSession.start(
+        callgate(policy, tmp_path / "a.jsonl", SDK_SERVER), {**env, "CALLGATE_TEST_VALUE": "v42"}
+    )
+    with anyio.fail_after(30):
+        await session.initialize()
+        answer = await session.call(
+            1, "tools/call", {"name": "read_env", "arguments": {"name": "CALLGATE_TEST_VALUE"}}
+        )
+        assert answer["result"]["content"][0]["text"] == "v42"
+        session.process.terminate()
+        status = await session.process.wait()
+        await session.finish()
+    # The child died of the forwarded SIGTERM; callgate reports it the shell's way.
+    assert status == 128 + 15

@@ -325,3 +325,15 @@ async def test_many_concurrent_calls_respect_the_limit(tmp_path: Path) -> None:
             group.start_soon(one, request_id)
     assert sum(isinstance(answer, Forward) for answer in answers) == 2
     assert await _rate_value(store, clock.now) == 2
+
+
+async def test_full_in_flight_table_refuses_new_calls(tmp_path: Path) -> None:
+    gate, store, clock = _make(tmp_path)
+    gate.max_in_flight = 2
+    assert isinstance(await gate.on_client_message(_call(1, "limited", {}), PEER), Forward)
+    assert isinstance(await gate.on_client_message(_call(2, "echo", {}), PEER), Forward)
+    refused = await gate.on_client_message(_call(3, "limited", {}), PEER)
+    assert isinstance(refused, Reply)
+    assert refused.body["error"]["message"] == "too many requests in flight"
+    # The refused call's reservation was given back: only call 1 holds a slot.
+    assert await _rate_value(store, clock.now) == 1
