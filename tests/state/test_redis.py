@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
@@ -23,11 +24,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.redis]
 NOW = 1_790_000_000.0
 RATE = CounterKey("github", Scope.AGENT, "ci-bot", "rate:r", Window(WindowKind.SLIDING, 60))
 SPEND = CounterKey("stripe", Scope.GLOBAL, "*", "spend", Window(WindowKind.CALENDAR, 86_400))
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.fixture
@@ -190,3 +186,13 @@ def test_lua_decimal_addition_is_exact(
         client.close()
     assert Decimal(result) == add(first, second)
     assert sign == (first > 0) - (first < 0)
+
+
+async def test_a_resent_reservation_is_not_charged_twice(store: RedisStore) -> None:
+    # A reply lost on a broken connection makes the client send the same script again:
+    # same reservation id, so the second run must change nothing.
+    first = await _reserve(store)
+    store._sequence = itertools.count(int(first.id.rsplit("-", 1)[1]))
+    again = await _reserve(store)
+    assert again.id == first.id
+    assert await store.read([RATE, SPEND], NOW) == {RATE: 1, SPEND: Decimal("12.50")}

@@ -14,11 +14,6 @@ from callgate.state.url import StoreURLError, default_sqlite_path, open_store, s
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def test_default_path_follows_xdg_data_home() -> None:
     assert default_sqlite_path({"XDG_DATA_HOME": "/data"}) == Path("/data/callgate/state.db")
 

@@ -15,7 +15,7 @@ from callgate.state.admission import check_reservation, read_value
 from callgate.state.amounts import ZERO, add, subtract, total
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection, Reservation
-from callgate.state.windows import bucket_start, sliding_cutoff
+from callgate.state.windows import bucket_end, bucket_start, sliding_cutoff
 
 # A sliding-window event: (timestamp, sequence number, amount); the sequence number makes
 # every event distinct, so a rollback removes exactly the events its reservation added.
@@ -72,6 +72,7 @@ class _Applied:
     """One change a reservation made: an event added, or an amount added to a bucket."""
 
     key: CounterKey
+    expires: float
     event: _Event | None = None
     bucket: int = 0
     amount: Decimal = ZERO
@@ -113,7 +114,9 @@ class MemoryStore:
             if rejection is not None:
                 return rejection
             reservation_id = f"m{next(self._sequence)}"
-            self._pending[reservation_id] = [self._apply(charge, now) for charge in charges]
+            applied = [self._apply(charge, now) for charge in charges]
+            if applied:
+                self._pending[reservation_id] = applied
             self._writes_since_sweep += 1
             if self._writes_since_sweep >= SWEEP_EVERY:
                 self._sweep(now)
@@ -161,14 +164,15 @@ class MemoryStore:
             log.prune(sliding_cutoff(key.window.seconds, now))
             event = (now, next(self._sequence), charge.amount)
             log.add(event)
-            return _Applied(key=key, event=event)
+            return _Applied(key=key, expires=now + key.window.seconds, event=event)
         start = bucket_start(key.window.seconds, now)
         old_buckets = self._buckets.get(key, {})
         # Only the current bucket is ever read; earlier ones are dropped on write.
         buckets = {when: value for when, value in old_buckets.items() if when >= start}
         buckets[start] = add(buckets.get(start, ZERO), charge.amount)
         self._buckets[key] = buckets
-        return _Applied(key=key, bucket=start, amount=charge.amount)
+        expires = float(bucket_end(key.window.seconds, now))
+        return _Applied(key=key, expires=expires, bucket=start, amount=charge.amount)
 
     def _sweep(self, now: float) -> None:
         self._writes_since_sweep = 0
@@ -181,6 +185,12 @@ class MemoryStore:
             key: buckets
             for key, buckets in self._buckets.items()
             if max(buckets) >= bucket_start(key.window.seconds, now)
+        }
+        # Reservations nobody settled are forgotten once nothing they added counts any more.
+        self._pending = {
+            reservation_id: applied
+            for reservation_id, applied in self._pending.items()
+            if max(change.expires for change in applied) > now
         }
 
     def _undo(self, applied: _Applied) -> None:
