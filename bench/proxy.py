@@ -8,6 +8,7 @@ For stdio and for Streamable HTTP, the official SDK client times the same `echo`
     callgate    client -> `callgate run` with a realistic policy (about 20 rules, conditions,
                 rate limits that never fire, SQLite state, audit log) -> upstream
     fastmcp     client -> FastMCP 4.1.2 `create_proxy` -> upstream
+(plus `callgate-mem`, callgate with `--state memory://`, to show what the SQLite store costs)
 and prints p50, p99, the p50 each proxy adds over direct, the proxy process's peak RSS,
 and the ratios against their targets: callgate's added p50 <= 1.5x the relay's and
 <= 0.2x FastMCP's; callgate's peak RSS < 80 MB.
@@ -160,6 +161,7 @@ def serve_relay(port: int | None, upstream: str | None, command: list[str]) -> N
 
 def serve_fastmcp(port: int | None, upstream: str | None, command: list[str]) -> None:
     """FastMCP's `create_proxy` in front of the upstream."""
+    os.environ.setdefault("FASTMCP_LOG_LEVEL", "WARNING")
     from fastmcp.server import create_proxy
 
     if port is None:
@@ -326,18 +328,29 @@ def summarise(
     return Measurement(transport, path, statistics.median(ordered), p99, added, rss)
 
 
+def callgate_run(work: Path, state: str, name: str) -> list[str]:
+    """`callgate run` with the realistic policy, its own state and an audit log."""
+    policy = str(work / "policy.yaml")
+    audit = str(work / f"{name}-audit.jsonl")
+    return [PYTHON, "-m", "callgate", "run", "-c", policy, "--state", state, "--audit", audit]
+
+
 async def measure_stdio(work: Path, args: argparse.Namespace) -> list[Measurement]:
     """The four stdio paths."""
     upstream = [*SELF, "upstream", "--stdio"]
-    callgate = [
-        PYTHON, "-m", "callgate", "run", "-c", str(work / "policy.yaml"),
-        "--state", f"sqlite:///{work}/stdio-state.db", "--audit", str(work / "stdio-audit.jsonl"),
-        "--", *upstream,
-    ]  # fmt: skip
     paths = [
         Route("direct", upstream),
         Route("relay", [*SELF, "relay", "--stdio", "--", *upstream], "relay --stdio"),
-        Route("callgate", callgate, "callgate run"),
+        Route(
+            "callgate",
+            [*callgate_run(work, f"sqlite:///{work}/stdio.db", "stdio"), "--", *upstream],
+            "stdio.db",
+        ),
+        Route(
+            "callgate-mem",
+            [*callgate_run(work, "memory://", "stdio-mem"), "--", *upstream],
+            "memory://",
+        ),
         Route("fastmcp", [*SELF, "fastmcp", "--stdio", "--", *upstream], "fastmcp --stdio"),
     ]
     return await time_paths("stdio", paths, args.mode, args.calls, args.warmup)
@@ -347,15 +360,15 @@ async def measure_http(work: Path, args: argparse.Namespace) -> list[Measurement
     """The four Streamable HTTP paths, all in front of one upstream server."""
     up_port = free_port()
     up_url = f"http://127.0.0.1:{up_port}/mcp"
-    ports = {name: free_port() for name in ("relay", "callgate", "fastmcp")}
-    callgate = [
-        PYTHON, "-m", "callgate", "run", "-c", str(work / "policy.yaml"),
-        "--state", f"sqlite:///{work}/http-state.db", "--audit", str(work / "http-audit.jsonl"),
-        "--listen", f"127.0.0.1:{ports['callgate']}", "--upstream", up_url,
-    ]  # fmt: skip
+    ports = {name: free_port() for name in ("relay", "callgate", "callgate-mem", "fastmcp")}
+    listen = {
+        name: ["--listen", f"127.0.0.1:{port}", "--upstream", up_url]
+        for name, port in ports.items()
+    }
     commands = {
         "relay": [*SELF, "relay", "--port", str(ports["relay"]), "--upstream", up_url],
-        "callgate": callgate,
+        "callgate": [*callgate_run(work, f"sqlite:///{work}/http.db", "http"), *listen["callgate"]],
+        "callgate-mem": [*callgate_run(work, "memory://", "http-mem"), *listen["callgate-mem"]],
         "fastmcp": [*SELF, "fastmcp", "--port", str(ports["fastmcp"]), "--upstream", up_url],
     }
     with ExitStack() as stack:
