@@ -30,7 +30,7 @@ from pydantic import ValidationError
 
 from callgate.errors import IssueCode, PolicyError, PolicyIssue
 from callgate.policy.conditions import ConditionError, Predicate, compile_condition
-from callgate.policy.decision import Decision, Facts, ToolCall
+from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
 from callgate.policy.loader import data_loc, read_policy, source_of, validate_policy_data
 from callgate.policy.paths import Resolver, compile_walk, parse_path
 from callgate.policy.patterns import (
@@ -74,11 +74,11 @@ class CompiledCounter:
     increment_from: Resolver | None
     increment_from_text: str | None
     rule: str
+    path: str = ""
+    """The counter's name in stores and `Facts.counters`: `<tool>.<counter>`."""
 
-    @property
-    def path(self) -> str:
-        """The counter's name in stores and `Facts.counters`: `<tool>.<counter>`."""
-        return f"{self.tool}.{self.name}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "path", f"{self.tool}.{self.name}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +119,8 @@ class CompiledRule:
     reads_agent: bool
     projects: bool
     approval_timeout: float | None
+    denial: Decision | None = None
+    """The DENY decision when the author wrote its text (the same for every tool)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +143,8 @@ class Plan:
     reads: tuple[CompiledCounter, ...]
     reads_agent: bool
     validate_arguments: bool
+    allow: Decision
+    """The decision when every rule passes and nothing is charged (shared, immutable)."""
 
 
 @dataclass(slots=True)
@@ -158,6 +162,8 @@ class CompiledPolicy:
     wildcard: CompiledEntry | None
     counters: dict[tuple[str, str], CompiledCounter]
     _plans: dict[tuple[str, str | None], Plan] = field(default_factory=dict)
+    # Counter keys and fixed charges by (server, scope key, name): built once, reused.
+    memo: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
     @property
     def fail_open(self) -> bool:
@@ -183,6 +189,8 @@ class CompiledPolicy:
         """True when `tool` is removed from `tools/list` and refused on `tools/call`."""
         if self.hide_all or tool in self.hidden_names:
             return True
+        if not self.hidden_patterns:
+            return False
         return any(pattern.matches(tool) for pattern in self.hidden_patterns)
 
     def plan(self, tool: str, category: str | None) -> Plan:
@@ -231,7 +239,8 @@ def _make_plan(entries: tuple[Applicable[CompiledEntry], ...]) -> Plan:
             for counter in rule.reads:
                 reads[(counter.tool, counter.name)] = counter
     listed = bool(entries) and entries[0].kind in (EntryKind.TOOL, EntryKind.PATTERN)
-    return Plan(entries, listed, tuple(reads.values()), reads_agent, bool(validate))
+    allow = Decision(Verdict.ALLOW, validate_arguments=bool(validate))
+    return Plan(entries, listed, tuple(reads.values()), reads_agent, bool(validate), allow)
 
 
 def load_compiled_policy(source: str | Path) -> CompiledPolicy:
@@ -498,6 +507,9 @@ class _Compiler:
                     reads_agent=any(_reads_agent(c) for c in rule.conditions),
                     projects=any(_any_projected(c) for c in usable),
                     approval_timeout=rule.approval_timeout,
+                    denial=Decision(Verdict.DENY, rule=rule.name, reason=rule.message)
+                    if rule.message
+                    else None,
                 )
             )
         return tuple(compiled)

@@ -68,11 +68,12 @@ def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
         for rule in applicable.entry.rules:
             action = rule.action
             if action is Action.DENY:
-                return Decision(Verdict.DENY, rule=rule.name, reason=_deny_text(rule, tool))
+                return rule.denial or Decision(
+                    Verdict.DENY, rule=rule.name, reason=_deny_text(rule, tool)
+                )
             limit = rule.rate_limit
             if limit is not None:
-                key = _key(call, facts, limit.scope, limit.name, limit.window)
-                charges.append(Charge(key, _ONE, rule.name, limit.limit))
+                charges.append(_rate_charge(policy, call, facts, rule, limit))
                 continue
             if subject is None:
                 subject = build_subject(plan, call, facts)
@@ -91,13 +92,14 @@ def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
                 if holds and approval is None:
                     approval = rule
             elif not holds:
-                return Decision(
+                return rule.denial or Decision(
                     Verdict.DENY, rule=rule.name, reason=_failure_text(rule, tool, subject)
                 )
             if counter is not None:
-                key = _key(call, facts, counter.scope, counter.path, counter.window)
-                charges.append(Charge(key, amount, rule.name))
-    guards = _guards(plan, call, facts)
+                charges.append(_counter_charge(policy, call, facts, counter, amount))
+    if not charges and not plan.reads and approval is None:
+        return plan.allow
+    guards = _guards(policy, plan, call, facts)
     if approval is not None:
         return Decision(
             Verdict.APPROVAL_REQUIRED,
@@ -128,7 +130,7 @@ def counter_keys(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> dict[s
     if policy.default_deny and not plan.listed:
         return {}
     return {
-        counter.path: _key(call, facts, counter.scope, counter.path, counter.window)
+        counter.path: _key(policy, call, facts, counter.scope, counter.path, counter.window)
         for counter in plan.reads
     }
 
@@ -142,8 +144,51 @@ def scope_key(scope: Scope, facts: Facts) -> str:
     return "*"
 
 
-def _key(call: ToolCall, facts: Facts, scope: Scope, name: str, window: Window) -> CounterKey:
-    return CounterKey(call.server, scope, scope_key(scope, facts), name, window)
+_MEMO_SIZE = 65_536
+
+
+def _key(
+    policy: CompiledPolicy, call: ToolCall, facts: Facts, scope: Scope, name: str, window: Window
+) -> CounterKey:
+    """The counter's key for this call (memoised: building a key costs more than finding it)."""
+    owner = scope_key(scope, facts)
+    memo = policy.memo
+    found = memo.get((call.server, owner, name))
+    if found is None:
+        if len(memo) >= _MEMO_SIZE:
+            memo.clear()
+        found = CounterKey(call.server, scope, owner, name, window)
+        memo[(call.server, owner, name)] = found
+    return found  # type: ignore[no-any-return]
+
+
+def _rate_charge(
+    policy: CompiledPolicy, call: ToolCall, facts: Facts, rule: CompiledRule, limit: Any
+) -> Charge:
+    owner = scope_key(limit.scope, facts)
+    memo = policy.memo
+    found = memo.get((call.server, owner, "+" + limit.name))
+    if found is None:
+        key = _key(policy, call, facts, limit.scope, limit.name, limit.window)
+        found = Charge(key, _ONE, rule.name, limit.limit)
+        memo[(call.server, owner, "+" + limit.name)] = found
+    return found  # type: ignore[no-any-return]
+
+
+def _counter_charge(
+    policy: CompiledPolicy, call: ToolCall, facts: Facts, counter: CompiledCounter, amount: Decimal
+) -> Charge:
+    if counter.increment_from is not None:
+        key = _key(policy, call, facts, counter.scope, counter.path, counter.window)
+        return Charge(key, amount, counter.rule)
+    owner = scope_key(counter.scope, facts)
+    memo = policy.memo
+    found = memo.get((call.server, owner, "+" + counter.path))
+    if found is None:
+        key = _key(policy, call, facts, counter.scope, counter.path, counter.window)
+        found = Charge(key, amount, counter.rule)
+        memo[(call.server, owner, "+" + counter.path)] = found
+    return found  # type: ignore[no-any-return]
 
 
 def build_subject(plan: Plan, call: ToolCall, facts: Facts) -> dict[str, Any]:
@@ -175,12 +220,14 @@ def with_charge(
     return {**subject, "state": state}
 
 
-def _guards(plan: Plan, call: ToolCall, facts: Facts) -> dict[CounterKey, Decimal]:
+def _guards(
+    policy: CompiledPolicy, plan: Plan, call: ToolCall, facts: Facts
+) -> dict[CounterKey, Decimal]:
     if not plan.reads:
         return {}
     values = facts.counters
     return {
-        _key(call, facts, counter.scope, counter.path, counter.window): values.get(
+        _key(policy, call, facts, counter.scope, counter.path, counter.window): values.get(
             counter.path, _ZERO
         )
         for counter in plan.reads
