@@ -13,8 +13,11 @@ from callgate.approvals.elicitation import ClientAnswer
 from callgate.approvals.model import Approval, GrantScope, Mode, Status
 from callgate.approvals.store import ApprovalConflict, ApprovalStore
 from callgate.policy.decision import Agent
+from callgate.state.approvals_redis import RedisApprovalStore
+from callgate.state.store import StoreUnavailable
 from tests.approvals.conftest import StoreFactory
 from tests.approvals.helpers import AGENT, EventLog, call, needs_approval
+from tests.fixtures.redis import RedisServer
 
 pytestmark = pytest.mark.anyio
 
@@ -429,3 +432,54 @@ async def test_an_operator_answer_after_the_timeout_is_refused(store: ApprovalSt
     assert late.value.current.status is Status.EXPIRED
     assert "already expired" in str(late.value)
     assert events.kinds == ["expired"]
+
+
+async def test_a_store_failure_while_waiting_surfaces_as_store_unavailable(
+    private_redis_server: RedisServer,
+) -> None:
+    store = RedisApprovalStore(private_redis_server.url(), poll_interval=0.01)
+    broker = broker_on(store, ManualClock())
+    failures: list[Exception] = []
+
+    async def agent_calls() -> None:
+        try:
+            await broker.judge(call(), AGENT, "s1", needs_approval())
+        except StoreUnavailable as error:  # not wrapped in an exception group
+            failures.append(error)
+
+    try:
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as group:
+                group.start_soon(agent_calls)
+                await first_pending(store)
+                private_redis_server.stop()
+    finally:
+        await store.aclose()
+
+    assert len(failures) == 1
+
+
+async def test_a_client_that_fails_to_answer_leaves_the_decision_to_the_timeout(
+    store: ApprovalStore,
+) -> None:
+    clock = ManualClock()
+
+    async def broken_client(approval: Approval) -> ClientAnswer:
+        raise ConnectionError("client went away")
+
+    broker = broker_on(store, clock, approvers=frozenset({"client"}))
+    outcomes = []
+
+    async def agent_calls() -> None:
+        outcomes.append(
+            await broker.judge(call(), AGENT, "s1", needs_approval(), ask_client=broken_client)
+        )
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as group:
+            group.start_soon(agent_calls)
+            await clock.wait_for_sleepers()
+            await anyio.wait_all_tasks_blocked()
+            clock.advance(60)
+
+    assert not outcomes[0].approved and "no answer within 60 seconds" in outcomes[0].reason

@@ -144,12 +144,24 @@ class ApprovalBroker:
             if not can_ask_operator:
                 return _no_channel(decision, "retry mode needs a reachable operator channel")
             return await self._retry(
-                fingerprint, call, agent, session=session, decision=decision, category=category
+                fingerprint,
+                call,
+                agent,
+                session=session,
+                decision=decision,
+                category=category,
+                settings=settings,
             )
         if not can_ask_client and not can_ask_operator:
             return _no_channel(decision, _why_no_channel(settings, self.operator_reachable))
         approval = await self.open_request(
-            call, agent, session, decision, category=category, fingerprint=fingerprint
+            call,
+            agent,
+            session,
+            decision,
+            category=category,
+            fingerprint=fingerprint,
+            settings=settings,
         )
         return await self.wait(approval, ask_client if can_ask_client else None)
 
@@ -173,10 +185,12 @@ class ApprovalBroker:
         category: str | None = None,
         fingerprint: str | None = None,
         mode: Mode | None = None,
+        settings: ApprovalSettings | None = None,
     ) -> Approval:
         """Store a new request, audit it and notify the operator channels."""
+        settings = settings or self.settings
         now = self.clock.now()
-        timeout = decision.approval_timeout or self.settings.timeout
+        timeout = decision.approval_timeout or settings.timeout
         request = ApprovalRequest(
             id=self.new_id(),
             fingerprint=fingerprint or fingerprint_call(call, agent),
@@ -187,13 +201,13 @@ class ApprovalBroker:
             session=session,
             rule=decision.rule,
             category=category,
-            mode=mode or self.settings.mode,
+            mode=mode or settings.mode,
             created_at=now,
             expires_at=now + timeout,
         )
         approval = await self.store.create(request)
         self.events(event_for(EventKind.REQUESTED, request, now, timeout=timeout))
-        if OPERATOR in self.settings.approvers:
+        if OPERATOR in settings.approvers:
             for notifier in self.notifiers:
                 notifier.notify(approval)
         return approval
@@ -206,18 +220,25 @@ class ApprovalBroker:
         Cancelling the caller (the client cancelled the call) withdraws the request.
         """
         settled: Approval | None = None
+        failure: Exception | None = None
         try:
             async with anyio.create_task_group() as group:
 
                 async def watch() -> None:
-                    nonlocal settled
-                    settled = await self.store.wait_resolved(approval.id)
+                    nonlocal settled, failure
+                    try:
+                        settled = await self.store.wait_resolved(approval.id)
+                    except Exception as error:  # the store failed: raised below, unwrapped
+                        failure = error
                     group.cancel_scope.cancel()
 
                 async def expire() -> None:
-                    nonlocal settled
+                    nonlocal settled, failure
                     await self.clock.sleep_until(approval.request.expires_at)
-                    settled = await self._settle(approval, _expiry(approval, self.clock.now()))
+                    try:
+                        settled = await self._settle(approval, _expiry(approval, self.clock.now()))
+                    except Exception as error:
+                        failure = error
                     group.cancel_scope.cancel()
 
                 group.start_soon(watch)
@@ -237,6 +258,8 @@ class ApprovalBroker:
                     ),
                 )
             raise
+        if failure is not None:
+            raise failure
         assert settled is not None  # the group ends only after watch or expire set it
         return await self._finish(settled)
 
@@ -264,10 +287,14 @@ class ApprovalBroker:
         return await self._finish(settled)
 
     async def _ask_client(self, approval: Approval, ask_client: ClientAsk) -> None:
-        answer = await ask_client(approval)
-        await self._settle(
-            approval, resolution_for(answer, approval.request.agent, self.clock.now())
-        )
+        try:
+            answer = await ask_client(approval)
+            await self._settle(
+                approval, resolution_for(answer, approval.request.agent, self.clock.now())
+            )
+        except Exception:
+            # A client that cannot answer leaves the decision to the operators or the timeout.
+            return
 
     async def _retry(
         self,
@@ -278,6 +305,7 @@ class ApprovalBroker:
         session: str,
         decision: Decision,
         category: str | None,
+        settings: ApprovalSettings,
     ) -> ApprovalOutcome:
         now = self.clock.now()
         latest = await self.store.latest_for(fingerprint)
@@ -295,7 +323,13 @@ class ApprovalBroker:
             ):
                 return _denied(latest)
         approval = await self.open_request(
-            call, agent, session, decision, category=category, fingerprint=fingerprint
+            call,
+            agent,
+            session,
+            decision,
+            category=category,
+            fingerprint=fingerprint,
+            settings=settings,
         )
         return _pending(approval)
 
