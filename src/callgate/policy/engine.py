@@ -130,7 +130,9 @@ def counter_keys(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> dict[s
     if policy.default_deny and not plan.listed:
         return {}
     return {
-        counter.path: _key(policy, call, facts, counter.scope, counter.path, counter.window)
+        counter.path: _key(
+            policy, call, facts, scope=counter.scope, name=counter.path, window=counter.window
+        )
         for counter in plan.reads
     }
 
@@ -148,7 +150,7 @@ _MEMO_SIZE = 65_536
 
 
 def _key(
-    policy: CompiledPolicy, call: ToolCall, facts: Facts, scope: Scope, name: str, window: Window
+    policy: CompiledPolicy, call: ToolCall, facts: Facts, *, scope: Scope, name: str, window: Window
 ) -> CounterKey:
     """The counter's key for this call (memoised: building a key costs more than finding it)."""
     owner = scope_key(scope, facts)
@@ -159,7 +161,7 @@ def _key(
             memo.clear()
         found = CounterKey(call.server, scope, owner, name, window)
         memo[(call.server, owner, name)] = found
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _rate_charge(
@@ -169,26 +171,30 @@ def _rate_charge(
     memo = policy.memo
     found = memo.get((call.server, owner, "+" + limit.name))
     if found is None:
-        key = _key(policy, call, facts, limit.scope, limit.name, limit.window)
+        key = _key(policy, call, facts, scope=limit.scope, name=limit.name, window=limit.window)
         found = Charge(key, _ONE, rule.name, limit.limit)
         memo[(call.server, owner, "+" + limit.name)] = found
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _counter_charge(
     policy: CompiledPolicy, call: ToolCall, facts: Facts, counter: CompiledCounter, amount: Decimal
 ) -> Charge:
     if counter.increment_from is not None:
-        key = _key(policy, call, facts, counter.scope, counter.path, counter.window)
+        key = _key(
+            policy, call, facts, scope=counter.scope, name=counter.path, window=counter.window
+        )
         return Charge(key, amount, counter.rule)
     owner = scope_key(counter.scope, facts)
     memo = policy.memo
     found = memo.get((call.server, owner, "+" + counter.path))
     if found is None:
-        key = _key(policy, call, facts, counter.scope, counter.path, counter.window)
+        key = _key(
+            policy, call, facts, scope=counter.scope, name=counter.path, window=counter.window
+        )
         found = Charge(key, amount, counter.rule)
         memo[(call.server, owner, "+" + counter.path)] = found
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def build_subject(plan: Plan, call: ToolCall, facts: Facts) -> dict[str, Any]:
@@ -227,9 +233,9 @@ def _guards(
         return {}
     values = facts.counters
     return {
-        _key(policy, call, facts, counter.scope, counter.path, counter.window): values.get(
-            counter.path, _ZERO
-        )
+        _key(
+            policy, call, facts, scope=counter.scope, name=counter.path, window=counter.window
+        ): values.get(counter.path, _ZERO)
         for counter in plan.reads
     }
 
