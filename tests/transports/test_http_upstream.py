@@ -7,7 +7,6 @@ stdio; the upstream is the SDK's MCPServer served by uvicorn on a loopback port.
 from __future__ import annotations
 
 import json
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,9 +18,9 @@ import pytest
 from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
-from mcp_types import ElicitResult, TextContent
+from mcp_types import ElicitResult
 
-from tests.transports.guard import REFUSED_TOOL
+from tests.transports.helpers import check_refused_call_never_arrives, closed_port_url, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -43,12 +42,6 @@ async def bridged_client(url: str, record: Path, mode: str, **kwargs: Any) -> As
 
 def read_records(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text().splitlines()]
-
-
-def text_of(result: Any) -> str:
-    block = result.content[0]
-    assert isinstance(block, TextContent)
-    return block.text
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -116,11 +109,7 @@ async def test_a_reply_answers_the_call_and_the_upstream_never_sees_it(
 ) -> None:
     with anyio.fail_after(30):
         async with bridged_client(upstream_url, tmp_path / "r.jsonl", mode) as client:
-            refused = await client.call_tool(REFUSED_TOOL, {})
-            executed = await client.call_tool("executed_tools", {})
-    assert refused.is_error
-    assert "denied" in text_of(refused)
-    assert REFUSED_TOOL not in json.loads(text_of(executed))
+            await check_refused_call_never_arrives(client)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -137,13 +126,6 @@ async def test_operator_headers_reach_the_upstream(
         assert seen["mcp-name"] == "headers"
     else:
         assert "mcp-session-id" in seen
-
-
-def closed_port_url() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/mcp"
 
 
 async def test_a_dead_upstream_answers_with_an_error_and_settles_the_peer(tmp_path: Path) -> None:

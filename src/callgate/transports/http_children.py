@@ -1,0 +1,509 @@
+"""The HTTP listener's backend for `-- CMD`: stdio children behind a Streamable HTTP endpoint.
+
+- A 2025-11-25 session is one child, started by the `initialize` POST that opens the
+  session; callgate names the session (`Mcp-Session-Id`) and ends the child on DELETE.
+  Request ids are the client's own: nobody else writes to that child.
+- Stateless 2026-07-28 requests share one child (started on first use). Their ids (and
+  progress tokens) are remapped to callgate's own, unique ones before they reach the
+  child and mapped back on the way out, so two clients that both send `"id": 1` each get
+  only their own response. Closing a response stream cancels the request in the child.
+
+Server messages are routed to the POST stream they belong to: a response by its id,
+progress by its token. Anything else a 2025-11-25 child sends (requests such as
+elicitation, log notifications) goes to the only open request stream when there is one,
+else to the standalone GET stream, else to the oldest open request stream, else it waits
+(bounded) for the next GET. See docs/design/http-listener.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from callgate.proxy.hooks import Interceptor, Message, Peer
+from callgate.proxy.jsonrpc import (
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    ParseError,
+    decode,
+    encode,
+    error_response,
+)
+from callgate.transports import headers as mcp_headers
+from callgate.transports.exchange import Answer, Outgoing
+from callgate.transports.relay import UPSTREAM_ERROR, id_key, wire
+from callgate.transports.sse import Event
+from callgate.transports.stdio import OVERSIZE, LineReader
+
+logger = logging.getLogger(__name__)
+
+MAX_SESSIONS: Final = 64
+BACKLOG: Final = 256
+"""Server messages kept for a session's next GET stream when no stream is open."""
+STREAM_BUFFER: Final = 1024
+STOP_GRACE: Final = 5.0
+
+Key = tuple[bool, Any]
+
+
+def _json_error(status: int, code: int, message: str) -> Answer:
+    data = encode(error_response(None, code, message))
+    return Answer(status, {}, _single(Event(data)), False)
+
+
+async def _single(event: Event) -> AsyncIterator[Event]:
+    yield event
+
+
+class Child:
+    """One stdio MCP server process: lines in, decoded messages out."""
+
+    def __init__(self, argv: Sequence[str], label: str, max_message_bytes: int) -> None:
+        self.argv = list(argv)
+        self.label = label
+        self._max = max_message_bytes
+        self._process: anyio.abc.Process | None = None
+        self._lock = anyio.Lock()
+        self.exited = anyio.Event()
+        self.returncode: int | None = None
+
+    async def run(
+        self,
+        on_message: Callable[[Message], Awaitable[None]],
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Start the process, hand each message it writes to `on_message`, return at its EOF."""
+        process = await anyio.open_process(self.argv, stderr=None)
+        self._process = process
+        logger.info("started %s (pid %d): %s", self.label, process.pid, " ".join(self.argv))
+        task_status.started()
+        assert process.stdout is not None
+        stdout = process.stdout
+
+        async def read(size: int) -> bytes:
+            try:
+                return await stdout.receive(size)
+            except (anyio.EndOfStream, anyio.ClosedResourceError, anyio.BrokenResourceError):
+                return b""
+
+        lines = LineReader(read, self._max)
+        try:
+            while (line := await lines.next()) is not None:
+                if line is OVERSIZE:
+                    logger.warning("%s wrote a message over the size limit; dropped", self.label)
+                    continue
+                assert isinstance(line, bytes)
+                if not line.strip():
+                    continue
+                try:
+                    items, _ = decode(line, max_bytes=self._max)
+                except ParseError as exc:
+                    logger.warning("%s wrote a line that does not parse: %s", self.label, exc)
+                    continue
+                for item in items:
+                    if isinstance(item, Message):
+                        await on_message(item)
+        finally:
+            with anyio.CancelScope(shield=True):
+                self.returncode = await _reap(process)
+                self.exited.set()
+
+    async def send(self, data: bytes) -> None:
+        """Write one message; raises `anyio.BrokenResourceError` when the child is gone."""
+        process = self._process
+        if process is None or process.stdin is None or self.exited.is_set():
+            raise anyio.BrokenResourceError
+        async with self._lock:
+            await process.stdin.send(data + b"\n")
+
+    async def stop(self) -> None:
+        """Close stdin and wait for the exit, terminating and killing a child that lingers."""
+        process = self._process
+        if process is None or self.exited.is_set():
+            return
+        with anyio.CancelScope(shield=True):
+            if process.stdin is not None:
+                await process.stdin.aclose()
+            await self.exited.wait()
+
+
+async def _reap(process: anyio.abc.Process) -> int:
+    """The MCP stdio shutdown: EOF on stdin, then SIGTERM, then SIGKILL; returns the status."""
+    if process.returncode is not None:
+        return process.returncode
+    if process.stdin is not None:
+        await process.stdin.aclose()
+    for escalate in (process.terminate, process.kill):
+        with anyio.move_on_after(STOP_GRACE):
+            return await process.wait()
+        escalate()
+    return await process.wait()
+
+
+@dataclass(eq=False)
+class _Stream:
+    """One open response stream: the requests it waits for and where its frames go."""
+
+    sink: MemoryObjectSendStream[Event]
+    peer: Peer
+    waiting: dict[Key, Any] = field(default_factory=dict)
+    """Key of the id the child sees -> the id the client used."""
+    tokens: dict[Key, Any] = field(default_factory=dict)
+    """Key of the progress token the child sees -> the client's token."""
+
+    async def put(self, body: dict[str, Any], raw: bytes = b"") -> None:
+        try:
+            await self.sink.send(Event(raw or encode(body)))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            logger.debug("dropped a server message: its stream is closed")
+
+
+def _open_stream(peer: Peer) -> tuple[_Stream, MemoryObjectReceiveStream[Event]]:
+    sink, source = anyio.create_memory_object_stream[Event](STREAM_BUFFER)
+    return _Stream(sink, peer), source
+
+
+async def _frames(source: MemoryObjectReceiveStream[Event]) -> AsyncIterator[Event]:
+    async with source:
+        async for event in source:
+            yield event
+
+
+def _progress_token(body: dict[str, Any]) -> Any:
+    params = body.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    return meta.get("progressToken") if isinstance(meta, dict) else None
+
+
+@dataclass(eq=False)
+class _Session:
+    """A 2025-11-25 session: its own child and its open streams."""
+
+    id: str
+    child: Child
+    peer: Peer
+    streams: list[_Stream] = field(default_factory=list)
+    standalone: _Stream | None = None
+    backlog: deque[Message] = field(default_factory=lambda: deque(maxlen=BACKLOG))
+
+    async def route(self, message: Message) -> None:
+        """Send a child's message to the stream it belongs to."""
+        if message.is_response:
+            key = id_key(message.body.get("id"))
+            for stream in self.streams:
+                if key in stream.waiting:
+                    del stream.waiting[key]
+                    await stream.put(message.body, message.raw)
+                    if not stream.waiting:
+                        self.streams.remove(stream)
+                        stream.sink.close()
+                    return
+        if message.method == "notifications/progress":
+            token = (message.body.get("params") or {}).get("progressToken")
+            for stream in self.streams:
+                if id_key(token) in stream.tokens:
+                    await stream.put(message.body, message.raw)
+                    return
+        target = self._target()
+        if target is None:
+            self.backlog.append(message)
+        else:
+            await target.put(message.body, message.raw)
+
+    def _target(self) -> _Stream | None:
+        if len(self.streams) == 1:
+            return self.streams[0]
+        if self.standalone is not None:
+            return self.standalone
+        return self.streams[0] if self.streams else None
+
+
+class ChildBackend:
+    """Serves the listener's sessions from stdio children of one command."""
+
+    def __init__(
+        self,
+        argv: Sequence[str],
+        interceptor: Interceptor,
+        *,
+        max_message_bytes: int,
+        max_sessions: int = MAX_SESSIONS,
+    ) -> None:
+        self.argv = list(argv)
+        self._interceptor = interceptor
+        self._max = max_message_bytes
+        self._max_sessions = max_sessions
+        self._sessions: dict[str, _Session] = {}
+        self._task_group: anyio.abc.TaskGroup | None = None
+        self._shared: Child | None = None
+        self._shared_lock = anyio.Lock()
+        self._shared_pending: dict[Key, _Stream] = {}
+        self._next_id = 0
+        self._closing = False
+
+    async def start(self, task_group: anyio.abc.TaskGroup) -> None:
+        """Children run in `task_group` (the listener's)."""
+        self._task_group = task_group
+
+    async def aclose(self) -> None:
+        """Stop every child."""
+        self._closing = True
+        for session in list(self._sessions.values()):
+            await session.child.stop()
+        if self._shared is not None:
+            await self._shared.stop()
+
+    # -- 2025-11-25 sessions ---------------------------------------------------------
+
+    async def post(self, outgoing: Outgoing) -> Answer:
+        if outgoing.modern:
+            return await self._post_stateless(outgoing)
+        session_id = outgoing.headers.get(mcp_headers.SESSION_ID)
+        headers: dict[str, str] = {}
+        if session_id is None:
+            if not any(m.method == "initialize" for m in outgoing.messages):
+                return _json_error(400, INVALID_REQUEST, "missing Mcp-Session-Id header")
+            if len(self._sessions) >= self._max_sessions:
+                return _json_error(503, UPSTREAM_ERROR, "too many open sessions")
+            session = await self._open_session(outgoing.peer)
+            headers[mcp_headers.SESSION_ID] = session.id
+        else:
+            found = self._sessions.get(session_id)
+            if found is None:
+                return _json_error(404, INVALID_REQUEST, "session not found")
+            session = found
+        requests = [m for m in outgoing.messages if m.is_request]
+        stream: _Stream | None = None
+        source: MemoryObjectReceiveStream[Event] | None = None
+        if requests:
+            stream, source = _open_stream(outgoing.peer)
+            for message in requests:
+                stream.waiting[id_key(message.body["id"])] = message.body["id"]
+                token = _progress_token(message.body)
+                if token is not None:
+                    stream.tokens[id_key(token)] = token
+            session.streams.append(stream)
+        try:
+            for message in outgoing.messages:
+                await session.child.send(wire(message))
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            if stream is not None and source is not None:
+                session.streams.remove(stream)
+                stream.sink.close()
+                source.close()
+            return _json_error(404, INVALID_REQUEST, "session ended: the server process exited")
+        if stream is None or source is None:
+            return Answer(202, headers)
+
+        async def close() -> None:
+            # A 2025-11-25 disconnect is not a cancellation: late answers go to GET.
+            if stream in session.streams:
+                session.streams.remove(stream)
+            stream.sink.close()
+
+        return Answer(200, headers, _frames(source), None, close)
+
+    async def _open_session(self, peer: Peer) -> _Session:
+        session_id = uuid.uuid4().hex
+        child = Child(self.argv, f"session {session_id[:8]}", self._max)
+        session = _Session(session_id, child, peer)
+        self._sessions[session_id] = session
+        assert self._task_group is not None
+        await self._task_group.start(
+            self._supervise, child, session.route, lambda: self._session_lost(session)
+        )
+        return session
+
+    async def _supervise(
+        self,
+        child: Child,
+        route: Callable[[Message], Awaitable[None]],
+        lost: Callable[[], Awaitable[None]],
+        *,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run a child until it exits, then settle what it leaves behind with `lost`."""
+        try:
+            await child.run(route, task_status=task_status)
+        except anyio.get_cancelled_exc_class():
+            self._closing = True
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await lost()
+
+    async def _session_lost(self, session: _Session) -> None:
+        """The child exited: answer what it left unanswered and forget the session."""
+        if self._sessions.pop(session.id, None) is not None and not self._closing:
+            logger.error(
+                "%s: the server process exited (status %s)",
+                session.child.label,
+                session.child.returncode,
+            )
+        reason = f"upstream process exited (status {session.child.returncode})"
+        peers = {session.peer}
+        for stream in session.streams:
+            peers.add(stream.peer)
+            for client_id in stream.waiting.values():
+                await stream.put(error_response(client_id, UPSTREAM_ERROR, reason))
+            stream.sink.close()
+        session.streams.clear()
+        if session.standalone is not None:
+            session.standalone.sink.close()
+        for peer in peers:
+            await self._interceptor.on_upstream_lost(peer)
+
+    async def get(self, outgoing: Outgoing) -> Answer:
+        session_id = outgoing.headers.get(mcp_headers.SESSION_ID)
+        if session_id is None:
+            return Answer(405, {"allow": "POST, DELETE"})
+        session = self._sessions.get(session_id)
+        if session is None:
+            return _json_error(404, INVALID_REQUEST, "session not found")
+        if session.standalone is not None:
+            return _json_error(409, INVALID_REQUEST, "this session's GET stream is already open")
+        stream, source = _open_stream(outgoing.peer)
+        session.standalone = stream
+        while session.backlog:
+            message = session.backlog.popleft()
+            await stream.put(message.body, message.raw)
+
+        async def close() -> None:
+            if session.standalone is stream:
+                session.standalone = None
+            stream.sink.close()
+
+        return Answer(200, {}, _frames(source), True, close)
+
+    async def delete(self, outgoing: Outgoing) -> Answer:
+        session_id = outgoing.headers.get(mcp_headers.SESSION_ID)
+        session = self._sessions.pop(session_id, None) if session_id else None
+        if session is None:
+            return _json_error(404, INVALID_REQUEST, "session not found")
+        await session.child.stop()
+        return Answer(200)
+
+    # -- 2026-07-28 stateless requests ------------------------------------------------
+
+    async def _post_stateless(self, outgoing: Outgoing) -> Answer:
+        requests = [m for m in outgoing.messages if m.is_request]
+        if not requests:
+            # No client-to-server notification means anything on this wire: accept, drop.
+            return Answer(202)
+        child = await self._shared_child()
+        stream, source = _open_stream(outgoing.peer)
+        remapped: list[bytes] = []
+        for message in requests:
+            self._next_id += 1
+            child_id = self._next_id
+            body = dict(message.body)
+            body["id"] = child_id
+            stream.waiting[id_key(child_id)] = message.body["id"]
+            token = _progress_token(message.body)
+            if token is not None:
+                child_token = f"callgate-{child_id}"
+                params = dict(body["params"])
+                params["_meta"] = {**params["_meta"], "progressToken": child_token}
+                body["params"] = params
+                stream.tokens[id_key(child_token)] = token
+            self._shared_pending[id_key(child_id)] = stream
+            remapped.append(encode(body))
+        try:
+            for data in remapped:
+                await child.send(data)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+            await self._forget(stream)
+            source.close()
+            return _json_error(502, UPSTREAM_ERROR, "the server process is not running")
+
+        async def close() -> None:
+            # Closing a 2026-07-28 response stream cancels what it still waits for.
+            for key in list(stream.waiting):
+                cancel = {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": key[1], "reason": "the client closed the stream"},
+                }
+                try:
+                    await child.send(encode(cancel))
+                except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+                    break
+            await self._forget(stream)
+
+        return Answer(200, {}, _frames(source), None, close)
+
+    async def _forget(self, stream: _Stream) -> None:
+        for key in stream.waiting:
+            self._shared_pending.pop(key, None)
+        stream.waiting.clear()
+        stream.sink.close()
+
+    async def _shared_child(self) -> Child:
+        async with self._shared_lock:
+            if self._shared is None or self._shared.exited.is_set():
+                child = Child(self.argv, "stateless server", self._max)
+                assert self._task_group is not None
+                await self._task_group.start(
+                    self._supervise,
+                    child,
+                    lambda m: self._route_shared(child, m),
+                    lambda: self._shared_lost(child),
+                )
+                self._shared = child
+            return self._shared
+
+    async def _route_shared(self, child: Child, message: Message) -> None:
+        body = message.body
+        if message.is_response:
+            key = id_key(body.get("id"))
+            stream = self._shared_pending.pop(key, None)
+            if stream is None:
+                logger.debug("dropped a response to a request no stream waits for")
+                return
+            client_id = stream.waiting.pop(key)
+            await stream.put({**body, "id": client_id})
+            if not stream.waiting:
+                stream.sink.close()
+            return
+        if message.is_request:
+            # 2026-07-28 has no server-to-client requests over HTTP: refuse, never guess.
+            refusal = error_response(body["id"], METHOD_NOT_FOUND, "no client back-channel")
+            await child.send(encode(refusal))
+            return
+        if message.method == "notifications/progress":
+            params = body.get("params") or {}
+            key = id_key(params.get("progressToken"))
+            for stream in set(self._shared_pending.values()):
+                if key in stream.tokens:
+                    rewritten = {**params, "progressToken": stream.tokens[key]}
+                    await stream.put({**body, "params": rewritten})
+                    return
+        streams = set(self._shared_pending.values())
+        if len(streams) == 1:
+            await streams.pop().put(body, message.raw)
+        else:
+            # Request-scoped notifications need their request; with several in flight
+            # there is no telling, and guessing could show one client another's data.
+            logger.debug("dropped %s: cannot tell which request it belongs to", message.method)
+
+    async def _shared_lost(self, child: Child) -> None:
+        if not self._closing:
+            logger.error("the stateless server process exited (status %s)", child.returncode)
+        reason = f"upstream process exited (status {child.returncode})"
+        streams = set(self._shared_pending.values())
+        self._shared_pending.clear()
+        for stream in streams:
+            for client_id in stream.waiting.values():
+                await stream.put(error_response(client_id, UPSTREAM_ERROR, reason))
+            stream.waiting.clear()
+            stream.sink.close()
+            await self._interceptor.on_upstream_lost(stream.peer)

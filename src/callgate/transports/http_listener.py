@@ -1,0 +1,491 @@
+"""`callgate run --listen HOST:PORT`: a Streamable HTTP endpoint at `/mcp` in front of an upstream.
+
+Every request is checked before anything else: Host and Origin against the host policy
+(DNS-rebinding protection), the body against the size limit and the strict codec. Each
+client message (each element of a batch) then goes through the interceptor; a `Reply` is
+answered here and never forwarded. What is forwarded goes to a backend:
+
+- `HttpBackend`: another Streamable HTTP server (`--upstream URL`). Requests are relayed
+  with only the MCP protocol headers of the client (never its `Authorization` or cookies)
+  plus the operator's `--header`s; JSON and SSE answers come back as they are, event ids
+  included, with every server message shown to the interceptor on the way.
+- `ChildBackend` (`-- CMD`, in `http_children.py`): stdio children, one per 2025-11-25
+  session and one shared child for stateless 2026-07-28 requests.
+
+Who is calling (`Peer`): `session` is the `Mcp-Session-Id` on 2025-11-25 (a provisional
+`initialize-…` key for the `initialize` exchange itself, before the upstream has named
+the session); on 2026-07-28 it is `<agent>/<Callgate-Session header or "default">`.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import anyio
+import anyio.abc
+import httpx2
+import uvicorn
+from starlette.applications import Starlette
+from starlette.datastructures import Headers
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from callgate.policy.decision import ANONYMOUS, Agent
+from callgate.proxy.hooks import Interceptor, Message, Peer
+from callgate.proxy.jsonrpc import (
+    INVALID_REQUEST,
+    MAX_MESSAGE_BYTES,
+    ParseError,
+    decode,
+    encode,
+    error_response,
+)
+from callgate.transports import headers as mcp_headers
+from callgate.transports.exchange import Answer, Backend, Outgoing
+from callgate.transports.http_children import ChildBackend
+from callgate.transports.http_upstream import (
+    TRANSPORT_ERRORS,
+    HttpUpstream,
+    describe_failure,
+    is_sse,
+)
+from callgate.transports.relay import (
+    UPSTREAM_ERROR,
+    Judged,
+    id_key,
+    judge_client,
+    judge_server,
+    wire_batch,
+)
+from callgate.transports.security import HostPolicy, is_loopback
+from callgate.transports.sse import HEADERS as SSE_HEADERS
+from callgate.transports.sse import Event, encode_event
+
+logger = logging.getLogger(__name__)
+
+PATH: Final = "/mcp"
+JSON: Final = "application/json"
+
+Authenticate = Callable[[Headers], Agent | None]
+"""Maps a request's headers to the calling agent, or None to refuse it (HTTP 401)."""
+
+
+def json_answer(status: int, body: Any, headers: Mapping[str, str] | None = None) -> Response:
+    """A JSON response with the exact bytes of `body`."""
+    data = body if isinstance(body, bytes) else encode(body)
+    return Response(data, status_code=status, media_type=JSON, headers=dict(headers or {}))
+
+
+def error_answer(status: int, code: int, message: str, request_id: Any = None) -> Response:
+    """A JSON-RPC error as an HTTP response."""
+    return json_answer(status, error_response(request_id, code, message))
+
+
+class HttpBackend:
+    """Relays to a Streamable HTTP upstream over one shared keep-alive client."""
+
+    def __init__(self, upstream: HttpUpstream) -> None:
+        self._upstream = upstream
+
+    async def post(self, outgoing: Outgoing) -> Answer:
+        headers = dict(outgoing.headers)
+        if outgoing.modern and outgoing.version is not None and not outgoing.was_batch:
+            # Rebuilt from the body callgate judged (it may have been rewritten); the
+            # client's own copies were already checked against its body.
+            headers.update(mcp_headers.routing_headers(outgoing.messages[0].body, outgoing.version))
+        body = wire_batch(outgoing.messages, outgoing.was_batch)
+        return await self._open("POST", headers, body)
+
+    async def get(self, outgoing: Outgoing) -> Answer:
+        return await self._open("GET", outgoing.headers, None)
+
+    async def delete(self, outgoing: Outgoing) -> Answer:
+        return await self._open("DELETE", outgoing.headers, None)
+
+    async def aclose(self) -> None:
+        await self._upstream.aclose()
+
+    async def _open(self, method: str, headers: dict[str, str], body: bytes | None) -> Answer:
+        stack = AsyncExitStack()
+        try:
+            response = await stack.enter_async_context(self._upstream.open(method, headers, body))
+        except BaseException:
+            await stack.aclose()
+            raise
+        relayed = {
+            name: value
+            for name, value in response.headers.items()
+            if name.lower() in (mcp_headers.SESSION_ID, "allow")
+        }
+        if is_sse(response):
+            frames = self._upstream.events(response)
+            return Answer(response.status_code, relayed, frames, True, stack.aclose)
+        data = await self._upstream.read_body(response)
+        await stack.aclose()
+        if not data.strip():
+            return Answer(response.status_code, relayed)
+        if not response.headers.get("content-type", "").lower().startswith(JSON):
+            # Not JSON-RPC (a proxy's HTML error page, say): say so in JSON-RPC terms.
+            reason = f"upstream answered HTTP {response.status_code} without a JSON-RPC body"
+            data = encode(error_response(None, UPSTREAM_ERROR, reason))
+        return Answer(response.status_code, relayed, _one(Event(data)), False)
+
+
+async def _one(event: Event) -> AsyncIterator[Event]:
+    yield event
+
+
+@dataclass(slots=True)
+class _Exchange:
+    """One HTTP exchange in progress: the request, where to answer, and what was judged."""
+
+    request: Request
+    send: Send
+    peer: Peer
+    judged: Judged = field(default_factory=Judged)
+    was_batch: bool = False
+
+    async def respond(self, response: Response) -> None:
+        await response(self.request.scope, self.request.receive, self.send)
+
+    def local_body(self, extra: list[Any] | None = None) -> bytes:
+        """The local replies (plus `extra` server answers) as one message or a batch."""
+        bodies = [*self.judged.replies, *(extra or [])]
+        return encode_any(bodies if self.was_batch else bodies[0])
+
+
+@dataclass
+class Listener:
+    """The ASGI endpoint: checks, judges, and relays one HTTP exchange at a time."""
+
+    interceptor: Interceptor
+    backend: Backend
+    server: str = "upstream"
+    host_policy: HostPolicy = field(default_factory=HostPolicy)
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    authenticate: Authenticate | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        response = self._refuse(request)
+        if response is None:
+            if request.method == "POST":
+                await self._post(request, send)
+                return
+            if request.method in ("GET", "DELETE"):
+                await self._session_request(request, send)
+                return
+            response = Response(status_code=405, headers={"allow": "GET, POST, DELETE"})
+        await response(scope, receive, send)
+
+    def _refuse(self, request: Request) -> Response | None:
+        refusal = self.host_policy.check(request.headers.get("host"), request.headers.get("origin"))
+        if refusal is not None:
+            logger.warning("refused a request: %s", refusal.reason)
+            return error_answer(refusal.status, INVALID_REQUEST, refusal.reason)
+        if self._agent(request) is None:
+            return error_answer(401, INVALID_REQUEST, "unknown or missing agent credentials")
+        return None
+
+    def _agent(self, request: Request) -> Agent | None:
+        return ANONYMOUS if self.authenticate is None else self.authenticate(request.headers)
+
+    def _peer(self, request: Request, version: str | None, session: str | None) -> Peer:
+        agent = self._agent(request) or ANONYMOUS
+        if mcp_headers.is_modern(version):
+            key = request.headers.get(mcp_headers.CALLGATE_SESSION) or "default"
+            session = f"{agent.name}/{key}"
+        return Peer(
+            server=self.server,
+            session=session or f"initialize-{uuid.uuid4().hex[:12]}",
+            agent=agent,
+            protocol_version=version,
+        )
+
+    async def _read_body(self, request: Request) -> bytes | None:
+        declared = request.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_message_bytes:
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self.max_message_bytes:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _check_post(self, request: Request) -> Response | tuple[list[Any], bool, str | None]:
+        """Refuse a POST that cannot be forwarded, or return its decoded messages and version."""
+        content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if content_type != JSON:
+            return error_answer(415, INVALID_REQUEST, "Content-Type must be application/json")
+        body = await self._read_body(request)
+        if body is None:
+            limit = self.max_message_bytes
+            return error_answer(413, INVALID_REQUEST, f"body larger than {limit} bytes")
+        try:
+            items, was_batch = decode(body, max_bytes=self.max_message_bytes)
+        except ParseError as exc:
+            return json_answer(400, exc.response())
+        first = items[0]
+        version = request.headers.get(mcp_headers.PROTOCOL_VERSION)
+        if isinstance(first, Message):
+            version = version or mcp_headers.envelope_version(first.body)
+            if not was_batch and first.is_request:
+                mismatch = mcp_headers.routing_mismatch(_raw_headers(request), first.body)
+                if mismatch is not None:
+                    code = mcp_headers.HEADER_MISMATCH
+                    return error_answer(400, code, mismatch, first.body.get("id"))
+        return items, was_batch, version
+
+    async def _post(self, request: Request, send: Send) -> None:
+        checked = await self._check_post(request)
+        if isinstance(checked, Response):
+            await checked(request.scope, request.receive, send)
+            return
+        items, was_batch, version = checked
+        peer = self._peer(request, version, request.headers.get(mcp_headers.SESSION_ID))
+        judged = await judge_client(self.interceptor, items, peer)
+        exchange = _Exchange(request, send, peer, judged, was_batch)
+        if not judged.forward:
+            await exchange.respond(
+                json_answer(200, exchange.local_body())
+                if judged.replies
+                else Response(status_code=202)
+            )
+            return
+        outgoing = Outgoing(
+            judged.forward,
+            was_batch,
+            mcp_headers.forwardable(request.headers.items()),
+            peer,
+            "text/event-stream" in request.headers.get("accept", ""),
+            version,
+        )
+        try:
+            answer = await self.backend.post(outgoing)
+        except TRANSPORT_ERRORS as exc:
+            await self._upstream_failed(exchange, exc)
+            return
+        await self._relay(exchange, answer)
+
+    async def _upstream_failed(self, exchange: _Exchange, exc: BaseException) -> None:
+        reason = f"upstream unreachable ({describe_failure(exc)})"
+        logger.error("%s", reason)
+        answers: list[Any] = []
+        for message in exchange.judged.requests:
+            data = encode(error_response(message.body["id"], UPSTREAM_ERROR, reason))
+            out, _ = await judge_server(
+                self.interceptor, data, exchange.peer, self.max_message_bytes
+            )
+            if out is not None:
+                answers.append(_loads(out))
+        await self.interceptor.on_upstream_lost(exchange.peer)
+        if not answers and not exchange.judged.replies:
+            await exchange.respond(error_answer(502, UPSTREAM_ERROR, reason))
+            return
+        await exchange.respond(json_answer(200, exchange.local_body(answers)))
+
+    async def _relay(self, exchange: _Exchange, answer: Answer) -> None:
+        """Send the backend's answer on, every server message judged on the way."""
+        try:
+            if answer.frames is None:
+                await self._relay_json(exchange, answer, None)
+                return
+            frames = aiter(answer.frames)
+            if answer.sse:
+                # A stream stays open for events yet to come: answer with headers now.
+                await self._relay_stream(exchange, answer, None, None, frames)
+                return
+            try:
+                first = await anext(frames, None)
+            except (httpx2.SSEError, *TRANSPORT_ERRORS) as exc:
+                logger.info("upstream stream ended: %s", describe_failure(exc))
+                first = None
+            first_data, answered = await self._judge(first, exchange.peer)
+            sse: bool | None = answer.sse
+            if sse is None:
+                waiting = {id_key(m.body["id"]) for m in exchange.judged.requests}
+                complete = first is not None and waiting <= answered
+                sse = not complete or bool(exchange.judged.replies)
+            if not sse:
+                await self._relay_json(exchange, answer, first_data)
+                return
+            await self._relay_stream(exchange, answer, first, first_data, frames)
+        finally:
+            if answer.close is not None:
+                with anyio.CancelScope(shield=True):
+                    await answer.close()
+
+    async def _judge(self, event: Event | None, peer: Peer) -> tuple[bytes | None, set[Any]]:
+        if event is None or not event.data:
+            return None, set()
+        out, kept = await judge_server(self.interceptor, event.data, peer, self.max_message_bytes)
+        return out, {id_key(m.body.get("id")) for m in kept if m.is_response}
+
+    async def _relay_json(self, exchange: _Exchange, answer: Answer, data: bytes | None) -> None:
+        if exchange.judged.replies:
+            # Local replies join the server's answers in one (batch) response.
+            extra: list[Any] = []
+            if data is not None:
+                value = _loads(data)
+                extra = value if isinstance(value, list) else [value]
+            body = exchange.local_body(extra)
+            await exchange.respond(json_answer(200, body, answer.headers))
+        elif data is None:
+            await exchange.respond(Response(status_code=answer.status, headers=answer.headers))
+        else:
+            await exchange.respond(json_answer(answer.status, data, answer.headers))
+
+    async def _relay_stream(
+        self,
+        exchange: _Exchange,
+        answer: Answer,
+        first: Event | None,
+        first_data: bytes | None,
+        frames: AsyncIterator[Event],
+    ) -> None:
+        send = exchange.send
+        headers = [(k.encode(), v.encode()) for k, v in {**SSE_HEADERS, **answer.headers}.items()]
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        for reply in exchange.judged.replies:
+            await _send_event(send, Event(encode(reply)))
+        if first is not None and (first_data is not None or not first.data):
+            await _send_event(send, Event(first_data or b"", first.id, first.retry, first.event))
+
+        async def pump(cancel: anyio.CancelScope) -> None:
+            try:
+                async for event in frames:
+                    data, _ = await self._judge(event, exchange.peer)
+                    if data is None and event.data:
+                        continue
+                    await _send_event(send, Event(data or b"", event.id, event.retry, event.event))
+            except (httpx2.SSEError, *TRANSPORT_ERRORS) as exc:
+                logger.info("upstream stream ended: %s", describe_failure(exc))
+            cancel.cancel()
+
+        async def watch_disconnect(cancel: anyio.CancelScope) -> None:
+            while (await exchange.request.receive())["type"] != "http.disconnect":
+                pass
+            cancel.cancel()
+
+        async with anyio.create_task_group() as task_group:
+            task_group.start_soon(pump, task_group.cancel_scope)
+            task_group.start_soon(watch_disconnect, task_group.cancel_scope)
+        try:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except OSError:
+            logger.debug("client went away before the stream closed")
+
+    async def _session_request(self, request: Request, send: Send) -> None:
+        """GET (the standalone stream) and DELETE (end the session)."""
+        version = request.headers.get(mcp_headers.PROTOCOL_VERSION)
+        session = request.headers.get(mcp_headers.SESSION_ID)
+        peer = self._peer(request, version, session)
+        exchange = _Exchange(request, send, peer)
+        forwarded = mcp_headers.forwardable(request.headers.items())
+        outgoing = Outgoing([], False, forwarded, peer, True, version)
+        try:
+            if request.method == "GET":
+                answer = await self.backend.get(outgoing)
+            else:
+                answer = await self.backend.delete(outgoing)
+        except TRANSPORT_ERRORS as exc:
+            reason = f"upstream unreachable ({describe_failure(exc)})"
+            logger.error("%s", reason)  # noqa: TRY400 - the cause is in the message
+            await self.interceptor.on_upstream_lost(peer)
+            await exchange.respond(error_answer(502, UPSTREAM_ERROR, reason))
+            return
+        if request.method == "DELETE" and answer.status < 300 and session is not None:
+            await self.interceptor.on_upstream_lost(peer)
+        await self._relay(exchange, answer)
+
+
+def _raw_headers(request: Request) -> list[tuple[str, str]]:
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
+
+
+def _loads(data: bytes) -> Any:
+    """Parse bytes callgate produced or already checked."""
+    items, was_batch = decode(data)
+    bodies = [item.body for item in items if isinstance(item, Message)]
+    return bodies if was_batch else bodies[0]
+
+
+def encode_any(body: Any) -> bytes:
+    """Encode one message or a batch."""
+    if isinstance(body, list):
+        return b"[" + b",".join(encode(item) for item in body) + b"]"
+    return encode(body)
+
+
+async def _send_event(send: Send, event: Event) -> None:
+    await send({"type": "http.response.body", "body": encode_event(event), "more_body": True})
+
+
+def build_app(listener: Listener) -> Starlette:
+    """The Starlette application: `/mcp` and nothing else."""
+    return Starlette(routes=[Route(PATH, listener, methods=["GET", "POST", "DELETE"])])
+
+
+async def serve_http(
+    interceptor: Interceptor,
+    host: str,
+    port: int,
+    upstream: str | Sequence[str],
+    *,
+    headers: Mapping[str, str] | None = None,
+    server: str = "upstream",
+    max_message_bytes: int = MAX_MESSAGE_BYTES,
+    allowed_hosts: Sequence[str] = (),
+    authenticate: Authenticate | None = None,
+    ready: Callable[[int], None] | None = None,
+) -> int:
+    """Serve `/mcp` on HOST:PORT in front of a URL or a command until cancelled; returns 0.
+
+    `port` 0 picks a free port; `ready` is told the bound port once the socket listens.
+    A non-loopback `host` is served only when named in `allowed_hosts`.
+    """
+    if not is_loopback(host) and host not in allowed_hosts:
+        logger.warning("listening on %s: requests must name it in Host (allowed_hosts)", host)
+    policy = HostPolicy.allowing([*allowed_hosts, *([] if is_loopback(host) else [host])])
+    backend: Backend
+    if isinstance(upstream, str):
+        backend = HttpBackend(HttpUpstream(upstream, headers, max_message_bytes=max_message_bytes))
+    else:
+        backend = ChildBackend(list(upstream), interceptor, max_message_bytes=max_message_bytes)
+    listener = Listener(interceptor, backend, server, policy, max_message_bytes, authenticate)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.create_server((host, port), family=family)
+    bound = sock.getsockname()[1]
+    config = uvicorn.Config(
+        build_app(listener),
+        log_level="warning",
+        lifespan="off",
+        # Open SSE streams would otherwise hold a graceful shutdown forever.
+        timeout_graceful_shutdown=2,
+    )
+    uv = uvicorn.Server(config)
+    logger.info("callgate listening on http://%s:%d%s", host, bound, PATH)
+    try:
+        async with anyio.create_task_group() as task_group:
+            if isinstance(backend, ChildBackend):
+                await backend.start(task_group)
+            if ready is not None:
+                ready(bound)
+            await uv.serve(sockets=[sock])
+            task_group.cancel_scope.cancel()
+    finally:
+        sock.close()
+        with anyio.CancelScope(shield=True):
+            await backend.aclose()
+    return 0
