@@ -47,7 +47,7 @@ def inspect(
     """Run the Inspector CLI once: its exit status (non-zero on an isError result) and answer."""
     completed = subprocess.run(
         node_peers.inspector_cli(*target, *args),
-        env=node_peers.env({"MCP_CATALOG_PATH": str(tmp_path / "inspector-catalog.json")}),
+        env=node_peers.inspector_env(tmp_path),
         capture_output=True,
         text=True,
         timeout=INSPECTOR_TIMEOUT,
