@@ -45,6 +45,10 @@ tools:
         rate_limit: 2/minute
   place_order:
     validate_arguments: true
+  confirmed_action:
+    rules:
+      - name: one-confirmed-action-a-minute
+        rate_limit: 1/minute
   charge:
     rules:
       - name: refunds-need-a-human
@@ -390,3 +394,28 @@ async def test_child_inherits_the_environment_and_sigterm_is_forwarded(
         await session.finish()
     # The child died of the forwarded SIGTERM; callgate reports it the shell's way.
     assert status == 128 + 15
+
+
+@pytest.mark.parametrize(
+    ("mode", "outcomes"),
+    [("legacy", ["ok"]), ("auto", ["input_required", "ok"])],
+)
+async def test_input_required_round_rolls_back_and_the_retry_is_judged_afresh(
+    mode: str, outcomes: list[str], policy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    async def elicit(context: Any, params: Any) -> ElicitResult:
+        return ElicitResult(action="accept", content={"confirm": True})
+
+    audit = tmp_path / "a.jsonl"
+    command = callgate(policy, audit, SDK_SERVER)
+    with anyio.fail_after(60):
+        async with Client(
+            stdio_params(command, env),
+            mode=mode,  # type: ignore[arg-type]
+            elicitation_callback=elicit,
+        ) as client:
+            done = await client.call_tool("confirmed_action", {"action": "ship"})
+    # With a limit of one call a minute, the 2026 retry only goes through because the
+    # input_required round gave its slot back.
+    assert (done.is_error, text_of(done)) == (False, "ship: done")
+    assert [r["outcome"] for r in audit_lines(audit)] == outcomes
