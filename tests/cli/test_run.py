@@ -411,7 +411,7 @@ async def test_input_required_round_rolls_back_and_the_retry_is_judged_afresh(
     with anyio.fail_after(60):
         async with Client(
             stdio_params(command, env),
-            mode=mode,  # type: ignore[arg-type]
+            mode=mode,
             elicitation_callback=elicit,
         ) as client:
             done = await client.call_tool("confirmed_action", {"action": "ship"})
