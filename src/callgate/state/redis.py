@@ -97,7 +97,15 @@ local function dec_format(negative, digits, scale)
   return s
 end
 
+local function small_whole(x)
+  return #x < 16 and string.find(x, '^-?%d+$') ~= nil
+end
+
 local function dec_add(x, y)
+  -- Whole numbers below 10^15 add exactly as Lua doubles (the common case: counts).
+  if small_whole(x) and small_whole(y) then
+    return string.format('%d', tonumber(x) + tonumber(y))
+  end
   local xn, xd, xs = dec_parse(x)
   local yn, yd, ys = dec_parse(y)
   local scale = math.max(xs, ys)
@@ -116,6 +124,10 @@ local function dec_neg(x)
 end
 
 local function dec_sign(x)
+  if small_whole(x) then
+    local n = tonumber(x)
+    if n > 0 then return 1 elseif n < 0 then return -1 else return 0 end
+  end
   local negative, digits = dec_parse(x)
   if digits == '' then return 0 end
   return negative and -1 or 1
