@@ -79,7 +79,7 @@ def _headers(values: list[str]) -> dict[str, str] | None:
 
 def _listen_address(value: str) -> tuple[str, int] | None:
     host, colon, port = value.rpartition(":")
-    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+    if not colon or not port.isdigit() or not 0 <= int(port) < 65536:
         return None
     return host.strip("[]") or "127.0.0.1", int(port)
 
@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
                     args.upstream or command,
                     headers=headers,
                     server=server,
+                    agent=agent,
                     max_message_bytes=options.max_message_bytes,
                 )
             if args.upstream:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import sys
 import uuid
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
@@ -410,6 +411,13 @@ class Listener:
         await self._relay(exchange, answer)
 
 
+def _constant(agent: Agent) -> Authenticate:
+    def authenticate(headers: Headers) -> Agent:
+        return agent
+
+    return authenticate
+
+
 def _raw_headers(request: Request) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.headers.raw]
 
@@ -447,22 +455,32 @@ async def serve_http(
     server: str = "upstream",
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     allowed_hosts: Sequence[str] = (),
+    agent: Agent = ANONYMOUS,
     authenticate: Authenticate | None = None,
     ready: Callable[[int], None] | None = None,
 ) -> int:
-    """Serve `/mcp` on HOST:PORT in front of a URL or a command until cancelled; returns 0.
+    """Serve `/mcp` on HOST:PORT in front of a URL or a command until stopped; returns 0.
 
-    `port` 0 picks a free port; `ready` is told the bound port once the socket listens.
-    A non-loopback `host` is served only when named in `allowed_hosts`.
+    `port` 0 picks a free port; `ready` is told the bound port once the socket listens
+    (by default the address is announced on stderr). Requests name the agent through
+    `authenticate`; without it every request is `agent`. Host headers must name loopback,
+    the listen address, or one of `allowed_hosts`.
     """
-    if not is_loopback(host) and host not in allowed_hosts:
-        logger.warning("listening on %s: requests must name it in Host (allowed_hosts)", host)
+    if not is_loopback(host):
+        logger.warning(
+            "listening on %s, beyond loopback: only requests whose Host names loopback, %s "
+            "or an allowed host are served",
+            host,
+            host,
+        )
     policy = HostPolicy.allowing([*allowed_hosts, *([] if is_loopback(host) else [host])])
     backend: Backend
     if isinstance(upstream, str):
         backend = HttpBackend(HttpUpstream(upstream, headers, max_message_bytes=max_message_bytes))
     else:
         backend = ChildBackend(list(upstream), interceptor, max_message_bytes=max_message_bytes)
+    if authenticate is None and agent != ANONYMOUS:
+        authenticate = _constant(agent)
     listener = Listener(interceptor, backend, server, policy, max_message_bytes, authenticate)
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family)
@@ -476,6 +494,9 @@ async def serve_http(
     )
     uv = uvicorn.Server(config)
     logger.info("callgate listening on http://%s:%d%s", host, bound, PATH)
+    if ready is None:
+        shown = f"[{host}]" if ":" in host else host
+        print(f"callgate listening on http://{shown}:{bound}{PATH}", file=sys.stderr, flush=True)
     try:
         async with anyio.create_task_group() as task_group:
             if isinstance(backend, ChildBackend):
