@@ -340,3 +340,24 @@ async def test_reserve_with_no_charges_succeeds_and_commits(store: CounterStore)
     assert reservation.charges == ()
     await store.commit(reservation, NOW)
     await store.rollback(reservation, NOW)
+
+
+@pytest.mark.parametrize(
+    "charge",
+    [
+        Charge(counter_key(), Decimal("-1"), rule="refund"),
+        Charge(counter_key(), Decimal("NaN"), rule="broken"),
+        Charge(counter_key(), Decimal("Infinity"), rule="broken"),
+        Charge(rate_key(), Decimal(1), rule="broken", limit=-1),
+    ],
+)
+async def test_amounts_that_would_corrupt_a_counter_are_refused(
+    store: CounterStore, charge: Charge
+) -> None:
+    await reserved(store, spend("5"))
+    with pytest.raises(ValueError, match="must"):
+        await store.reserve([spend("1"), charge], {}, NOW)
+    assert await store.read([counter_key(), rate_key()], NOW) == {
+        counter_key(): 5,
+        rate_key(): 0,
+    }

@@ -41,6 +41,25 @@ def read_value(view: LedgerView, key: CounterKey, now: float) -> Decimal:
     return view.bucket_value(key, bucket_start(key.window.seconds, now))
 
 
+def validate_charges(charges: Sequence[Charge]) -> None:
+    """Raise ValueError for a negative or non-finite amount, or a negative limit.
+
+    Such a charge would lower a counter or poison its sum; the engine refuses them first,
+    and this keeps every store safe whoever calls it.
+    """
+    for charge in charges:
+        if not charge.amount.is_finite() or charge.amount < 0:
+            raise ValueError(
+                f"counter {charge.key.render()!r} (rule {charge.rule!r}): amounts must be"
+                f" finite and not negative, got {charge.amount}"
+            )
+        if charge.limit is not None and charge.limit < 0:
+            raise ValueError(
+                f"counter {charge.key.render()!r} (rule {charge.rule!r}): a limit must not be"
+                f" negative, got {charge.limit}"
+            )
+
+
 def check_reservation(
     view: LedgerView,
     charges: Sequence[Charge],

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
 
-from callgate.state.admission import check_reservation, read_value
+from callgate.state.admission import check_reservation, read_value, validate_charges
 from callgate.state.amounts import ZERO, add, subtract, total
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection, Reservation
@@ -109,6 +109,7 @@ class MemoryStore:
         now: float,
     ) -> Reservation | Rejection:
         """Atomically check every guard and limit, then apply every charge, or none."""
+        validate_charges(charges)
         with self._lock:
             rejection = check_reservation(self, charges, guards, now)
             if rejection is not None:

@@ -37,6 +37,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
+from callgate.state.admission import validate_charges
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection, Reservation, StoreUnavailable
 from callgate.state.windows import bucket_end, bucket_start
@@ -358,6 +359,7 @@ class RedisStore:
         now: float,
     ) -> Reservation | Rejection:
         """Atomically check every guard and limit, then apply every charge, or none."""
+        validate_charges(charges)
         reservation_id = f"{self._id_prefix}-{next(self._sequence)}"
         keys = [PREFIX + "reservation:" + reservation_id]
         args = [repr(now), reservation_id, str(len(guards)), str(len(charges))]

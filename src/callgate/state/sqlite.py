@@ -34,7 +34,7 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from callgate.state.admission import check_reservation, read_value
+from callgate.state.admission import check_reservation, read_value, validate_charges
 from callgate.state.amounts import ZERO, add, subtract, total
 from callgate.state.counters import Charge, CounterKey, WindowKind
 from callgate.state.store import Rejection, Reservation, StoreUnavailable
@@ -118,6 +118,7 @@ class SqliteStore:
         now: float,
     ) -> Reservation | Rejection:
         """Atomically check every guard and limit, then apply every charge, or none."""
+        validate_charges(charges)
         self._writes += 1
         sweep = self._writes % SWEEP_EVERY == 0
 
