@@ -137,6 +137,7 @@ def run(args: argparse.Namespace) -> int:
         async with open_gate(options, watcher) as bare_gate:
             gate = ClientApprovalInterceptor(bare_gate)  # approvals asked in the client
             if address is not None:
+                from callgate.proxy.identity import build_authenticator
                 from callgate.transports.http_listener import serve_http
 
                 return await serve_http(
@@ -147,6 +148,9 @@ def run(args: argparse.Namespace) -> int:
                     headers=headers,
                     server=server,
                     agent=agent,
+                    authenticate=build_authenticator(
+                        lambda: watcher.current().agents, default=agent
+                    ),
                     max_message_bytes=options.max_message_bytes,
                 )
             if args.upstream:
