@@ -21,6 +21,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ElicitResult
 
+from callgate.policy.decision import Agent
 from callgate.transports.http_listener import serve_http
 from tests.transports.conftest import UPSTREAM_SERVER, start_http_server, stop
 from tests.transports.guard import Guard
@@ -394,3 +395,57 @@ def _last_message(response: httpx2.Response) -> dict[str, Any]:
         data = [line[5:].strip() for line in response.text.splitlines() if line.startswith("data:")]
         return dict(json.loads(data[-1]))
     return dict(response.json())
+
+
+async def test_a_broken_stream_resumes_through_the_listener_with_last_event_id(
+    upstream_url: str,
+) -> None:
+    seen: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(message)
+
+    guard = Guard()
+    with anyio.fail_after(60):
+        async with listening(guard, upstream_url) as url, client_for(url, "legacy") as client:
+            result = await client.call_tool("interrupted", {}, progress_callback=on_progress)
+    assert text_of(result) == "resumed"
+    assert seen == ["before the break", "after the break"]
+    resumed = [
+        r for r in guard.records if r["body"].get("id") is not None and "result" in r["body"]
+    ]
+    assert any(
+        r["body"]["result"].get("content", [{}])[0].get("text") == "resumed" for r in resumed
+    )
+
+
+def agent_from_header(headers: Any) -> Agent | None:
+    name = headers.get("x-agent")
+    return Agent(name) if name else None
+
+
+async def test_a_session_answers_only_the_agent_that_opened_it(upstream: str | list[str]) -> None:
+    guard = Guard()
+    with anyio.fail_after(60):
+        async with (
+            listening(guard, upstream, authenticate=agent_from_header) as url,
+            httpx2.AsyncClient(timeout=30) as http,
+        ):
+            anonymous = await http.post(url, json=initialize_body(), headers=MCP_HEADERS)
+            opened = await http.post(
+                url, json=initialize_body(), headers={**MCP_HEADERS, "x-agent": "alice"}
+            )
+            session = opened.headers["mcp-session-id"]
+            ping = {"jsonrpc": "2.0", "id": 2, "method": "ping"}
+            headers = {
+                **MCP_HEADERS,
+                "mcp-session-id": session,
+                "mcp-protocol-version": "2025-11-25",
+            }
+            stolen = await http.post(url, json=ping, headers={**headers, "x-agent": "mallory"})
+            own = await http.post(url, json=ping, headers={**headers, "x-agent": "alice"})
+    assert anonymous.status_code == 401
+    assert stolen.status_code == 404
+    assert own.status_code == 200
+    assert _last_message(own) == {"jsonrpc": "2.0", "id": 2, "result": {}}
+    assert {r["agent"] for r in guard.records} == {"alice"}

@@ -139,3 +139,18 @@ async def test_a_dead_upstream_answers_with_an_error_and_settles_the_peer(tmp_pa
     assert any(r["direction"] == "lost" for r in records)
     errors = [r for r in records if r["direction"] == "server" and "error" in r["body"]]
     assert errors and errors[0]["body"]["id"] is not None
+
+
+async def test_a_broken_stream_is_resumed_with_last_event_id(
+    upstream_url: str, tmp_path: Path
+) -> None:
+    seen: list[str | None] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(message)
+
+    with anyio.fail_after(30):
+        async with bridged_client(upstream_url, tmp_path / "r.jsonl", "legacy") as client:
+            result = await client.call_tool("interrupted", {}, progress_callback=on_progress)
+    assert text_of(result) == "resumed"
+    assert seen == ["before the break", "after the break"]

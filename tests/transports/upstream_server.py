@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 import socket
 import sys
+from typing import Any
 
 import anyio
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.streamable_http import EventMessage, EventStore
+from mcp_types import JSONRPCMessage
 from pydantic import BaseModel
 
 server = MCPServer("callgate-http-fixture")
@@ -69,6 +72,38 @@ def executed_tools() -> str:
     return json.dumps(executed)
 
 
+@server.tool()
+async def interrupted(ctx: Context) -> str:
+    """Report progress, drop the response stream (the client must resume), then finish."""
+    await ctx.report_progress(1, 2, "before the break")
+    await ctx.close_sse_stream()
+    await ctx.report_progress(2, 2, "after the break")
+    return "resumed"
+
+
+class MemoryEventStore(EventStore):
+    """Every event kept in order, so a client can resume a stream with Last-Event-ID."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, str, JSONRPCMessage | None]] = []
+
+    async def store_event(self, stream_id: str, message: JSONRPCMessage | None) -> str:
+        event_id = str(len(self.events) + 1)
+        self.events.append((event_id, stream_id, message))
+        return event_id
+
+    async def replay_events_after(self, last_event_id: str, send_callback: Any) -> str | None:
+        ids = [event_id for event_id, _, _ in self.events]
+        if last_event_id not in ids:
+            return None
+        index = ids.index(last_event_id)
+        stream_id = self.events[index][1]
+        for event_id, stream, message in self.events[index + 1 :]:
+            if stream == stream_id and message is not None:
+                await send_callback(EventMessage(message, event_id))
+        return stream_id
+
+
 async def serve_http() -> None:
     """Serve Streamable HTTP on a free loopback port and announce it on stdout."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -76,7 +111,9 @@ async def serve_http() -> None:
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)  # connections queue from now on, before uvicorn starts serving
     port = sock.getsockname()[1]
-    app = server.streamable_http_app(host="127.0.0.1")
+    app = server.streamable_http_app(
+        host="127.0.0.1", event_store=MemoryEventStore(), retry_interval=10
+    )
     config = uvicorn.Config(app, log_level="warning", lifespan="on")
     uv = uvicorn.Server(config)
     print(f"PORT {port}", flush=True)

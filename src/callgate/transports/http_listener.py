@@ -23,6 +23,7 @@ import logging
 import socket
 import sys
 import uuid
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ from callgate.transports.sse import Event, encode_event
 logger = logging.getLogger(__name__)
 
 PATH: Final = "/mcp"
+MAX_OWNED_SESSIONS: Final = 10_000
 JSON: Final = "application/json"
 
 Authenticate = Callable[[Headers], Agent | None]
@@ -173,6 +175,8 @@ class Listener:
     host_policy: HostPolicy = field(default_factory=HostPolicy)
     max_message_bytes: int = MAX_MESSAGE_BYTES
     authenticate: Authenticate | None = None
+    owners: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    """Session id -> the agent that opened it; another agent's requests get 404."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -192,9 +196,26 @@ class Listener:
         if refusal is not None:
             logger.warning("refused a request: %s", refusal.reason)
             return error_answer(refusal.status, INVALID_REQUEST, refusal.reason)
-        if self._agent(request) is None:
+        agent = self._agent(request)
+        if agent is None:
             return error_answer(401, INVALID_REQUEST, "unknown or missing agent credentials")
+        session = request.headers.get(mcp_headers.SESSION_ID)
+        owner = self.owners.get(session) if session is not None else None
+        if owner is not None and owner != agent.name:
+            # Answer as for an unknown session: do not confirm that it exists.
+            logger.warning("agent %r used a session opened by another agent", agent.name)
+            return error_answer(404, INVALID_REQUEST, "session not found")
         return None
+
+    def _own(self, request: Request, answer: Answer, agent: Agent) -> None:
+        """Remember who opened a session, and forget sessions that ended."""
+        session = answer.headers.get(mcp_headers.SESSION_ID)
+        if request.method == "DELETE" and answer.status < 300:
+            self.owners.pop(request.headers.get(mcp_headers.SESSION_ID) or "", None)
+        elif session is not None and mcp_headers.SESSION_ID not in request.headers:
+            self.owners[session] = agent.name
+            if len(self.owners) > MAX_OWNED_SESSIONS:
+                self.owners.popitem(last=False)
 
     def _agent(self, request: Request) -> Agent | None:
         return ANONYMOUS if self.authenticate is None else self.authenticate(request.headers)
@@ -277,6 +298,7 @@ class Listener:
         except TRANSPORT_ERRORS as exc:
             await self._upstream_failed(exchange, exc)
             return
+        self._own(request, answer, peer.agent)
         await self._relay(exchange, answer)
 
     async def _upstream_failed(self, exchange: _Exchange, exc: BaseException) -> None:
@@ -408,6 +430,7 @@ class Listener:
             return
         if request.method == "DELETE" and answer.status < 300 and session is not None:
             await self.interceptor.on_upstream_lost(peer)
+        self._own(request, answer, peer.agent)
         await self._relay(exchange, answer)
 
 
