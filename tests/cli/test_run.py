@@ -13,9 +13,9 @@ from mcp import Client
 from mcp.types import CallToolResult, ElicitResult, TextContent
 
 from tests.fixtures.servers.commands import (
-    CALLGATE,
     FASTMCP_SERVER,
     SDK_SERVER,
+    callgate_run,
     recorded,
     stdio_params,
     time_server,
@@ -74,23 +74,6 @@ def policy(tmp_path: Path) -> Path:
     return path
 
 
-def callgate(policy: Path, audit: Path, server: list[str], *extra: str) -> list[str]:
-    """The `callgate run` command line in front of `server`."""
-    return [
-        *CALLGATE,
-        "run",
-        "-c",
-        str(policy),
-        "--state",
-        "memory://",
-        "--audit",
-        str(audit),
-        *extra,
-        "--",
-        *server,
-    ]
-
-
 def text_of(result: CallToolResult) -> str:
     first = result.content[0]
     assert isinstance(first, TextContent)
@@ -117,7 +100,7 @@ async def test_agent_sees_the_same_tools_and_schemas_minus_hidden(
     with anyio.fail_after(60):
         async with Client(stdio_params(server), mode=mode) as direct:
             direct_tools = _tool_dicts(await direct.list_tools())
-        command = callgate(policy, tmp_path / "audit.jsonl", server)
+        command = callgate_run(policy, tmp_path / "audit.jsonl", server)
         async with Client(stdio_params(command, env), mode=mode) as proxied:
             proxied_tools = _tool_dicts(await proxied.list_tools())
             version = proxied.protocol_version
@@ -131,7 +114,7 @@ async def test_each_decision_reaches_the_agent(
     mode: str, policy: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
     audit = tmp_path / "audit.jsonl"
-    command = callgate(policy, audit, SDK_SERVER, "--agent", "tester")
+    command = callgate_run(policy, audit, SDK_SERVER, "--agent", "tester")
     with anyio.fail_after(60):
         async with Client(stdio_params(command, env), mode=mode) as client:
             await client.list_tools()
@@ -196,7 +179,7 @@ async def test_each_decision_reaches_the_agent(
 async def test_failed_calls_roll_their_rate_limit_back(
     policy: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    command = callgate(policy, tmp_path / "audit.jsonl", SDK_SERVER)
+    command = callgate_run(policy, tmp_path / "audit.jsonl", SDK_SERVER)
     with anyio.fail_after(60):
         async with Client(stdio_params(command, env), mode="legacy") as client:
             answers = [await client.call_tool("fail", {"message": f"boom {n}"}) for n in range(4)]
@@ -210,7 +193,7 @@ async def test_failed_calls_roll_their_rate_limit_back(
 async def test_denial_on_the_2026_protocol_carries_result_type(
     policy: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    session = await RawSession.start(callgate(policy, tmp_path / "a.jsonl", SDK_SERVER), env)
+    session = await RawSession.start(callgate_run(policy, tmp_path / "a.jsonl", SDK_SERVER), env)
     with anyio.fail_after(30):
         meta = {"io.modelcontextprotocol/protocolVersion": "2026-07-28"}
         answer = await session.call(
@@ -225,7 +208,7 @@ async def test_bad_input_is_answered_with_errors_and_never_forwarded(
     policy: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
     log = tmp_path / "upstream-stdin.log"
-    command = callgate(
+    command = callgate_run(
         policy, tmp_path / "a.jsonl", recorded(log, SDK_SERVER), "--max-message-bytes", "4096"
     )
     session = await RawSession.start(command, env)
@@ -263,7 +246,7 @@ async def test_dead_upstream_fails_calls_in_flight_and_callgate_exits_with_its_s
     policy: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
     audit = tmp_path / "a.jsonl"
-    session = await RawSession.start(callgate(policy, audit, SDK_SERVER), env)
+    session = await RawSession.start(callgate_run(policy, audit, SDK_SERVER), env)
     with anyio.fail_after(30):
         await session.initialize()
         await session.send(
@@ -284,7 +267,7 @@ async def test_dead_upstream_fails_calls_in_flight_and_callgate_exits_with_its_s
 async def test_policy_edits_apply_to_the_next_call_and_bad_edits_are_refused(
     policy: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
-    command = callgate(policy, tmp_path / "a.jsonl", SDK_SERVER, "--reload-interval", "0.02")
+    command = callgate_run(policy, tmp_path / "a.jsonl", SDK_SERVER, "--reload-interval", "0.02")
     session = await RawSession.start(command, env)
     add_five = {"name": "add", "arguments": {"a": 5, "b": 0}}
     with anyio.fail_after(30):
@@ -322,7 +305,7 @@ async def test_category_rules_apply_whether_or_not_the_tool_was_listed(
         '        on_deny: "destructive tools are off limits"\n'
     )
     demo_server = [SDK_SERVER[0], "-m", "callgate.demo.server"]
-    command = callgate(policy, tmp_path / "a.jsonl", demo_server)
+    command = callgate_run(policy, tmp_path / "a.jsonl", demo_server)
     with anyio.fail_after(60):
         async with Client(stdio_params(command, env), mode="legacy") as client:
             unlisted = await client.call_tool("delete_record", {"record_id": "r-1"})
@@ -348,7 +331,7 @@ async def test_server_to_client_requests_pass_through(
         asked.append(params.message)
         return ElicitResult(action="accept", content={"confirm": True})
 
-    command = callgate(policy, tmp_path / "a.jsonl", SDK_SERVER)
+    command = callgate_run(policy, tmp_path / "a.jsonl", SDK_SERVER)
     with anyio.fail_after(60):
         async with Client(
             stdio_params(command, env), mode="legacy", elicitation_callback=elicit
@@ -367,7 +350,7 @@ async def test_progress_notifications_pass_through(
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         reported.append((progress, message))
 
-    command = callgate(policy, tmp_path / "a.jsonl", SDK_SERVER)
+    command = callgate_run(policy, tmp_path / "a.jsonl", SDK_SERVER)
     with anyio.fail_after(60):
         async with Client(stdio_params(command, env), mode=mode) as client:
             counted = await client.call_tool(
@@ -381,7 +364,8 @@ async def test_child_inherits_the_environment_and_sigterm_is_forwarded(
     policy: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
     session = await RawSession.start(
-        callgate(policy, tmp_path / "a.jsonl", SDK_SERVER), {**env, "CALLGATE_TEST_VALUE": "v42"}
+        callgate_run(policy, tmp_path / "a.jsonl", SDK_SERVER),
+        {**env, "CALLGATE_TEST_VALUE": "v42"},
     )
     with anyio.fail_after(30):
         await session.initialize()
@@ -407,7 +391,7 @@ async def test_input_required_round_rolls_back_and_the_retry_is_judged_afresh(
         return ElicitResult(action="accept", content={"confirm": True})
 
     audit = tmp_path / "a.jsonl"
-    command = callgate(policy, audit, SDK_SERVER)
+    command = callgate_run(policy, audit, SDK_SERVER)
     with anyio.fail_after(60):
         async with Client(
             stdio_params(command, env),

@@ -13,20 +13,11 @@ from typing import Any
 import httpx2
 import pytest
 
-from tests.fixtures.servers.commands import CALLGATE, ROOT, SDK_SERVER
+from tests.fixtures.servers.commands import ROOT, SDK_SERVER, callgate_run
+from tests.fixtures.servers.raw_session import INITIALIZE
 
 pytestmark = pytest.mark.slow
 
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "http-test", "version": "1"},
-    },
-}
 HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
 
 
@@ -41,20 +32,7 @@ def listening(tmp_path: Path) -> Iterator[str]:
         f"  - {{name: alice, token_sha256: {digest}}}\n"
         "  - {name: bob, token_env: BOB_TOKEN}\n"
     )
-    command = [
-        *CALLGATE,
-        "run",
-        "-c",
-        str(policy),
-        "--state",
-        "memory://",
-        "--audit",
-        str(tmp_path / "audit.jsonl"),
-        "--listen",
-        "127.0.0.1:0",
-        "--",
-        *SDK_SERVER,
-    ]
+    command = callgate_run(policy, tmp_path / "audit.jsonl", SDK_SERVER, "--listen", "127.0.0.1:0")
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data"), "BOB_TOKEN": "bob-token"}
     with subprocess.Popen(
         command, cwd=ROOT, env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True

@@ -17,19 +17,9 @@ from tests.fixtures.servers.commands import (
     SDK_SERVER,
     stdio_params,
 )
+from tests.fixtures.servers.raw_session import INITIALIZE
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
-
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "raw", "version": "1"},
-    },
-}
 
 
 def _tools(listing: Any) -> list[dict[str, Any]]:
