@@ -28,9 +28,9 @@ TOOL_RULES = """\
     rules:
       - name: "checks {n}"
         conditions:
-          - {{path: args.owner, op: eq, value: octo}}
+          - {{path: args.owner, op: in, value: [octo, org{n}]}}
           - {{path: args.currency, op: in, value: [usd, eur, gbp]}}
-          - {{path: args.amount, op: lte, value: 50000}}
+          - {{path: args.amount, op: lte, value: {limit}}}
           - {{path: args.branch, op: regex, value: "^(feat|fix)/[a-z0-9-]+$"}}
           - {{path: args.note, op: exists, value: false}}
         on_deny: "tool {n} refused"
@@ -63,7 +63,10 @@ categories:
 
 def policy_text(tools: int) -> str:
     """A policy with `tools` entries of 5 conditions each, plus patterns, counters and '*'."""
-    body = "".join(TOOL_RULES.format(n=n) for n in range(tools))
+    # Every tool's conditions differ (owner list, amount limit), so compiling is not just
+    # reusing one predicate; the currency, regex and exists conditions repeat, as they do in
+    # real policies.
+    body = "".join(TOOL_RULES.format(n=n, limit=50_000 + n) for n in range(tools))
     return f'version: "1"\ndefault: deny\ntools:\n{body}{TAIL}'
 
 

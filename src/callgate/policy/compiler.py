@@ -20,7 +20,7 @@ Counters (Intercept semantics):
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -325,6 +325,8 @@ class _Compiler:
     source: SourceMap
     issues: list[PolicyIssue] = field(default_factory=list)
     counters: dict[tuple[str, str], CompiledCounter] = field(default_factory=dict)
+    # Identical leaf conditions (common across tools) compile once; predicates are pure.
+    predicates: dict[tuple[str, str, Hashable], Predicate] = field(default_factory=dict)
 
     def fail(self, code: str, loc: Loc, message: str, hint: str = "") -> None:
         self.issues.append(self.source.issue(code, loc, message, hint))
@@ -560,11 +562,15 @@ class _Compiler:
         self, condition: ConditionSpec, loc: Loc, own: CompiledCounter | None
     ) -> CompiledCondition | None:
         path, op = condition.path or "", condition.op or ""
-        try:
-            predicate = compile_condition(path, op, condition.value)
-        except ConditionError as exc:
-            self.fail(IssueCode.INVALID_CONDITION, loc, exc.message, exc.hint)
-            return None
+        memo_key = (path, op, _frozen(condition.value))
+        predicate = self.predicates.get(memo_key)
+        if predicate is None:
+            try:
+                predicate = compile_condition(path, op, condition.value)
+            except ConditionError as exc:
+                self.fail(IssueCode.INVALID_CONDITION, loc, exc.message, exc.hint)
+                return None
+            self.predicates[memo_key] = predicate
         if path.startswith("state"):
             counter = self._counter_for(path)
             if counter is None:
@@ -581,6 +587,15 @@ class _Compiler:
             if counter is own and op in _PROJECTED_OPS:
                 return CompiledCondition(condition, _projected(predicate), projected=True)
         return CompiledCondition(condition, predicate)
+
+
+def _frozen(value: Any) -> Hashable:
+    """A hashable stand-in for a YAML value that tells apart 1, 1.0, True and "1"."""
+    if isinstance(value, list):
+        return ("list", tuple(_frozen(item) for item in value))
+    if isinstance(value, dict):
+        return ("dict", tuple(sorted((repr(k), _frozen(v)) for k, v in value.items())))
+    return (type(value).__name__, value)
 
 
 def _projected(predicate: Predicate) -> Predicate:
