@@ -181,9 +181,17 @@ def prepare_file(path: Path, script: str) -> None:
     connection.close()
 
 
-async def test_pre_release_schema_is_replaced(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "old_layout",
+    [
+        "CREATE TABLE pending (x); CREATE TABLE events (y);",
+        "CREATE TABLE counter_schema (version); INSERT INTO counter_schema VALUES (2);"
+        " CREATE TABLE events (key, stamp, id, amount, units, expires);",
+    ],
+)
+async def test_pre_release_schema_is_replaced(tmp_path: Path, old_layout: str) -> None:
     path = tmp_path / "state.db"
-    prepare_file(path, "CREATE TABLE pending (x); CREATE TABLE events (y);")
+    prepare_file(path, old_layout)
     store = SqliteStore(path)
     assert isinstance(await store.reserve([CHARGE], {}, NOW), Reservation)
     await store.aclose()

@@ -45,10 +45,13 @@ T = TypeVar("T")
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
     key TEXT NOT NULL, stamp REAL NOT NULL, id INTEGER NOT NULL,
-    amount TEXT NOT NULL, units INTEGER, expires REAL NOT NULL,
+    amount TEXT NOT NULL, units INTEGER,
     PRIMARY KEY (key, stamp, id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS events_by_expiry ON events (expires);
+CREATE TABLE IF NOT EXISTS windows (
+    key TEXT NOT NULL PRIMARY KEY, total TEXT NOT NULL, expires REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS windows_by_expiry ON windows (expires);
 CREATE TABLE IF NOT EXISTS buckets (
     key TEXT NOT NULL, start INTEGER NOT NULL, amount TEXT NOT NULL, expires REAL NOT NULL,
     PRIMARY KEY (key, start)
@@ -57,12 +60,14 @@ CREATE INDEX IF NOT EXISTS buckets_by_expiry ON buckets (expires);
 """
 # The file may hold other stores' tables too (approvals), so the counters' layout version
 # lives in a table of its own, not in the file-wide `user_version`.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 VERSION_TABLE = "CREATE TABLE IF NOT EXISTS counter_schema (version INTEGER NOT NULL);"
-# Version 1 (a pre-release layout of short-lived counters, marked by its `pending` table)
-# is replaced.
+# Versions 1 and 2 (pre-release layouts of short-lived counters; 1 is marked by its
+# `pending` table) are replaced.
+REPLACED_VERSIONS = (1, 2)
 OLD_TABLES = """
 DROP TABLE IF EXISTS events; DROP TABLE IF EXISTS buckets; DROP TABLE IF EXISTS pending;
+DROP TABLE IF EXISTS windows;
 """
 
 # `events.units` repeats a whole amount below this as an integer, so a window's total is one
@@ -187,7 +192,7 @@ class SqliteStore:
         connection.execute("BEGIN IMMEDIATE")
         try:
             version = _schema_version(connection)
-            if version in (0, 1):
+            if version == 0 or version in REPLACED_VERSIONS:
                 for statement in (OLD_TABLES + SCHEMA).split(";"):
                     if statement.strip():
                         connection.execute(statement)
@@ -303,15 +308,32 @@ class _Ledger:
 
     def window_total(self, key: CounterKey, now: float) -> Decimal:
         """The sum of the sliding window's amounts at `now`."""
-        window = (key.render(), sliding_cutoff(key.window.seconds, now))
+        rendered = key.render()
+        stored = self._stored_total(rendered)
+        if stored is None:
+            return ZERO
+        return subtract(
+            stored, self._sum_through(rendered, sliding_cutoff(key.window.seconds, now))
+        )
+
+    def _stored_total(self, rendered: str) -> Decimal | None:
+        """The sum of every event stored for the key (None when there are none)."""
+        row = self._connection.execute(
+            "SELECT total FROM windows WHERE key = ?", (rendered,)
+        ).fetchone()
+        return None if row is None else Decimal(row[0])
+
+    def _sum_through(self, rendered: str, cutoff: float) -> Decimal:
+        """The sum of the key's stored events stamped at or before `cutoff` (expired ones)."""
+        window = (rendered, cutoff)
         events, whole, units = self._connection.execute(
-            "SELECT count(*), count(units), sum(units) FROM events WHERE key = ? AND stamp > ?",
+            "SELECT count(*), count(units), sum(units) FROM events WHERE key = ? AND stamp <= ?",
             window,
         ).fetchone()
         if events == whole:
             return Decimal(units or 0)
         rows = self._connection.execute(
-            "SELECT amount FROM events WHERE key = ? AND stamp > ?", window
+            "SELECT amount FROM events WHERE key = ? AND stamp <= ?", window
         )
         return total(Decimal(amount) for (amount,) in rows)
 
@@ -340,14 +362,22 @@ class _Ledger:
         rendered = key.render()
         seconds = key.window.seconds
         if key.window.kind is WindowKind.SLIDING:
+            # Expired events go now, so the stored total stays close to the window's.
             cutoff = sliding_cutoff(seconds, now)
+            expired = self._sum_through(rendered, cutoff)
             self._connection.execute(
                 "DELETE FROM events WHERE key = ? AND stamp <= ?", (rendered, cutoff)
             )
             self._connection.execute(
-                "INSERT INTO events (key, stamp, id, amount, units, expires)"
-                " VALUES (?, ?, ?, ?, ?, ?)",
-                (rendered, now, event_id, str(charge.amount), _units(charge.amount), now + seconds),
+                "INSERT INTO events (key, stamp, id, amount, units) VALUES (?, ?, ?, ?, ?)",
+                (rendered, now, event_id, str(charge.amount), _units(charge.amount)),
+            )
+            stored = subtract(add(self._stored_total(rendered) or ZERO, charge.amount), expired)
+            self._connection.execute(
+                "INSERT INTO windows (key, total, expires) VALUES (?, ?, ?)"
+                " ON CONFLICT (key) DO UPDATE"
+                " SET total = excluded.total, expires = max(expires, excluded.expires)",
+                (rendered, str(stored), now + seconds),
             )
             return _Undo(rendered, now + seconds, stamp=now, event_id=event_id)
         start = bucket_start(seconds, now)
@@ -365,10 +395,19 @@ class _Ledger:
     def undo(self, change: _Undo) -> None:
         """Take back one change, if what it added is still there."""
         if change.event_id is not None:
-            self._connection.execute(
-                "DELETE FROM events WHERE key = ? AND stamp = ? AND id = ?",
-                (change.key, change.stamp, change.event_id),
-            )
+            event = (change.key, change.stamp, change.event_id)
+            deleted = self._connection.execute(
+                "SELECT amount FROM events WHERE key = ? AND stamp = ? AND id = ?", event
+            ).fetchone()
+            stored = self._stored_total(change.key)
+            if deleted is not None and stored is not None:
+                self._connection.execute(
+                    "DELETE FROM events WHERE key = ? AND stamp = ? AND id = ?", event
+                )
+                self._connection.execute(
+                    "UPDATE windows SET total = ? WHERE key = ?",
+                    (str(subtract(stored, Decimal(deleted[0]))), change.key),
+                )
             return
         row = self._connection.execute(
             "SELECT amount FROM buckets WHERE key = ? AND start = ?", (change.key, change.start)
@@ -381,11 +420,12 @@ class _Ledger:
 
     def sweep(self, now: float) -> None:
         """Delete a bounded batch of expired rows, whichever keys they belong to."""
-        self._connection.execute(
-            "DELETE FROM events WHERE (key, stamp, id) IN (SELECT key, stamp, id FROM events"
-            f" WHERE expires <= ? LIMIT {SWEEP_BATCH})",
-            (now,),
-        )
+        idle = self._connection.execute(
+            f"SELECT key FROM windows WHERE expires <= ? LIMIT {SWEEP_BATCH}", (now,)
+        ).fetchall()
+        for (rendered,) in idle:
+            self._connection.execute("DELETE FROM events WHERE key = ?", (rendered,))
+            self._connection.execute("DELETE FROM windows WHERE key = ?", (rendered,))
         self._connection.execute(
             "DELETE FROM buckets WHERE (key, start) IN (SELECT key, start FROM buckets"
             f" WHERE expires <= ? LIMIT {SWEEP_BATCH})",
