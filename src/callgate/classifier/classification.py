@@ -43,9 +43,15 @@ class Severity(StrEnum):
 
     def raised(self) -> Severity:
         """One step more severe (critical stays critical)."""
-        order = list(Severity)
-        return order[min(order.index(self) + 1, len(order) - 1)]
+        return _RAISED[self]
 
+
+_RAISED = {
+    Severity.LOW: Severity.MEDIUM,
+    Severity.MEDIUM: Severity.HIGH,
+    Severity.HIGH: Severity.CRITICAL,
+    Severity.CRITICAL: Severity.CRITICAL,
+}
 
 BASE_SEVERITY = {
     Category.READ: Severity.LOW,

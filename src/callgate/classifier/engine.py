@@ -160,7 +160,8 @@ def _read_description(description: str, reading: _Reading) -> None:
         reading.notes.append("description is empty: only the name could be read")
         return
     summary = _summary(description)
-    tokens = split_prose(summary)
+    # The verb sits among the first words, its object within a few words after it.
+    tokens = split_prose(summary, limit=3 * _LEADING_WINDOW)
     # "Manage and view executions": a generic verb says nothing, the next verb does.
     found = _first_verb(tokens, _LEADING_WINDOW, skip_generic=True)
     if found is not None:

@@ -6,6 +6,7 @@ Names come in every style (`CloneContainerToECR`, `delete_file`, `drop-database`
 
 from __future__ import annotations
 
+import itertools
 import re
 from functools import lru_cache
 
@@ -28,6 +29,7 @@ _COMPOUND_NOUNS = {
 }
 
 
+@lru_cache(maxsize=16384)
 def singular(word: str) -> str:
     """A rough singular (or third-person stem): `invoices` -> `invoice`, `creates` -> `create`."""
     if len(word) <= 3 or word.endswith(("ss", "us", "is", "ous")):
@@ -41,7 +43,12 @@ def singular(word: str) -> str:
     return word
 
 
+_COMPOUND_HEADS = frozenset(first for first, _ in _COMPOUND_NOUNS)
+
+
 def _join_compounds(words: list[str]) -> tuple[str, ...]:
+    if _COMPOUND_HEADS.isdisjoint(words):
+        return tuple(words)
     joined: list[str] = []
     index = 0
     while index < len(words):
@@ -62,7 +69,8 @@ def split_name(name: str) -> tuple[str, ...]:
     return _join_compounds(words)
 
 
-def split_prose(text: str) -> tuple[str, ...]:
-    """The lower-case, singular word tokens of a description."""
-    words = [singular(word) for word in _PROSE_WORD.findall(text.lower())]
+def split_prose(text: str, limit: int | None = None) -> tuple[str, ...]:
+    """The lower-case, singular word tokens of a description (the first `limit` only)."""
+    matches = _PROSE_WORD.finditer(text.lower())
+    words = [singular(match.group()) for match in itertools.islice(matches, limit)]
     return _join_compounds(words)
