@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from mcp import Client
 
+from callgate.proxy.hooks import Forward, Message, PassThrough, Peer, Reply
+from callgate.transports.stdio import StdioProxy
 from tests.fixtures.servers.commands import (
     FASTMCP_SERVER,
     RELAY,
     ROOT,
     SDK_SERVER,
+    recorded,
     stdio_params,
 )
 from tests.fixtures.servers.raw_session import INITIALIZE
@@ -118,3 +123,42 @@ def test_dead_upstream_fails_in_flight_calls_and_its_status_is_ours() -> None:
     assert status == 7
     failed = sorted(message["id"] for message in output if "error" in message)
     assert failed == [2, 3]
+
+
+class _Exploding(PassThrough):
+    """An interceptor with a bug: judging any tools/call raises."""
+
+    async def on_client_message(self, message: Message, peer: Peer) -> Forward | Reply:
+        if message.method == "tools/call":
+            raise RuntimeError("bug in the judge")
+        return Forward(message)
+
+
+async def test_a_crashing_interceptor_refuses_instead_of_forwarding(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "upstream.log"
+    client_in, proxy_in = os.pipe()
+    proxy_out, client_out = os.pipe()
+    with (
+        os.fdopen(client_in, "rb") as stdin,
+        os.fdopen(proxy_in, "wb", buffering=0) as to_proxy,
+        os.fdopen(proxy_out, "rb") as from_proxy,
+        os.fdopen(client_out, "wb") as stdout,
+    ):
+        proxy = StdioProxy(_Exploding(), recorded(log, SDK_SERVER))
+        call = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": {"name": "echo"}}
+        to_proxy.write(json.dumps(INITIALIZE).encode() + b"\n" + json.dumps(call).encode() + b"\n")
+        with anyio.fail_after(30):
+            async with anyio.create_task_group() as group:
+                group.start_soon(proxy.run, stdin, stdout)
+                answers: dict[Any, Any] = {}
+                while 5 not in answers or "init" not in answers:
+                    line = await anyio.to_thread.run_sync(from_proxy.readline)
+                    message = json.loads(line)
+                    answers[message["id"]] = message
+                to_proxy.close()
+    assert answers[5]["error"]["code"] == -32603
+    assert "not forwarded" in answers[5]["error"]["message"]
+    assert "bug in the judge" in capfd.readouterr().err
+    assert [json.loads(line)["method"] for line in log.read_text().splitlines()] == ["initialize"]

@@ -123,15 +123,35 @@ def _write_blocking(file: IO[bytes], data: bytes) -> None:
     file.flush()
 
 
-async def _open_client_io(
-    stdin: IO[bytes], stdout: IO[bytes]
-) -> tuple[Callable[[int], Awaitable[bytes]], _ClientOutput]:
+@dataclass
+class _ClientIO:
+    """Our stdin (as a read function) and stdout, and how to release them."""
+
+    read: Callable[[int], Awaitable[bytes]]
+    output: _ClientOutput
+    read_transport: asyncio.ReadTransport | None = None
+
+    async def aclose(self) -> None:
+        """Flush what is buffered for the client, then close both pipe transports."""
+        writer = self.output.writer
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                await writer.drain()
+            writer.close()
+        if self.read_transport is not None:
+            self.read_transport.close()
+
+
+async def _open_client_io(stdin: IO[bytes], stdout: IO[bytes]) -> _ClientIO:
     """Async pipes for our stdin/stdout; threads when they are regular files."""
     loop = asyncio.get_running_loop()
     read: Callable[[int], Awaitable[bytes]]
+    read_transport: asyncio.ReadTransport | None = None
     try:
         reader = asyncio.StreamReader(limit=CHUNK)
-        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+        read_transport, _ = await loop.connect_read_pipe(
+            lambda: asyncio.StreamReaderProtocol(reader), stdin
+        )
         read = reader.read
     except (ValueError, OSError):
 
@@ -143,9 +163,9 @@ async def _open_client_io(
             asyncio.streams.FlowControlMixin, stdout
         )
         writer = asyncio.StreamWriter(transport, protocol, None, loop)
-        return read, _ClientOutput(writer)
+        return _ClientIO(read, _ClientOutput(writer), read_transport)
     except (ValueError, OSError):
-        return read, _ClientOutput(None, stdout)
+        return _ClientIO(read, _ClientOutput(None, stdout), read_transport)
 
 
 @dataclass
@@ -181,9 +201,8 @@ class StdioProxy:
         assert process.stdin is not None
         assert process.stdout is not None
         self._child_in = process.stdin
-        read_client, self._out = await _open_client_io(
-            stdin or sys.stdin.buffer, stdout or sys.stdout.buffer
-        )
+        client_io = await _open_client_io(stdin or sys.stdin.buffer, stdout or sys.stdout.buffer)
+        read_client, self._out = client_io.read, client_io.output
         loop = asyncio.get_running_loop()
         forwarded = []
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -203,9 +222,7 @@ class StdioProxy:
                 loop.remove_signal_handler(signum)
             for task in list(self._calls):
                 task.cancel()
-            if self._out.writer is not None:
-                with contextlib.suppress(Exception):
-                    await self._out.writer.drain()
+            await client_io.aclose()
         return _exit_status(process.returncode)
 
     # -- client to server -------------------------------------------------------------
