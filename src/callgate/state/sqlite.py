@@ -8,10 +8,11 @@ The statements are tiny (tens of microseconds), so they first run on the event l
 zero busy timeout; only when another connection holds the write lock does the work move to
 a worker thread that waits for it (`busy_timeout`), so the loop never blocks on a lock.
 
-Tables (both clustered by key, WITHOUT ROWID, so a window is one contiguous range):
-`events` (sliding-window log, one row per event) and `buckets` (calendar sums). Each write
-drops the written key's expired rows; every `SWEEP_EVERY` writes a bounded batch of expired
-rows of idle keys goes too.
+Tables (WITHOUT ROWID, clustered by key): `events` (sliding-window log, one row per
+event), `windows` (per sliding key: the sum of its stored events, so a window's sum is that
+total minus the few events that expired since the last write, not a scan of the window) and
+`buckets` (calendar sums). Each write drops the written key's expired rows; every
+`SWEEP_EVERY` writes, up to `SWEEP_BATCH` idle keys and expired buckets go too.
 
 What a reservation added is remembered in this process until it is committed (forgotten:
 commit writes nothing) or rolled back (removed). A process that dies with reservations in
