@@ -45,6 +45,10 @@ tools:
         rate_limit: 2/minute
   place_order:
     validate_arguments: true
+  reject:
+    rules:
+      - name: one-rejection-a-minute
+        rate_limit: 1/minute
   confirmed_action:
     rules:
       - name: one-confirmed-action-a-minute
@@ -403,3 +407,19 @@ async def test_input_required_round_rolls_back_and_the_retry_is_judged_afresh(
     # input_required round gave its slot back.
     assert (done.is_error, text_of(done)) == (False, "ship: done")
     assert [r["outcome"] for r in audit_lines(audit)] == outcomes
+
+
+async def test_upstream_json_rpc_errors_roll_back(
+    policy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    audit = tmp_path / "a.jsonl"
+    session = await RawSession.start(callgate_run(policy, audit, SDK_SERVER), env)
+    with anyio.fail_after(30):
+        await session.initialize()
+        rejection = {"name": "reject", "arguments": {"message": "not now"}}
+        answers = [await session.call(n, "tools/call", rejection) for n in range(3)]
+        await session.finish()
+    # One call a minute is allowed, yet all three reached the server: each JSON-RPC error
+    # answer gave the slot back.
+    assert [answer["error"] for answer in answers] == [{"code": -32001, "message": "not now"}] * 3
+    assert [r["outcome"] for r in audit_lines(audit)] == ["error"] * 3
