@@ -8,17 +8,19 @@ the headers say the same thing, or the upstream could act on a name callgate nev
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from mcp.shared.inbound import (
-    NAME_BEARING_METHODS,
-    decode_header_value,
-    encode_header_value,
-    mcp_param_headers,
-    x_mcp_header_map,
-)
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+# The SDK's own helpers live in `mcp.shared.inbound`, whose import pulls in every protocol
+# model (about 40 MB and a second of start-up); the few lines needed are repeated here and
+# checked against the SDK's in tests/transports/test_http_headers.py.
+MODERN_PROTOCOL_VERSIONS: Final = ("2026-07-28",)
+NAME_BEARING_METHODS: Final = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+"""Method -> the params key the `Mcp-Name` header mirrors."""
 
 SESSION_ID: Final = "mcp-session-id"
 PROTOCOL_VERSION: Final = "mcp-protocol-version"
@@ -29,6 +31,7 @@ PARAM_PREFIX: Final = "mcp-param-"
 CALLGATE_SESSION: Final = "callgate-session"
 """Optional client-chosen key that separates stateless (2026-07-28) sessions of one agent."""
 
+X_MCP_HEADER: Final = "x-mcp-header"
 HEADER_MISMATCH: Final = -32020
 """JSON-RPC error code of 2026-07-28 for routing headers that disagree with the body."""
 
@@ -69,13 +72,31 @@ def forwardable(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
     return kept
 
 
+ParamHeaders = Mapping[tuple[str, ...], str]
+"""A tool's `x-mcp-header` declarations: argument path -> header token."""
+
+
+def param_header_map(input_schema: Any) -> ParamHeaders | None:
+    """The `Mcp-Param-*` declarations of a tool's input schema, None when it has none.
+
+    Almost no tool declares any, so the SDK's schema walker is only loaded for one that does.
+    """
+    if X_MCP_HEADER not in json.dumps(input_schema):
+        return None
+    from mcp.shared.inbound import find_invalid_x_mcp_header, x_mcp_header_map  # noqa: PLC0415
+
+    if find_invalid_x_mcp_header(input_schema) is not None:
+        return None  # conforming clients drop such a tool and send no headers for it
+    return x_mcp_header_map(input_schema)
+
+
 def routing_headers(
-    body: Mapping[str, Any], version: str, tool_schemas: Mapping[str, Any] | None = None
+    body: Mapping[str, Any], version: str, param_headers: Mapping[str, ParamHeaders] | None = None
 ) -> dict[str, str]:
     """The headers a 2026-07-28 request must carry, built from its body.
 
-    With the tool's `inputSchema` known (`tool_schemas`), the `Mcp-Param-*` headers its
-    `x-mcp-header` annotations declare are included too.
+    For a `tools/call` of a tool whose `x-mcp-header` declarations are in `param_headers`
+    (by tool name), the `Mcp-Param-*` headers are included too.
     """
     method = body.get("method")
     headers: dict[str, str] = {PROTOCOL_VERSION: version}
@@ -89,12 +110,48 @@ def routing_headers(
     name: Any = params.get(name_key) if name_key is not None else None
     if isinstance(name, str):
         headers[NAME] = encode_header_value(name)
-    if method == "tools/call" and isinstance(name, str) and tool_schemas:
-        schema = tool_schemas.get(name)
-        arguments = params.get("arguments")
-        if schema is not None and isinstance(arguments, dict):
-            headers.update(mcp_param_headers(x_mcp_header_map(schema), arguments))
+    declared = param_headers.get(name) if param_headers and isinstance(name, str) else None
+    arguments = params.get("arguments")
+    if declared and method == "tools/call" and isinstance(arguments, dict):
+        from mcp.shared.inbound import mcp_param_headers  # noqa: PLC0415
+
+        headers.update(mcp_param_headers(declared, arguments))
     return headers
+
+
+_B64_SENTINEL: Final = re.compile(r"^=\?base64\?(?P<payload>.*)\?=$")
+_HEADER_SAFE: Final = re.compile(r"^[\x20-\x7E]*$")
+
+
+def encode_header_value(value: str) -> str:
+    """A header-safe form of `value`: verbatim when printable ASCII, else `=?base64?...?=`."""
+    if (
+        _HEADER_SAFE.fullmatch(value)
+        and value == value.strip()
+        and not _B64_SENTINEL.fullmatch(value)
+    ):
+        return value
+    return f"=?base64?{base64.b64encode(value.encode()).decode('ascii')}?="
+
+
+def decode_header_value(value: str | None) -> str | None:
+    """The inverse of `encode_header_value`; None for a malformed sentinel."""
+    if value is None:
+        return None
+    match = _B64_SENTINEL.fullmatch(value)
+    if match is None:
+        return value
+    payload = match.group("payload")
+    try:
+        decoded = base64.b64decode(payload, validate=True)
+    except binascii.Error:
+        return None
+    if base64.b64encode(decoded).decode("ascii") != payload:
+        return None  # not canonical: the encoder never produces it
+    try:
+        return decoded.decode()
+    except UnicodeDecodeError:
+        return None
 
 
 def routing_mismatch(headers: Iterable[tuple[str, str]], body: Mapping[str, Any]) -> str | None:

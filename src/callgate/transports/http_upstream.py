@@ -185,7 +185,7 @@ class StdioHttpBridge:
         self.session_id: str | None = None
         self.protocol_version: str | None = None
         self._in_flight: dict[tuple[bool, Any], _InFlight] = {}
-        self._tool_schemas: dict[str, Any] = {}
+        self._param_headers: dict[str, mcp_headers.ParamHeaders] = {}
         self._task_group: anyio.abc.TaskGroup | None = None
         self._listening = False
         self._upstream_lost = False
@@ -256,7 +256,7 @@ class StdioHttpBridge:
     def _request_headers(self, message: Message, version: str | None) -> dict[str, str]:
         if mcp_headers.is_modern(version):
             assert version is not None
-            return mcp_headers.routing_headers(message.body, version, self._tool_schemas)
+            return mcp_headers.routing_headers(message.body, version, self._param_headers)
         headers: dict[str, str] = {}
         if self.session_id is not None:
             headers[mcp_headers.SESSION_ID] = self.session_id
@@ -390,7 +390,11 @@ class StdioHttpBridge:
         elif request.method == "tools/list":
             for tool in result.get("tools") or []:
                 if isinstance(tool, dict) and isinstance(tool.get("name"), str):
-                    self._tool_schemas[tool["name"]] = tool.get("inputSchema")
+                    declared = mcp_headers.param_header_map(tool.get("inputSchema"))
+                    if declared:
+                        self._param_headers[tool["name"]] = declared
+                    else:
+                        self._param_headers.pop(tool["name"], None)
 
     async def _relay_stream(self, response: httpx2.Response, request: Message, peer: Peer) -> bool:
         """Relay an SSE response; resume it with Last-Event-ID if it breaks after an id."""
