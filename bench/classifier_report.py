@@ -188,7 +188,8 @@ def render(rows: list[dict[str, object]]) -> str:
         "categories PolicyLayer Intercept publishes with its policy scaffolds (names and "
         "short descriptions; no schemas or annotations). Targets: at least 97% agreement, "
         "destructive and financial recall at least 98%, no destructive, financial or "
-        "execute tool classified read with high confidence (`tests/classifier/test_dev_set.py`).",
+        "execute tool classified read with high confidence "
+        "(`tests/classifier/test_evaluation.py`).",
         "",
         f"Servers are split by a stable hash of their name: one in {HOLDOUT_EVERY} is held "
         f"out ({', '.join(sorted({str(r['server']) for r in held_out_rows}))}). Honest "

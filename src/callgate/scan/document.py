@@ -31,6 +31,13 @@ from callgate.scan.starter import (
 # A name no server is likely to list, for the case that checks `default`.
 UNSEEN_TOOL = "callgate_scan_unseen_tool"
 
+_NEEDS_APPROVAL = (Category.DESTRUCTIVE, Category.FINANCIAL)
+APPROVALS = {"mode": "wait", "timeout": "10m"}
+APPROVALS_COMMENT = (
+    "How approvals are asked for: `wait` holds the call until a person decides (or the\n"
+    "timeout denies it); `retry` answers at once with an approval id and the agent retries."
+)
+
 
 class DocumentError(Exception):
     """An existing file that cannot be merged into (bad YAML, or not a mapping)."""
@@ -111,6 +118,7 @@ def merge_policy(
 ) -> Merge:
     """The policy and test texts after adding `tools` to `existing` (or to a new file)."""
     document = _load(existing, "policy")
+    fresh = document is None
     if document is None:
         document = CommentedMap()
         document["version"] = "1"
@@ -122,6 +130,9 @@ def merge_policy(
             "Edit freely: re-running the scan keeps your edits and adds only new tools."
         )
     merge = Merge(policy="", tests="", default=str(document.get("default", "allow")))
+    if fresh and any(tool.category in _NEEDS_APPROVAL for tool in tools):
+        document["approvals"] = _to_yaml(dict(APPROVALS))
+        document.yaml_set_comment_before_after_key("approvals", before=APPROVALS_COMMENT)
     tools_map = _child_map(document, "tools")
     # A tool the user already covers with a pattern (`delete_*`) keeps following it: an
     # exact entry would take precedence and silently drop the pattern's rules.

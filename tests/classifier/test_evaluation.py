@@ -1,4 +1,4 @@
-"""The classifier against PolicyLayer's labels: the targets of issue 5."""
+"""Measuring the classifier against labelled tools: the targets of issue 5 on the dev set."""
 
 from __future__ import annotations
 
