@@ -45,6 +45,10 @@ tools:
         rate_limit: 2/minute
   place_order:
     validate_arguments: true
+  block:
+    rules:
+      - name: one-block-a-minute
+        rate_limit: 1/minute
   reject:
     rules:
       - name: one-rejection-a-minute
@@ -423,3 +427,38 @@ async def test_upstream_json_rpc_errors_roll_back(
     # answer gave the slot back.
     assert [answer["error"] for answer in answers] == [{"code": -32001, "message": "not now"}] * 3
     assert [r["outcome"] for r in audit_lines(audit)] == ["error"] * 3
+
+
+async def test_cancelled_calls_give_their_slot_back(
+    policy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    audit = tmp_path / "a.jsonl"
+    log = tmp_path / "upstream.log"
+    session = await RawSession.start(callgate_run(policy, audit, recorded(log, SDK_SERVER)), env)
+    with anyio.fail_after(30):
+        await session.initialize()
+        for request_id in ("b1", "b2"):
+            await session.send(
+                {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "method": "tools/call",
+                    "params": {"name": "block"},
+                }
+            )
+            # Wait until the call is under way upstream (the server answers pings in order).
+            await session.call(f"ping-{request_id}", "ping", {})
+            await session.send(
+                {
+                    "jsonrpc": "2.0",
+                    "method": "notifications/cancelled",
+                    "params": {"requestId": request_id, "reason": "user gave up"},
+                }
+            )
+        await session.call("last-ping", "ping", {})
+        await session.finish()
+    # One block a minute, yet the second reached the server: the cancelled first call
+    # gave its slot back.
+    calls = [m["id"] for m in recorded_messages(log) if m.get("method") == "tools/call"]
+    assert calls == ["b1", "b2"]
+    assert [r["outcome"] for r in audit_lines(audit)] == ["cancelled", "cancelled"]

@@ -337,3 +337,42 @@ async def test_full_in_flight_table_refuses_new_calls(tmp_path: Path) -> None:
     assert refused.body["error"]["message"] == "too many requests in flight"
     # The refused call's reservation was given back: only call 1 holds a slot.
     assert await _rate_value(store, clock.now) == 1
+
+
+@dataclass
+class WaitingApprovals:
+    """An approver that holds every call until released (a person deciding slowly)."""
+
+    asked: anyio.Event = field(default_factory=anyio.Event)
+    release: anyio.Event = field(default_factory=anyio.Event)
+
+    async def resolve(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
+        self.asked.set()
+        await self.release.wait()
+        charge = Charge(RATE_KEY, Decimal(1), "two-per-minute", limit=2)
+        return Decision(Verdict.ALLOW, rule=decision.rule, charges=(charge,))
+
+
+async def test_a_call_cancelled_while_being_judged_is_never_forwarded(tmp_path: Path) -> None:
+    gate, store, clock = _make(tmp_path)
+    approvals = WaitingApprovals()
+    gate.approvals = approvals
+    answers: list[Forward | Reply] = []
+
+    async def call_risky() -> None:
+        answers.append(await gate.on_client_message(_call(9, "risky", {}), PEER))
+
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            group.start_soon(call_risky)
+            await approvals.asked.wait()
+            await gate.on_client_message(Message(cancel, encode(cancel)), PEER)
+            approvals.release.set()
+    (answer,) = answers
+    assert isinstance(answer, Reply)
+    assert answer.body["error"]["code"] == -32800
+    assert await _rate_value(store, clock.now) == 0
+    assert gate.in_flight == 0
+    lines = await _audit_lines(gate, tmp_path)
+    assert lines[-1]["outcome"] == "cancelled"

@@ -39,6 +39,9 @@ from callgate.proxy.validation import ArgumentValidator
 from callgate.state.counters import CounterKey
 from callgate.state.store import CounterStore, Rejection, Reservation, StoreUnavailable
 
+REQUEST_CANCELLED = -32800
+"""JSON-RPC code for a request the client cancelled (the client ignores the answer)."""
+
 MAX_STALE_RETRIES = 5
 """How often a call is re-judged when counters it relied on changed under it."""
 
@@ -111,6 +114,9 @@ class Gate:
     catalog: ToolCatalog = field(default_factory=ToolCatalog)
     validator: ArgumentValidator = field(default_factory=ArgumentValidator)
     _in_flight: dict[tuple[str, str | int], _InFlight] = field(default_factory=dict)
+    # Calls still being judged, and those of them the client cancelled meanwhile.
+    _judging: set[tuple[str, str | int]] = field(default_factory=set)
+    _cancelled_early: set[tuple[str, str | int]] = field(default_factory=set)
 
     # -- client to server -------------------------------------------------------------
 
@@ -126,9 +132,12 @@ class Gate:
             params = message.body.get("params")
             request_id = params.get("requestId") if isinstance(params, dict) else None
             if isinstance(request_id, str | int):
-                entry = self._in_flight.pop((peer.session, request_id), None)
+                key = (peer.session, request_id)
+                entry = self._in_flight.pop(key, None)
                 if entry is not None:
                     await self._settle(entry, success=False, outcome="cancelled")
+                elif key in self._judging:
+                    self._cancelled_early.add(key)
         return Forward(message)
 
     async def _judge_call(self, message: Message, peer: Peer) -> Forward | Reply:
@@ -150,8 +159,25 @@ class Gate:
             )
         await self._expire()
         call = ToolCall(peer.server, params["name"], arguments)
-        decision, reservation = await self._decide(call, peer)
+        key = (peer.session, request_id)
+        self._judging.add(key)
+        try:
+            decision, reservation = await self._decide(call, peer)
+        finally:
+            self._judging.discard(key)
         arguments_hmac = hash_arguments(arguments, self.audit_key)
+        if key in self._cancelled_early:
+            # Cancelled while being judged (e.g. waiting for approval): never forward it.
+            self._cancelled_early.discard(key)
+            await self._release(reservation, commit=False)
+            self._record(
+                peer,
+                call=call,
+                decision=decision,
+                arguments_hmac=arguments_hmac,
+                outcome="cancelled",
+            )
+            return Reply(error_response(request_id, REQUEST_CANCELLED, "request cancelled"))
         if not decision.allowed:
             self._record(peer, call=call, decision=decision, arguments_hmac=arguments_hmac)
             result = denial_result(decision, modern=speaks_modern(params, peer.protocol_version))
