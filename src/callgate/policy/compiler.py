@@ -31,7 +31,13 @@ from pydantic import ValidationError
 from callgate.errors import IssueCode, PolicyError, PolicyIssue
 from callgate.policy.conditions import ConditionError, Predicate, compile_condition
 from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
-from callgate.policy.loader import data_loc, read_policy, source_of, validate_policy_data
+from callgate.policy.loader import (
+    data_loc,
+    paused_gc,
+    read_policy,
+    source_of,
+    validate_policy_data,
+)
 from callgate.policy.paths import Resolver, compile_walk, parse_path
 from callgate.policy.patterns import (
     WILDCARD,
@@ -249,12 +255,13 @@ def load_compiled_policy(source: str | Path) -> CompiledPolicy:
     When the file has schema errors, the compiler still checks what is valid (counter
     references, conditions, patterns), so one run reports every error.
     """
-    data, positions = read_policy(source)
-    try:
-        spec = validate_policy_data(data, positions)
-    except PolicyError as error:
-        raise PolicyError([*error.issues, *_issues_past_schema(data, positions)]) from None
-    return compile_policy(spec)
+    with paused_gc():
+        data, positions = read_policy(source)
+        try:
+            spec = validate_policy_data(data, positions)
+        except PolicyError as error:
+            raise PolicyError([*error.issues, *_issues_past_schema(data, positions)]) from None
+        return compile_policy(spec)
 
 
 _INVALID_RULE: dict[str, Any] = {"name": "(invalid)", "action": "deny"}
@@ -316,7 +323,8 @@ def _stand_in(data: dict[str, Any], loc: Loc) -> bool:
 
 def compile_policy(spec: PolicySpec) -> CompiledPolicy:
     """Compile a validated spec; raises `PolicyError` with every problem found."""
-    return _Compiler(spec, source_of(spec)).run()
+    with paused_gc():
+        return _Compiler(spec, source_of(spec)).run()
 
 
 @dataclass

@@ -153,12 +153,28 @@ class _Builder:
         return sources
 
 
+_PLAIN_VALUES: dict[str, Any] = {}
+_PLAIN_CACHE_SIZE = 65_536
+
+
 def _scalar(node: yaml.ScalarNode) -> Any:
     """The value of a scalar node, resolved as ruamel resolves YAML 1.2."""
     value = node.value
     tag = node.tag
     if tag == _PLAIN:
+        # Keys and values repeat ("name", "path", "lte"); ruamel's resolver is slow, and the
+        # results (str, int, float, bool, None, date) are immutable, so they are shared.
+        if value in _PLAIN_VALUES:
+            return _PLAIN_VALUES[value]
+        if len(_PLAIN_VALUES) >= _PLAIN_CACHE_SIZE:
+            _PLAIN_VALUES.clear()
         tag = str(_RUAMEL.resolver.resolve(RuamelScalar, value, (True, False)))
+        _PLAIN_VALUES[value] = resolved = _construct(tag, value)
+        return resolved
+    return _construct(tag, value)
+
+
+def _construct(tag: str, value: str) -> Any:
     if tag == _STR:
         return value
     build = _RUAMEL.constructor.yaml_constructors.get(tag)

@@ -8,7 +8,9 @@ with their position too. Nothing stops at the first error: `PolicyError.issues` 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import gc
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +60,25 @@ def load_policy(source: str | Path) -> PolicySpec:
     is read as a file; any other string is the policy text itself.
     Raises `PolicyError` with every issue found.
     """
-    data, positions = read_policy(source)
-    return validate_policy_data(data, positions)
+    with paused_gc():
+        data, positions = read_policy(source)
+        return validate_policy_data(data, positions)
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a policy is built.
+
+    Loading allocates many long-lived objects and no garbage cycles; every collection would
+    walk them all again, which made loading and compiling a 5,000-tool policy 3-4x slower.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def read_policy(source: str | Path) -> tuple[Any, SourceMap]:
@@ -94,8 +113,9 @@ def _looks_like_path(text: str) -> bool:
 
 def load_policy_text(text: str, file: str = "<policy>") -> PolicySpec:
     """Validate policy YAML text; `file` names it in error positions."""
-    data, source = parse_yaml(text, file)
-    return validate_policy_data(data, source)
+    with paused_gc():
+        data, source = parse_yaml(text, file)
+        return validate_policy_data(data, source)
 
 
 def parse_yaml(text: str, file: str = "<policy>") -> tuple[Any, SourceMap]:
@@ -286,6 +306,7 @@ __all__ = [
     "load_policy",
     "load_policy_text",
     "parse_yaml",
+    "paused_gc",
     "read_policy",
     "render_loc",
     "source_of",
