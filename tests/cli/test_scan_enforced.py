@@ -90,3 +90,45 @@ async def test_scanned_policy_is_enforced_by_callgate_run(tmp_path: Path) -> Non
     assert ("run_job", "rate_limited", "execute: 10 calls per minute") in by_tool
     assert ("delete_item", "approval_required", "destructive: approval required") in by_tool
     assert ("refund_payment", "approval_required", "financial: approval required") in by_tool
+
+
+CATEGORY_POLICY = """\
+version: "1"
+default: allow
+categories:
+  destructive:
+    rules:
+      - name: no deletions
+        action: deny
+        on_deny: "destructive tools are off"
+  execute:
+    rules:
+      - name: no jobs
+        action: deny
+"""
+
+
+async def test_category_rules_apply_to_tools_the_classifier_sorted(tmp_path: Path) -> None:
+    policy = tmp_path / "categories.yaml"
+    policy.write_text(CATEGORY_POLICY)
+    command = [*CALLGATE, "run", "-c", str(policy), "--state", "memory://", "--no-audit"]
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+
+    with anyio.fail_after(90):
+        async with Client(stdio_params([*command, "--", *PAGED], env), mode="legacy") as client:
+            # Listed first: the categories come from the full definitions.
+            cursor: str | None = None
+            while True:
+                page = await client.list_tools(cursor=cursor)
+                cursor = page.next_cursor
+                if cursor is None:
+                    break
+            deletion = await client.call_tool("delete_item", {"id": "1"})
+            job = await client.call_tool("run_job", {"command": "true"})
+            creation = await client.call_tool("create_item", {"title": "x"})
+
+    assert deletion.is_error
+    assert _text(deletion) == '[callgate] denied by rule "no deletions": destructive tools are off'
+    assert job.is_error
+    assert 'denied by rule "no jobs"' in _text(job)
+    assert (creation.is_error, _text(creation)) == (False, "ok create_item")
