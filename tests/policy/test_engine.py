@@ -303,6 +303,22 @@ def test_rate_limit_long_form_scopes(scope: str, scope_key: str) -> None:
     assert charge.limit == 10
 
 
+def test_rate_limit_reason_is_the_rules_text_or_intercepts_wording() -> None:
+    policy = compile_text(
+        """
+        version: "1"
+        tools:
+          t:
+            rules:
+              - {name: quiet, rate_limit: 5/hour}
+              - {name: loud, rate_limit: 9/day, on_deny: "Slow down."}
+        """
+    )
+    quiet, loud = decide(policy, "t").charges
+    assert policy.rate_limit_reason(quiet) == "Rate limit of 5 per hour reached. Try again later."
+    assert policy.rate_limit_reason(loud) == "Slow down."
+
+
 def test_two_rate_limits_with_the_same_rule_name_get_distinct_counters() -> None:
     policy = """
         version: "1"

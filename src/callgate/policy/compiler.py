@@ -58,7 +58,7 @@ from callgate.policy.schema import (
     RuleSpec,
 )
 from callgate.policy.source import Loc, SourceMap, suggest
-from callgate.state.counters import CounterKey, Scope, Window, WindowKind
+from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
 
 GLOBAL_TOOL = "_global"
 PROJECTED = "_projected"
@@ -167,6 +167,7 @@ class CompiledPolicy:
     categories: dict[str, CompiledEntry]
     wildcard: CompiledEntry | None
     counters: dict[tuple[str, str], CompiledCounter]
+    rate_limits: dict[str, CompiledRateLimit]
     _plans: dict[tuple[str, str | None], Plan] = field(default_factory=dict)
     # Counter keys and fixed charges by (server, scope key, name): built once, reused.
     memo: dict[tuple[str, str, str], Any] = field(default_factory=dict)
@@ -198,6 +199,17 @@ class CompiledPolicy:
         if not self.hidden_patterns:
             return False
         return any(pattern.matches(tool) for pattern in self.hidden_patterns)
+
+    def rate_limit_reason(self, charge: Charge) -> str:
+        """The text an agent sees when the store refuses this rate-limit charge.
+
+        The rule's `on_deny` when it has one, else Intercept's wording
+        ("Rate limit of 5 per hour reached. Try again later.").
+        """
+        limit = self.rate_limits.get(charge.key.name)
+        if limit is not None:
+            return limit.message
+        return f"rate limit of {charge.limit} per {charge.key.window.seconds} s reached"
 
     def plan(self, tool: str, category: str | None) -> Plan:
         """The entries that apply to `tool` (cached: names repeat, the policy does not change)."""
@@ -333,6 +345,7 @@ class _Compiler:
     source: SourceMap
     issues: list[PolicyIssue] = field(default_factory=list)
     counters: dict[tuple[str, str], CompiledCounter] = field(default_factory=dict)
+    rate_limits: dict[str, CompiledRateLimit] = field(default_factory=dict)
     # Identical leaf conditions (common across tools) compile once; predicates are pure.
     predicates: dict[tuple[str, str, Hashable], Predicate] = field(default_factory=dict)
 
@@ -389,6 +402,7 @@ class _Compiler:
             categories=categories,
             wildcard=wildcard,
             counters=dict(self.counters),
+            rate_limits=dict(self.rate_limits),
         )
 
     # -- counters ---------------------------------------------------------------------
@@ -502,6 +516,7 @@ class _Compiler:
                     or f"Rate limit of {spec.max} per {_window_text(spec.window)} reached. "
                     "Try again later.",
                 )
+                self.rate_limits[name] = rate
             compiled.append(
                 CompiledRule(
                     name=rule.name,

@@ -141,7 +141,7 @@ def run_case(policy: CompiledPolicy, case: CaseSpec, server: str = "test") -> Ca
         category=case.category,
         counters={k: v for k, v in case.counters.items()},
     )
-    decision = _with_rate_limits(evaluate(policy, call, facts), case.counters)
+    decision = _with_rate_limits(policy, evaluate(policy, call, facts), case.counters)
     problems: list[str] = []
     if decision.verdict.value != case.expect:
         problems.append(f"expected {case.expect}, got {decision.verdict.value}")
@@ -162,7 +162,9 @@ def run_case(policy: CompiledPolicy, case: CaseSpec, server: str = "test") -> Ca
     return CaseResult(name, not problems, decision, tuple(problems))
 
 
-def _with_rate_limits(decision: Decision, used: Mapping[str, Decimal]) -> Decision:
+def _with_rate_limits(
+    policy: CompiledPolicy, decision: Decision, used: Mapping[str, Decimal]
+) -> Decision:
     """Apply the store's rate-limit check the way the proxy would, from counts in the case."""
     if decision.verdict not in (Verdict.ALLOW, Verdict.APPROVAL_REQUIRED):
         return decision
@@ -174,8 +176,7 @@ def _with_rate_limits(decision: Decision, used: Mapping[str, Decimal]) -> Decisi
             return Decision(
                 Verdict.RATE_LIMITED,
                 rule=charge.rule,
-                reason=f"rate limit reached (at most {charge.limit} calls per "
-                f"{charge.key.window.seconds} s)",
+                reason=policy.rate_limit_reason(charge),
                 retry_after=float(charge.key.window.seconds),
             )
     return decision
