@@ -52,37 +52,45 @@ async def open_approvals(
     def settings() -> ApprovalSettings:
         return settings_from_spec(policy_approvals())
 
-    webhooks: list[WebhookNotifier] = []
     try:
-        webhook_spec = policy_approvals().webhook
-        async with anyio.create_task_group() as group:
-            if webhook_spec is not None:
-                # Imported here: the HTTP client costs start-up time only webhook users pay.
-                from callgate.approvals.webhook import (  # noqa: PLC0415
-                    WebhookNotifier,
-                    webhook_secret,
-                )
-
-                webhook = WebhookNotifier(
-                    webhook_spec.url,
-                    secret=webhook_secret(webhook_spec.secret_env, environ),
-                    events=events,
-                )
-                webhooks.append(webhook)
+        webhook = _build_webhook(policy_approvals().webhook, environ, events)
+        broker = ApprovalBroker(
+            store,
+            settings=settings(),
+            events=events,
+            notifiers=[webhook] if webhook is not None else [],
+            operator_reachable=not (state_url or "").startswith("memory:"),
+        )
+        seam = GateApprovals(broker, settings)
+        if webhook is None:
+            yield seam
+            return
+        try:
+            async with anyio.create_task_group() as group:
                 await group.start(webhook.run)
-            broker = ApprovalBroker(
-                store,
-                settings=settings(),
-                events=events,
-                notifiers=webhooks,
-                operator_reachable=not (state_url or "").startswith("memory:"),
-            )
-            try:
-                yield GateApprovals(broker, settings)
-            finally:
-                for webhook in webhooks:
+                try:
+                    yield seam
+                finally:
                     webhook.close()
-                # Queued notifications get a moment to go out; shutdown never hangs on them.
-                group.cancel_scope.deadline = anyio.current_time() + SHUTDOWN_GRACE
+                    # Queued notifications get a moment to go out; shutdown never hangs.
+                    group.cancel_scope.deadline = anyio.current_time() + SHUTDOWN_GRACE
+        except BaseExceptionGroup as errors:
+            # The caller's own exception passed through our task group: hand it back as is.
+            if len(errors.exceptions) == 1:
+                raise errors.exceptions[0] from None
+            raise
     finally:
         await store.aclose()
+
+
+def _build_webhook(
+    spec: Any, environ: Mapping[str, str], events: Callable[[ApprovalEvent], None]
+) -> WebhookNotifier | None:
+    """The webhook notifier the policy asks for, if any; raises `ApprovalSetupError`."""
+    if spec is None:
+        return None
+    # Imported here: the HTTP client costs start-up time only webhook users pay.
+    from callgate.approvals.webhook import WebhookNotifier, webhook_secret  # noqa: PLC0415
+
+    secret = webhook_secret(spec.secret_env, environ)
+    return WebhookNotifier(spec.url, secret=secret, events=events)
