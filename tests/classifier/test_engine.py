@@ -204,3 +204,23 @@ def test_read_only_claim_bounds_an_arbitrary_query_phrase() -> None:
     result = classify_tool(_tool("read-cypher", "Execute arbitrary Cypher queries in read mode"))
 
     assert result.category is Category.READ
+
+
+def test_money_mentioned_by_a_read_tool_does_not_make_it_financial() -> None:
+    result = classify_tool(_tool("get_order", "Get an order, including its payment status"))
+
+    assert result.category is Category.READ
+
+
+def test_money_moving_phrase_makes_a_generic_tool_financial() -> None:
+    result = classify_tool(_tool("process", "Process a payment for an order"))
+
+    assert result.category is Category.FINANCIAL
+
+
+def test_read_verb_on_a_money_object_is_financial_without_conflict() -> None:
+    result = classify_tool(_tool("get_invoice", "Retrieve an invoice"))
+
+    assert result.category is Category.FINANCIAL
+    assert result.confidence is Confidence.HIGH
+    assert not any("more dangerous" in reason for reason in result.reasons)

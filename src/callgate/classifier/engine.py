@@ -31,6 +31,7 @@ from callgate.classifier.vocabulary import (
     FORCE_PROPERTIES,
     GENERIC_VERBS,
     MONEY_PROPERTIES,
+    MONEY_TOPIC,
     NETWORK_PROPERTIES,
     PATH_PROPERTIES,
     PAYMENT_PLATFORMS,
@@ -189,6 +190,10 @@ def _read_description(description: str, reading: _Reading) -> None:
             continue
         if pattern.search(summary):
             reading.signals.append(_Signal(category, reason, "phrase"))
+    if reading.name_verb is None and MONEY_TOPIC.search(summary):
+        reading.signals.append(
+            _Signal(Category.FINANCIAL, "the description speaks of money", "phrase")
+        )
     if read_only:
         reading.signals.append(
             _Signal(Category.READ, "the description says it is read-only", "claim", decisive=False)
@@ -375,10 +380,17 @@ def _judge(name: str, reading: _Reading) -> Classification:
 def _agrees(signal: _Signal, category: Category) -> bool:
     """Whether a signal supports the chosen category.
 
-    A server's "changes state, additively" hint fits any category that changes something
+    A read or write verb fits a money object (reading or creating an invoice), and a
+    server's "changes state, additively" hint fits any category that changes something
     without destroying it, so it supports write, execute and financial alike.
     """
     if signal.category is category:
+        return True
+    if (
+        category is Category.FINANCIAL
+        and signal.source in ("name", "description")
+        and signal.category in (Category.READ, Category.WRITE)
+    ):
         return True
     additive = (Category.WRITE, Category.EXECUTE, Category.FINANCIAL)
     return (

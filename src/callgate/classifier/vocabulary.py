@@ -141,12 +141,20 @@ DESCRIPTION_PHRASES: tuple[tuple[re.Pattern[str], Category, str], ...] = (
     ),
     (
         re.compile(
-            r"\b(payments?|refunds?|invoices?|billing|charges? (a |the )?(card|customer)|"
-            r"(transfer|send|move)s? (money|funds)|payouts?|pricing|cost estimates?)\b"
+            r"\b(charges? (a |the )?(card|customer)|(transfer|send|move)s? (money|funds)|"
+            r"refunds? (a |the )?(payment|charge|order)|process(es)? (a |the )?payment|"
+            r"pays? (an? |the )?(invoice|bill|order))\b"
         ),
         F,
-        "the description speaks of money (payments, invoices, billing)",
+        "the description says it moves money",
     ),
+)
+
+# Money topics in a description: they decide only when the name has no verb of its own
+# ("pricing: Get retail pricing"), since a read tool may well mention "payment status".
+MONEY_TOPIC = re.compile(
+    r"\b(payments?|refunds?|invoices?|billing|payouts?|pricing|cost estimates?|"
+    r"subscriptions?)\b"
 )
 
 # Claims that the tool only reads; they confirm a read reading and count against others.
