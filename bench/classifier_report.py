@@ -74,8 +74,11 @@ step; a read tool that reaches any URL it is given (`url`, `openWorldHint`) beco
    mention all sorts of words). Its leading verb decides when the name has none, and
    confirms or contradicts the name otherwise. Strong phrases count on their own:
    irreversible removal ("permanently", "cannot be undone", "deletes all") → destructive;
-   running commands or code → execute; payments, invoices, billing → financial. A
-   read-only claim confirms a read.
+   running commands, code or arbitrary queries → execute (unless the description says
+   read-only); moving money ("charge a card", "transfer funds", "process a payment") →
+   financial. Money topics (payments, invoices, billing, pricing) decide only for a name
+   without a verb: a read tool may mention "payment status". A read-only claim confirms a
+   read.
 4. **The input schema.** `command`, `script`, `code`, `shell` → execute (critical);
    `sql`/`statement`/`cypher` → execute unless the tool otherwise reads only;
    `currency` (with `amount`) → financial; `force`, `recursive`, `cascade` → higher
