@@ -17,11 +17,13 @@ import anyio
 import pytest
 from mcp import Client
 from mcp.client.session import ClientRequestContext
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData, TextContent
 
 from callgate.approvals.model import Approval, Status
 from callgate.state.approvals_redis import RedisApprovalStore
 from callgate.state.approvals_sqlite import SqliteApprovalStore
+from tests.fixtures.peers import callgate_listener
 from tests.fixtures.redis import RedisServer
 from tests.fixtures.servers.commands import CALLGATE, SDK_SERVER, stdio_params
 
@@ -305,3 +307,42 @@ async def test_two_proxies_on_one_redis_share_approvals(
     assert (through_two.is_error, text_of(through_two)) == (False, "charged 300.0 EUR")
     assert again_one.is_error and match.group(1) not in text_of(again_one)
     assert text_of(results[0]) == "charged 999.0 EUR"
+
+
+@pytest.mark.parametrize("action", ["accept", "decline"])
+async def test_the_client_decides_over_streamable_http(tmp_path: Path, action: str) -> None:
+    setup = Setup(tmp_path, "wait")
+    prompter = Prompter(action)
+    files = ("--state", setup.state_url, "--audit", str(setup.audit))
+    with callgate_listener(setup.policy, SDK_SERVER, tmp_path / "callgate.log", *files) as url:
+        with anyio.fail_after(60):
+            async with Client(streamable_http_client(url), elicitation_callback=prompter) as client:
+                assert client.protocol_version == "2026-07-28"
+                big = await client.call_tool("charge", {"amount": 700})
+
+    assert len(prompter.prompts) == 1
+    if action == "accept":
+        assert (big.is_error, text_of(big)) == (False, "charged 700.0 EUR")
+    else:
+        assert big.is_error and "declined" in text_of(big)
+
+
+async def test_a_legacy_http_client_is_released_by_the_operator(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "wait")
+    results: list[CallToolResult] = []
+    files = ("--state", setup.state_url, "--audit", str(setup.audit))
+    with callgate_listener(setup.policy, SDK_SERVER, tmp_path / "callgate.log", *files) as url:
+        with anyio.fail_after(60):
+            async with (
+                Client(streamable_http_client(url), mode="legacy") as client,
+                anyio.create_task_group() as group,
+            ):
+
+                async def agent_calls() -> None:
+                    results.append(await client.call_tool("charge", {"amount": 800}))
+
+                group.start_soon(agent_calls)
+                pending = await next_pending(setup)
+                await operator(setup, "approve", pending.id, "--by", "dana")
+
+    assert text_of(results[0]) == "charged 800.0 EUR"
