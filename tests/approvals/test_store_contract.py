@@ -148,3 +148,13 @@ async def test_a_pending_request_survives_reopening_the_store(store_factory: Sto
     approval = await after.get("ap_1")
 
     assert approval.status is Status.REQUESTED
+
+
+async def test_list_returns_every_approval_past_one_batch(store: ApprovalStore) -> None:
+    for index in range(230):
+        await store.create(request_for(f"ap_{index:03}", call(n=index), created=NOW + index))
+
+    listed = await store.list(limit=1000)
+
+    assert len(listed) == 230
+    assert listed[0].id == "ap_229" and listed[-1].id == "ap_000"

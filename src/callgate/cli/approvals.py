@@ -117,6 +117,7 @@ async def _main(args: argparse.Namespace) -> int:
 
 async def _list(store: Any, args: argparse.Namespace) -> int:
     import json
+    import time
 
     from callgate.approvals.model import Status
 
@@ -129,13 +130,17 @@ async def _list(store: Any, args: argparse.Namespace) -> int:
         print("no approvals" if args.all else "no pending approvals")
         return 0
     print(f"{'ID':<20} {'STATUS':<10} {'SERVER':<12} {'TOOL':<24} {'AGENT':<14} ARGUMENTS")
+    now = time.time()
     for approval in approvals:
         request = approval.request
+        status = approval.status.value
+        if approval.status is Status.REQUESTED and now >= request.expires_at:
+            status = "timed-out"  # nobody was waiting to record the expiry yet
         arguments = json.dumps(dict(request.arguments), ensure_ascii=False, sort_keys=True)
         if len(arguments) > 60:
             arguments = arguments[:57] + "..."
         print(
-            f"{request.id:<20} {approval.status.value:<10} {request.server:<12} "
+            f"{request.id:<20} {status:<10} {request.server:<12} "
             f"{request.tool:<24} {request.agent:<14} {arguments}"
         )
     return 0

@@ -115,15 +115,20 @@ class RedisApprovalStore:
         """Newest first."""
         try:
             ids = await self._redis.zrevrange(f"{self._prefix}approvals", 0, -1)
+            chosen: list[Approval] = []
+            for start in range(0, len(ids), _LIST_BATCH):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for approval_id in ids[start : start + _LIST_BATCH]:
+                        pipe.hgetall(self._key(_text(approval_id)))
+                    batch = await pipe.execute()
+                for stored in batch:
+                    approval = _approval(stored)
+                    if approval is not None and (statuses is None or approval.status in statuses):
+                        chosen.append(approval)
+                        if len(chosen) >= limit:
+                            return chosen
         except RedisError as error:
             raise _unavailable(error) from error
-        chosen: list[Approval] = []
-        for approval_id in ids:
-            approval = await self._load(_text(approval_id))
-            if approval is not None and (statuses is None or approval.status in statuses):
-                chosen.append(approval)
-                if len(chosen) >= limit:
-                    break
         return chosen
 
     async def latest_for(self, fingerprint: str) -> Approval | None:
@@ -220,16 +225,25 @@ class RedisApprovalStore:
             stored = await self._redis.hgetall(self._key(approval_id))
         except RedisError as error:
             raise _unavailable(error) from error
-        fields = {_text(name): _text(value) for name, value in stored.items()}
-        if "request" not in fields:
-            return None
-        consumed_at = fields.get("consumed_at")
-        return Approval(
-            request=load_request(fields["request"]),
-            status=Status(fields["status"]),
-            resolution=load_resolution(fields.get("resolution")),
-            consumed_at=float(consumed_at) if consumed_at is not None else None,
-        )
+        return _approval(stored)
+
+
+_LIST_BATCH = 200
+"""Approvals fetched per round trip by `list`."""
+
+
+def _approval(stored: Any) -> Approval | None:
+    """An approval from its hash fields (None when the hash is gone)."""
+    fields = {_text(name): _text(value) for name, value in stored.items()}
+    if "request" not in fields:
+        return None
+    consumed_at = fields.get("consumed_at")
+    return Approval(
+        request=load_request(fields["request"]),
+        status=Status(fields["status"]),
+        resolution=load_resolution(fields.get("resolution")),
+        consumed_at=float(consumed_at) if consumed_at is not None else None,
+    )
 
 
 def _text(value: Any) -> str:
