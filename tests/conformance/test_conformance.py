@@ -14,9 +14,13 @@ import pytest
 
 from tests.conformance.support import SPEC_VERSIONS, SuiteRun, required_scenarios, run_suite
 from tests.fixtures.node import NodePeers
-from tests.fixtures.peers import callgate_listener, conformance_server
+from tests.fixtures.peers import CONFORMANCE_SERVER, callgate_listener, conformance_server
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
+
+# Scenarios about the upstream's own HTTP transport: only a server that closes its SSE
+# stream mid-call can pass them, and a stdio upstream has no stream to close.
+UPSTREAM_HTTP_SCENARIOS = {"server-sse-polling"}
 
 # Allows everything the scenarios call, yet makes callgate judge every call: rules with
 # conditions and a rate limit that never fires, on the very tools the suite uses.
@@ -79,6 +83,17 @@ def test_fixture_server_passes_every_required_scenario_directly(
     assert not missing, f"failing directly:\n{run.explain(missing)}"
 
 
+def run_through_callgate(
+    node_peers: NodePeers, upstream: str | list[str], version: str, tmp_path: Path
+) -> SuiteRun:
+    """The suite against `callgate run --listen` in front of `upstream` (a URL or a command)."""
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    files = ("--audit", str(tmp_path / "audit.jsonl"), "--state", f"sqlite:///{tmp_path}/state.db")
+    with callgate_listener(policy, upstream, tmp_path / "callgate.log", *files) as url:
+        return run_suite(node_peers, url, version, tmp_path / "results")
+
+
 @pytest.mark.parametrize("version", SPEC_VERSIONS)
 def test_scenarios_passing_directly_pass_through_callgate_http(
     version: str,
@@ -89,11 +104,17 @@ def test_scenarios_passing_directly_pass_through_callgate_http(
 ) -> None:
     direct = direct_runs[version].passing
     assert len(direct) >= 30, "the direct run is the baseline; it must cover the suite"
-    policy = tmp_path / "policy.yaml"
-    policy.write_text(POLICY)
-    log = tmp_path / "callgate.log"
-    files = ("--audit", str(tmp_path / "audit.jsonl"), "--state", f"sqlite:///{tmp_path}/state.db")
-    with callgate_listener(policy, upstream_url, log, *files) as url:
-        through = run_suite(node_peers, url, version, tmp_path / "results")
+    through = run_through_callgate(node_peers, upstream_url, version, tmp_path)
+    lost = direct - through.passing
+    assert not lost, f"pass directly but fail through callgate:\n{through.explain(lost)}"
+
+
+@pytest.mark.parametrize("version", SPEC_VERSIONS)
+def test_scenarios_passing_directly_pass_through_callgate_http_in_front_of_a_stdio_child(
+    version: str, node_peers: NodePeers, direct_runs: dict[str, SuiteRun], tmp_path: Path
+) -> None:
+    direct = direct_runs[version].passing - UPSTREAM_HTTP_SCENARIOS
+    child = [*CONFORMANCE_SERVER, "--stdio"]
+    through = run_through_callgate(node_peers, child, version, tmp_path)
     lost = direct - through.passing
     assert not lost, f"pass directly but fail through callgate:\n{through.explain(lost)}"
