@@ -156,7 +156,9 @@ def tool_comment(tool: ScannedTool) -> str:
     """The comment above a tool's entry: what it is and why it got its category."""
     result = tool.classification
     lines: list[str] = []
-    description = " ".join(_text(tool.definition.get("description")).split())
+    # The first paragraph says what the tool does; argument docs follow in the schema.
+    summary = _text(tool.definition.get("description")).strip().split("\n\n", 1)[0]
+    description = " ".join(summary.split())
     if len(description) > _DESCRIPTION_CHARS:
         description = description[: _DESCRIPTION_CHARS - 3].rstrip() + "..."
     lines += textwrap.wrap(description or "(no description)", _DESCRIPTION_WIDTH) or [""]
