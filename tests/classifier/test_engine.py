@@ -224,3 +224,9 @@ def test_read_verb_on_a_money_object_is_financial_without_conflict() -> None:
     assert result.category is Category.FINANCIAL
     assert result.confidence is Confidence.HIGH
     assert not any("more dangerous" in reason for reason in result.reasons)
+
+
+def test_opening_an_issue_creates_it_while_opening_nodes_reads_them() -> None:
+    assert classify_tool(_tool("open_issue", "")).category is Category.WRITE
+    assert classify_tool(_tool("openPullRequest", "")).category is Category.WRITE
+    assert classify_tool(_tool("open_nodes", "Open specific nodes")).category is Category.READ

@@ -116,6 +116,11 @@ COMPOUND_READINGS: dict[tuple[str, str], tuple[Category, str]] = {
     ("start", "workflow"): (X, "start + workflow: runs a workflow"),
     ("start", "run"): (X, "start + run: starts a run"),
     ("query", "sql"): (R, "query + sql: runs a database query"),
+    # Opening a file or a node reads it; opening an issue or a ticket creates one.
+    **{
+        ("open", obj): (W, f"open + {obj.replace('_', ' ')}: creates one")
+        for obj in ("issue", "pull_request", "merge_request", "ticket", "account", "case")
+    },
 }
 
 # Description phrases that are strong evidence on their own, wherever they appear.
