@@ -66,7 +66,8 @@ VERBS: dict[str, Category] = {
         D,
         """delete remove destroy drop wipe clear purge erase truncate terminate kill uninstall
         prune rm del discard obliterate nuke flush empty expunge shred deregister unregister
-        revoke ban evict overwrite force_push reset_hard undeploy decommission""",
+        revoke ban evict overwrite force_push reset_hard undeploy decommission cleanup clean
+        drain""",
     ),
     **_words(F, """pay charge refund purchase buy sell bill invoice payout withdraw deposit"""),
 }
