@@ -104,6 +104,11 @@ def test_duplicate_key_is_an_error_with_position() -> None:
             "state: {counter: c, window: day, increment_from: amount}}",
             "must start with 'args.'",
         ),
+        (  # regression: a non-numeric string used to escape as decimal.InvalidOperation
+            "{name: x, conditions: [{path: args.a, op: gt, value: 1}], "
+            "state: {counter: c, window: day, increment: lots}}",
+            "increment must be a number, got 'lots'",
+        ),
         ("{name: x, conditions: [{op: eq, value: 1}]}", "a condition needs `path`"),
         (
             "{name: x, conditions: [{path: args.a, op: eq, value: 1, any: []}]}",

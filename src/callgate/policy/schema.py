@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -176,7 +176,10 @@ class StateSpec(_Spec):
         # Intercept treats 0 as "not given" and uses 1.
         if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
             raise ValueError(f"increment must be a number, got {value!r}")  # noqa: TRY004
-        amount = Decimal(str(value))
+        try:
+            amount = Decimal(str(value).strip())
+        except InvalidOperation:
+            raise ValueError(f"increment must be a number, got {value!r}") from None
         if not amount.is_finite() or amount < 0:
             raise ValueError(f"increment must be a finite number >= 0, got {value!r}")
         return Decimal(1) if amount == 0 else amount
