@@ -129,3 +129,14 @@ def test_existing_test_cases_are_kept_and_not_duplicated() -> None:
     assert cases[0]["name"] == "mine"
     assert again.added_cases == 0
     assert len(cases) == len(_data(first.tests)["cases"]) + 1
+
+
+def test_a_tool_listed_twice_is_scanned_once_as_last_listed() -> None:
+    tools = scan_tools(
+        [
+            {"name": "report", "description": "Show the report"},
+            {"name": "report", "description": "Delete the report"},
+        ]
+    )
+
+    assert [(tool.name, tool.category.value) for tool in tools] == [("report", "destructive")]

@@ -71,8 +71,12 @@ class ScannedTool:
 
 
 def scan_tools(definitions: Sequence[Mapping[str, Any]]) -> list[ScannedTool]:
-    """Classify every tool; the result is ordered most dangerous category first, then by name."""
-    scanned = [ScannedTool(tool, classify_tool(tool)) for tool in definitions]
+    """Classify every tool; the result is ordered most dangerous category first, then by name.
+
+    A name listed twice (a server repeating itself across pages) counts once, as last listed.
+    """
+    by_name = {str(tool.get("name")): tool for tool in definitions}
+    scanned = [ScannedTool(tool, classify_tool(tool)) for tool in by_name.values()]
     return sorted(scanned, key=lambda tool: (-tool.category.rank, tool.name))
 
 
