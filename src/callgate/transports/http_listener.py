@@ -325,9 +325,10 @@ class Listener:
                 await self._relay_json(exchange, answer, None)
                 return
             frames = aiter(answer.frames)
+            waiting = {id_key(m.body["id"]) for m in exchange.judged.requests}
             if answer.sse:
                 # A stream stays open for events yet to come: answer with headers now.
-                await self._relay_stream(exchange, answer, None, None, frames)
+                await self._relay_stream(exchange, answer, [], frames, waiting)
                 return
             try:
                 first = await anext(frames, None)
@@ -337,13 +338,15 @@ class Listener:
             first_data, answered = await self._judge(first, exchange.peer)
             sse: bool | None = answer.sse
             if sse is None:
-                waiting = {id_key(m.body["id"]) for m in exchange.judged.requests}
                 complete = first is not None and waiting <= answered
                 sse = not complete or bool(exchange.judged.replies)
             if not sse:
                 await self._relay_json(exchange, answer, first_data)
                 return
-            await self._relay_stream(exchange, answer, first, first_data, frames)
+            head = []
+            if first is not None and (first_data is not None or not first.data):
+                head.append(Event(first_data or b"", first.id, first.retry, first.event))
+            await self._relay_stream(exchange, answer, head, frames, waiting - answered)
         finally:
             if answer.close is not None:
                 with anyio.CancelScope(shield=True):
@@ -373,25 +376,35 @@ class Listener:
         self,
         exchange: _Exchange,
         answer: Answer,
-        first: Event | None,
-        first_data: bytes | None,
+        head: list[Event],
         frames: AsyncIterator[Event],
+        waiting: set[Any],
     ) -> None:
+        """Stream events until every request in `waiting` is answered or the stream ends.
+
+        Ending at the last response matters: a server may hold its stream open a while
+        after answering, and the client would wait for the close.
+        """
         send = exchange.send
         headers = [(k.encode(), v.encode()) for k, v in {**SSE_HEADERS, **answer.headers}.items()]
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         for reply in exchange.judged.replies:
             await _send_event(send, Event(encode(reply)))
-        if first is not None and (first_data is not None or not first.data):
-            await _send_event(send, Event(first_data or b"", first.id, first.retry, first.event))
+        for event in head:
+            await _send_event(send, event)
+        streaming = bool(waiting) or not exchange.judged.requests
 
         async def pump(cancel: anyio.CancelScope) -> None:
             try:
                 async for event in frames:
-                    data, _ = await self._judge(event, exchange.peer)
-                    if data is None and event.data:
-                        continue
-                    await _send_event(send, Event(data or b"", event.id, event.retry, event.event))
+                    data, answered = await self._judge(event, exchange.peer)
+                    if data is not None or not event.data:
+                        await _send_event(
+                            send, Event(data or b"", event.id, event.retry, event.event)
+                        )
+                    if waiting and answered >= waiting:
+                        break
+                    waiting.difference_update(answered)
             except (httpx2.SSEError, *TRANSPORT_ERRORS) as exc:
                 logger.info("upstream stream ended: %s", describe_failure(exc))
             cancel.cancel()
@@ -401,9 +414,10 @@ class Listener:
                 pass
             cancel.cancel()
 
-        async with anyio.create_task_group() as task_group:
-            task_group.start_soon(pump, task_group.cancel_scope)
-            task_group.start_soon(watch_disconnect, task_group.cancel_scope)
+        if streaming:
+            async with anyio.create_task_group() as task_group:
+                task_group.start_soon(pump, task_group.cancel_scope)
+                task_group.start_soon(watch_disconnect, task_group.cancel_scope)
         try:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
