@@ -4,12 +4,14 @@
     python -m tests.scan.paged_server http [REQUIRED_HEADER_VALUE]
 
 In HTTP mode it binds 127.0.0.1 on a free port, prints the port on its first stdout line,
-and, when a value is given, answers 401 to requests without `X-Token: <value>`.
+and, when a value is given, answers 401 to requests without `X-Token: <value>`. With
+PAGED_SERVER_LOOP=1 in its environment, its cursors loop (a broken server).
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import selectors
 import socket
 import subprocess
@@ -25,6 +27,7 @@ from mcp.server.lowlevel.server import Server
 from mcp.server.stdio import stdio_server
 
 PAGE_SIZE = 3
+LOOP_VARIABLE = "PAGED_SERVER_LOOP"
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -63,6 +66,9 @@ async def _list_tools(
 ) -> types.ListToolsResult:
     start = int(params.cursor) if params is not None and params.cursor else 0
     end = start + PAGE_SIZE
+    if os.environ.get(LOOP_VARIABLE):
+        # A broken server: the second page points back at itself, forever.
+        return types.ListToolsResult(tools=TOOLS[start:end], next_cursor=str(PAGE_SIZE))
     return types.ListToolsResult(
         tools=TOOLS[start:end], next_cursor=str(end) if end < len(TOOLS) else None
     )

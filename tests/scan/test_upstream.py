@@ -9,7 +9,7 @@ import pytest
 
 from callgate.scan.target import Upstream, UpstreamError, parse_header, upstream_from_args
 from callgate.scan.upstream import fetch_tools
-from tests.scan.paged_server import PAGE_SIZE, ROOT, TOOLS, running_http
+from tests.scan.paged_server import LOOP_VARIABLE, PAGE_SIZE, ROOT, TOOLS, running_http
 
 pytestmark = pytest.mark.anyio
 
@@ -35,6 +35,13 @@ async def test_fetch_tools_pages_through_every_cursor_over_stdio() -> None:
 
     assert [tool["name"] for tool in tools] == [tool.name for tool in TOOLS]
     assert tools[3]["inputSchema"]["properties"] == {"command": {"type": "string"}}
+
+
+async def test_cursor_that_loops_is_an_upstream_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(LOOP_VARIABLE, "1")
+
+    with anyio.fail_after(30), pytest.raises(UpstreamError, match="twice"):
+        await fetch_tools(Upstream(command=STDIO_SERVER))
 
 
 async def test_fetch_tools_sends_headers_to_an_http_upstream() -> None:

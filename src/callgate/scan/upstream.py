@@ -71,6 +71,7 @@ def _innermost(error: BaseException) -> str:
 
 async def _page_tools(client: Any, into: list[dict[str, Any]]) -> None:
     cursor: str | None = None
+    seen: set[str] = set()
     for _ in range(MAX_PAGES):
         page = await client.list_tools(cursor=cursor)
         into.extend(
@@ -79,4 +80,7 @@ async def _page_tools(client: Any, into: list[dict[str, Any]]) -> None:
         cursor = page.next_cursor
         if cursor is None:
             return
+        if cursor in seen:
+            raise UpstreamError(f"tools/list handed out cursor {cursor!r} twice (a loop)")
+        seen.add(cursor)
     raise UpstreamError(f"tools/list still had more pages after {MAX_PAGES}")
