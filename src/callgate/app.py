@@ -92,7 +92,10 @@ async def open_gate(
     audit: AuditSink = NullAuditSink()
     try:
         if options.audit:
-            audit = JsonlAuditSink(options.audit_path or default_audit_path())
+            audit = JsonlAuditSink(
+                options.audit_path or default_audit_path(),
+                key=load_install_key(data_dir() / "audit.key"),
+            )
         async with open_approvals(
             lambda: watcher.current().approvals, options.state_url, audit.record
         ) as own:
@@ -101,7 +104,6 @@ async def open_gate(
                 policy=watcher,
                 store=store,
                 audit=audit,
-                audit_key=load_install_key(data_dir() / "audit.key"),
                 approvals=approvals or own,
                 categorize=build_categorizer(catalog),
                 call_timeout=options.call_timeout,

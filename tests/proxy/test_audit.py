@@ -49,3 +49,26 @@ def test_every_queued_record_is_written_by_close(tmp_path: Path) -> None:
     assert tools == [f"t{number}" for number in range(2000)]
     sink.record({"after": "close"})  # ignored, not an error
     assert len(path.read_text().splitlines()) == 2000
+
+
+def test_the_writer_fills_in_the_arguments_hash(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = JsonlAuditSink(path, key=b"k" * 32)
+    event = build_event(
+        now=1_800_000_000.0,
+        server="s",
+        session="x",
+        agent="a",
+        method="tools/call",
+        tool="pay",
+        decision="deny",
+        rule="r",
+        reason="no",
+    )
+    sink.record(event, arguments={"amount": 5})
+    sink.record(event)
+    anyio.run(sink.aclose)
+    first, second = (json.loads(line) for line in path.read_text().splitlines())
+    assert first["arguments_hmac"] == hash_arguments({"amount": 5}, b"k" * 32)
+    assert second["arguments_hmac"] is None
+    assert "amount" not in path.read_text()

@@ -102,8 +102,7 @@ def _make(tmp_path: Path, judge: TableJudge | None = None) -> tuple[Gate, Memory
     gate = Gate(
         policy=FixedSource(judge or TableJudge()),
         store=store,
-        audit=JsonlAuditSink(tmp_path / "audit.jsonl"),
-        audit_key=b"k" * 32,
+        audit=JsonlAuditSink(tmp_path / "audit.jsonl", key=b"k" * 32),
         clock=clock,
         monotonic=clock,
     )

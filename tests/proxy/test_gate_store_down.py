@@ -48,7 +48,6 @@ def _gate(tmp_path: Path, mode: str) -> Gate:
         policy=watcher,
         store=RedisStore(_dead_redis_url(), connect_timeout=0.5, socket_timeout=0.5),
         audit=NullAuditSink(),
-        audit_key=b"k" * 32,
     )
 
 

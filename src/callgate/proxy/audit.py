@@ -1,11 +1,11 @@
 """The audit trail: one JSON line per decision, written off the hot path.
 
-`build_event` is pure (the time and the key are passed in). `JsonlAuditSink` is the edge:
-`record` only puts the event on a queue; a background thread appends lines and flushes
-after every burst, and `aclose` drains the queue before returning, so no record is lost
-on an orderly shutdown. Arguments are never written: only an HMAC-SHA256 of their
-canonical JSON under a per-install key, enough to tell whether two calls had the same
-arguments without disclosing them.
+`build_event` is pure (the time is passed in). `JsonlAuditSink` is the edge: `record` only
+puts the event on a queue; a background thread appends lines and flushes after every
+burst, and `aclose` drains the queue before returning, so no record is lost on an orderly
+shutdown. Arguments are never written: only an HMAC-SHA256 of their canonical JSON under
+a per-install key, enough to tell whether two calls had the same arguments without
+disclosing them. The hash is computed by the writer thread, off the hot path.
 """
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ import anyio.to_thread
 
 KEY_BYTES = 32
 
+_Item = tuple[Mapping[str, Any], Mapping[str, Any] | None]
+
 
 class AuditSink(Protocol):
     """Where decisions go."""
 
-    def record(self, event: Mapping[str, Any]) -> None:
-        """Queue one event; never blocks on I/O."""
+    def record(self, event: Mapping[str, Any], arguments: Mapping[str, Any] | None = None) -> None:
+        """Queue one event (and the call's arguments, to be hashed); never blocks on I/O."""
         ...
 
     async def aclose(self) -> None:
@@ -59,7 +61,7 @@ def build_event(
     decision: str,
     rule: str | None,
     reason: str,
-    arguments_hmac: str | None,
+    arguments_hmac: str | None = None,
     latency_ms: float | None = None,
     outcome: str | None = None,
 ) -> dict[str, Any]:
@@ -101,19 +103,21 @@ def load_install_key(path: Path) -> bytes:
 class JsonlAuditSink:
     """Appends events as JSON lines to a file from a background thread."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, key: bytes = b"") -> None:
+        """Append to `path`; `key` is the HMAC key for argument hashes (none: no hashes)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
+        self._key = key
         self._file = path.open("a", encoding="utf-8")
-        self._queue: queue.SimpleQueue[Mapping[str, Any] | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_forever, name="audit", daemon=True)
         self._thread.start()
         self._closed = False
 
-    def record(self, event: Mapping[str, Any]) -> None:
-        """Queue one event for writing."""
+    def record(self, event: Mapping[str, Any], arguments: Mapping[str, Any] | None = None) -> None:
+        """Queue one event for writing (its `arguments_hmac` filled from `arguments`)."""
         if not self._closed:
-            self._queue.put(event)
+            self._queue.put((event, arguments))
 
     async def aclose(self) -> None:
         """Write everything queued, then close the file."""
@@ -133,9 +137,9 @@ class JsonlAuditSink:
     def _write_forever(self) -> None:
         try:
             while True:
-                event = self._queue.get()
-                stop = event is None
-                lines = [] if event is None else [event]
+                item = self._queue.get()
+                stop = item is None
+                lines = [] if item is None else [item]
                 while not stop:
                     try:
                         more = self._queue.get_nowait()
@@ -151,16 +155,17 @@ class JsonlAuditSink:
         finally:
             self._file.close()
 
-    def _write(self, events: list[Mapping[str, Any]]) -> None:
-        if not events:
+    def _line(self, item: _Item) -> str:
+        event, arguments = item
+        if arguments is not None and self._key:
+            event = {**event, "arguments_hmac": hash_arguments(arguments, self._key)}
+        return json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+
+    def _write(self, items: list[_Item]) -> None:
+        if not items:
             return
         try:
-            self._file.write(
-                "".join(
-                    json.dumps(event, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
-                    for event in events
-                )
-            )
+            self._file.write("".join(self._line(item) for item in items))
             self._file.flush()
         except OSError as exc:
             print(f"callgate: cannot write audit log {self.path}: {exc}", file=sys.stderr)
@@ -169,7 +174,7 @@ class JsonlAuditSink:
 class NullAuditSink:
     """Discards events (used when auditing is switched off)."""
 
-    def record(self, event: Mapping[str, Any]) -> None:
+    def record(self, event: Mapping[str, Any], arguments: Mapping[str, Any] | None = None) -> None:
         """Drop the event."""
 
     async def aclose(self) -> None:

@@ -30,7 +30,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
-from callgate.proxy.audit import AuditSink, build_event, hash_arguments
+from callgate.proxy.audit import AuditSink, build_event
 from callgate.proxy.catalog import ToolCatalog
 from callgate.proxy.denial import denial_result, speaks_modern
 from callgate.proxy.hooks import Forward, Message, Peer, Reply
@@ -93,7 +93,6 @@ class _InFlight:
     call: ToolCall | None = None
     decision: Decision | None = None
     reservation: Reservation | None = None
-    arguments_hmac: str | None = None
 
 
 @dataclass
@@ -103,7 +102,6 @@ class Gate:
     policy: PolicySource
     store: CounterStore
     audit: AuditSink
-    audit_key: bytes
     clock: Callable[[], float] = time.time
     monotonic: Callable[[], float] = time.monotonic
     approvals: Approvals | None = None
@@ -165,26 +163,17 @@ class Gate:
             decision, reservation = await self._decide(call, peer)
         finally:
             self._judging.discard(key)
-        arguments_hmac = hash_arguments(arguments, self.audit_key)
         if key in self._cancelled_early:
             # Cancelled while being judged (e.g. waiting for approval): never forward it.
             self._cancelled_early.discard(key)
             await self._release(reservation, commit=False)
-            self._record(
-                peer,
-                call=call,
-                decision=decision,
-                arguments_hmac=arguments_hmac,
-                outcome="cancelled",
-            )
+            self._record(peer, call=call, decision=decision, outcome="cancelled")
             return Reply(error_response(request_id, REQUEST_CANCELLED, "request cancelled"))
         if not decision.allowed:
-            self._record(peer, call=call, decision=decision, arguments_hmac=arguments_hmac)
+            self._record(peer, call=call, decision=decision)
             result = denial_result(decision, modern=speaks_modern(params, peer.protocol_version))
             return Reply({"jsonrpc": "2.0", "id": request_id, "result": result})
-        entry = _InFlight(
-            "tools/call", peer, self.monotonic(), call, decision, reservation, arguments_hmac
-        )
+        entry = _InFlight("tools/call", peer, self.monotonic(), call, decision, reservation)
         refusal = await self._track(message, peer, entry)
         if refusal is not None:
             await self._release(reservation, commit=False)
@@ -338,7 +327,6 @@ class Gate:
             entry.peer,
             call=entry.call,
             decision=entry.decision,
-            arguments_hmac=entry.arguments_hmac,
             latency_ms=latency_ms,
             outcome=outcome,
         )
@@ -361,7 +349,6 @@ class Gate:
         *,
         call: ToolCall,
         decision: Decision,
-        arguments_hmac: str | None,
         latency_ms: float | None = None,
         outcome: str | None = None,
     ) -> None:
@@ -376,10 +363,10 @@ class Gate:
                 decision=decision.verdict.value,
                 rule=decision.rule,
                 reason=decision.reason,
-                arguments_hmac=arguments_hmac,
                 latency_ms=latency_ms,
                 outcome=outcome,
-            )
+            ),
+            arguments=call.arguments,
         )
 
     @property

@@ -92,11 +92,7 @@ def decode(
     if len(raw) > max_bytes:
         raise ParseError(INVALID_REQUEST, f"message larger than {max_bytes} bytes")
     try:
-        value = json.loads(
-            raw.decode("utf-8"),
-            object_pairs_hook=_refuse_duplicate_keys,
-            parse_constant=_refuse_constant,
-        )
+        value = _DECODER.decode(raw.decode("utf-8"))
     except _DuplicateKeyError as exc:
         raise ParseError(PARSE_ERROR, f"parse error: duplicate key {exc.key!r}") from None
     except (ValueError, RecursionError) as exc:
@@ -131,6 +127,12 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# Built once: `json.loads` with hooks would build a new decoder for every message.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_refuse_duplicate_keys, parse_constant=_refuse_constant
+)
 
 
 def _describe(exc: BaseException) -> str:
