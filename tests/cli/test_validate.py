@@ -149,3 +149,33 @@ def test_console_script_runs_validate_in_a_real_process(tmp_path: Path) -> None:
     assert done.stdout == (
         f"{path}:2:1: default: Input should be 'allow' or 'deny' (use one of the values listed)\n"
     )
+
+
+@pytest.mark.slow
+def test_strict_checks_argument_names_against_a_real_server_over_stdio(
+    tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    # capfd, not capsys: the server's stderr needs a real file descriptor.
+    path = write(
+        tmp_path,
+        """\
+        version: "1"
+        tools:
+          get_current_time:
+            rules:
+              - name: "utc only"
+                conditions: [{path: args.tz, op: eq, value: UTC}]
+          convert_time:
+            rules:
+              - name: "from utc"
+                conditions: [{path: args.source_timezone, op: eq, value: UTC}]
+        """,
+    )
+    server = [sys.executable, "-m", "mcp_server_time"]
+    code = main(["validate", "-c", str(path), "--strict", "--", *server])
+    out, err = capfd.readouterr()
+    assert code == 1, err
+    (line,) = out.splitlines()
+    assert "tools.get_current_time.rules[0].conditions[0].path" in line
+    assert "tool 'get_current_time' has no argument 'tz'" in line
+    assert line.endswith("(arguments: timezone)")

@@ -1,9 +1,9 @@
-"""`callgate validate -c POLICY [--strict] [--tools FILE]`: check a policy file.
+"""`callgate validate -c POLICY [--strict [--tools FILE | --upstream URL | -- CMD ARGS...]]`.
 
 Prints `valid` and exits 0, or prints every problem as `file:line:column: key: message
 (hint)` and exits 1. `--strict` also reports rules that can never fire or probably let
-calls through (see `callgate.policy.lint`); `--tools` gives it the server's tool list so it
-can check argument names.
+calls through (see `callgate.policy.lint`); given the server's tools (a JSON file, or the
+server itself), it also checks that conditions name arguments the tools have.
 """
 
 # Imports live inside the functions so `callgate --help` stays fast.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +36,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--tools",
-        type=Path,
         metavar="FILE",
         help="the server's tools (JSON list or tools/list result) for --strict argument checks",
     )
+    from callgate.scan.target import add_upstream_arguments
+
+    add_upstream_arguments(parser, required=False)
     parser.set_defaults(func=run)
 
 
@@ -58,13 +61,11 @@ def run(args: argparse.Namespace) -> int:
     if args.strict:
         from callgate.policy.lint import lint_policy
 
-        tools = None
-        if args.tools is not None:
-            try:
-                tools = _read_tools(args.tools)
-            except ValueError as error:
-                print(f"callgate validate: {error}", file=sys.stderr)
-                return EXIT_USAGE
+        try:
+            tools = _server_tools(args)
+        except ValueError as error:
+            print(f"callgate validate: {error}", file=sys.stderr)
+            return EXIT_USAGE
         findings = lint_policy(policy, tools)
         if findings:
             for issue in findings:
@@ -76,17 +77,24 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _read_tools(path: Path) -> list[dict[str, Any]]:
-    import json
+def _server_tools(args: argparse.Namespace) -> list[Mapping[str, Any]] | None:
+    """The tools named by --tools, --upstream or -- CMD; None when none is given."""
+    command = [part for part in args.command if part != "--"]
+    if args.tools is None and args.upstream is None and not command:
+        return None
+    if args.tools is not None:
+        if args.upstream is not None or command:
+            raise ValueError("give --tools FILE, --upstream URL or -- CMD ARGS..., only one")
+        from callgate.cli.classify import read_tool_file
 
+        return read_tool_file(args.tools)
+    import anyio
+
+    from callgate.scan.target import UpstreamError, upstream_from_args
+    from callgate.scan.upstream import fetch_tools
+
+    upstream = upstream_from_args(args.upstream, args.header, args.command)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
-        raise ValueError(f"{path}: {error}") from error
-    if isinstance(data, dict) and isinstance(data.get("result"), dict):
-        data = data["result"]
-    if isinstance(data, dict):
-        data = data.get("tools")
-    if not isinstance(data, list) or not all(isinstance(t, dict) for t in data):
-        raise ValueError(f"{path}: expected a JSON list of tools or a tools/list result")
-    return data
+        return list(anyio.run(fetch_tools, upstream))
+    except UpstreamError as error:
+        raise ValueError(str(error)) from error
