@@ -218,12 +218,12 @@ def _agent(agent: Agent) -> dict[str, Any]:
 def with_charge(
     subject: dict[str, Any], counter: CompiledCounter, amount: Decimal
 ) -> dict[str, Any]:
-    """The subject as it will be once this call's charge to `counter` is added."""
-    state = dict(subject.get("state", {}))
-    values = dict(state.get(counter.tool, {}))
-    values[counter.name] = values.get(counter.name, _ZERO) + amount
-    state[counter.tool] = values
-    return {**subject, "state": state}
+    """What a projected condition reads: `counter` once this call's charge is added.
+
+    Projected conditions read only their rule's own counter, so nothing else is copied.
+    """
+    current = subject.get("state", {}).get(counter.tool, {}).get(counter.name, _ZERO)
+    return {"state": {counter.tool: {counter.name: current + amount}}}
 
 
 def _guards(
