@@ -19,6 +19,7 @@ import httpx2
 import pytest
 from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult
 
 from callgate.policy.decision import Agent
@@ -449,3 +450,23 @@ async def test_a_session_answers_only_the_agent_that_opened_it(upstream: str | l
     assert own.status_code == 200
     assert _last_message(own) == {"jsonrpc": "2.0", "id": 2, "result": {}}
     assert {r["agent"] for r in guard.records} == {"alice"}
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_upstream_that_dies_mid_call_answers_with_an_error(
+    upstream: str | list[str], mode: str
+) -> None:
+    guard = Guard()
+    with anyio.fail_after(60):
+        async with listening(guard, upstream) as url, client_for(url, mode) as client:
+            with pytest.raises(MCPError) as failure:
+                await client.call_tool("crash", {})
+    assert "upstream" in failure.value.error.message
+    call = next(r for r in guard.records if r["body"].get("method") == "tools/call")
+    settled = [
+        r
+        for r in guard.records
+        if r["direction"] == "server" and r["body"].get("id") == call["body"]["id"]
+    ]
+    assert settled and "error" in settled[0]["body"]
+    assert guard.lost

@@ -154,3 +154,23 @@ async def test_a_broken_stream_is_resumed_with_last_event_id(
             result = await client.call_tool("interrupted", {}, progress_callback=on_progress)
     assert text_of(result) == "resumed"
     assert seen == ["before the break", "after the break"]
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_an_upstream_that_dies_mid_call_answers_with_an_error(
+    upstream_url: str, tmp_path: Path, mode: str
+) -> None:
+    record = tmp_path / "r.jsonl"
+    with anyio.fail_after(30):
+        async with bridged_client(upstream_url, record, mode) as client:
+            with pytest.raises(MCPError) as failure:
+                await client.call_tool("crash", {})
+    assert "upstream" in failure.value.error.message
+    records = read_records(record)
+    call = next(r for r in records if r["body"].get("method") == "tools/call")
+    settled = [
+        r
+        for r in records
+        if r["direction"] == "server" and r["body"].get("id") == call["body"]["id"]
+    ]
+    assert settled and "error" in settled[0]["body"]

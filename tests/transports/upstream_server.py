@@ -7,6 +7,7 @@ first stdout line is `PORT <n>`) or `python upstream_server.py stdio`.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 from typing import Any
@@ -79,6 +80,13 @@ async def interrupted(ctx: Context) -> str:
     await ctx.close_sse_stream()
     await ctx.report_progress(2, 2, "after the break")
     return "resumed"
+
+
+@server.tool()
+async def crash(ctx: Context) -> str:
+    """Report progress, then die in the middle of the call."""
+    await ctx.report_progress(1, 2, "about to crash")
+    os._exit(3)
 
 
 class MemoryEventStore(EventStore):

@@ -65,6 +65,7 @@ from callgate.transports.relay import (
     id_key,
     judge_client,
     judge_server,
+    synthesize_error,
     wire_batch,
 )
 from callgate.transports.security import HostPolicy, is_loopback
@@ -393,20 +394,24 @@ class Listener:
         for event in head:
             await _send_event(send, event)
         streaming = bool(waiting) or not exchange.judged.requests
+        ended = _StreamEnd(resumable=any(event.id for event in head))
 
         async def pump(cancel: anyio.CancelScope) -> None:
             try:
                 async for event in frames:
+                    ended.resumable = ended.resumable or event.id is not None
                     data, answered = await self._judge(event, exchange.peer)
                     if data is not None or not event.data:
                         await _send_event(
                             send, Event(data or b"", event.id, event.retry, event.event)
                         )
-                    if waiting and answered >= waiting:
-                        break
                     waiting.difference_update(answered)
+                    if exchange.judged.requests and not waiting:
+                        break
+                ended.upstream = True
             except (httpx2.SSEError, *TRANSPORT_ERRORS) as exc:
-                logger.info("upstream stream ended: %s", describe_failure(exc))
+                logger.warning("upstream stream broke: %s", describe_failure(exc))
+                ended.upstream = ended.broken = True
             cancel.cancel()
 
         async def watch_disconnect(cancel: anyio.CancelScope) -> None:
@@ -418,10 +423,27 @@ class Listener:
             async with anyio.create_task_group() as task_group:
                 task_group.start_soon(pump, task_group.cancel_scope)
                 task_group.start_soon(watch_disconnect, task_group.cancel_scope)
+        if waiting and not ended.upstream and mcp_headers.is_modern(exchange.peer.protocol_version):
+            # On 2026-07-28 a client closing its stream cancels the request: settle it.
+            for key in waiting:
+                await synthesize_error(self.interceptor, exchange.peer, key[1], "cancelled")
+        elif waiting and ended.upstream and (ended.broken or not ended.resumable):
+            # No answer will come (the upstream broke the stream, or ended it with no
+            # event id to resume from): answer here, and let the interceptor settle.
+            await self._answer_abandoned(exchange, waiting, ended.broken)
         try:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:
             logger.debug("client went away before the stream closed")
+
+    async def _answer_abandoned(self, exchange: _Exchange, waiting: set[Any], broken: bool) -> None:
+        reason = "upstream connection lost" if broken else "upstream ended the stream unanswered"
+        for key in waiting:
+            data = await synthesize_error(self.interceptor, exchange.peer, key[1], reason)
+            if data is not None:
+                await _send_event(exchange.send, Event(data))
+        if broken:
+            await self.interceptor.on_upstream_lost(exchange.peer)
 
     async def _session_request(self, request: Request, send: Send) -> None:
         """GET (the standalone stream) and DELETE (end the session)."""
@@ -446,6 +468,15 @@ class Listener:
             await self.interceptor.on_upstream_lost(peer)
         self._own(request, answer, peer.agent)
         await self._relay(exchange, answer)
+
+
+@dataclass(slots=True)
+class _StreamEnd:
+    """How a relayed stream ended."""
+
+    resumable: bool = False
+    upstream: bool = False
+    broken: bool = False
 
 
 def _constant(agent: Agent) -> Authenticate:

@@ -427,6 +427,9 @@ class StdioHttpBridge:
                             return True
             except TRANSPORT_ERRORS as exc:
                 logger.info("resuming the upstream stream failed: %s", describe_failure(exc))
+                if isinstance(exc, httpx2.ConnectError):
+                    await self._lost(peer, exc)
+                    return False
         return False
 
     async def _listen(self) -> None:
