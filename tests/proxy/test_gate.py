@@ -16,13 +16,17 @@ from typing import Any
 import anyio
 import pytest
 
+from callgate.policy.compiler import load_compiled_policy
 from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
 from callgate.proxy.audit import JsonlAuditSink
 from callgate.proxy.gate import Gate, Judge
 from callgate.proxy.hooks import Forward, Message, Peer, Reply
 from callgate.proxy.jsonrpc import encode
+from callgate.proxy.reload import PolicyWatcher
 from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
 from callgate.state.memory import MemoryStore
+from callgate.state.sqlite import SqliteStore
+from callgate.state.store import CounterStore
 
 pytestmark = pytest.mark.anyio
 
@@ -375,3 +379,53 @@ async def test_a_call_cancelled_while_being_judged_is_never_forwarded(tmp_path: 
     assert gate.in_flight == 0
     lines = await _audit_lines(gate, tmp_path)
     assert lines[-1]["outcome"] == "cancelled"
+
+
+SPEND_POLICY = """\
+version: "1"
+tools:
+  pay:
+    rules:
+      - name: spend-cap
+        conditions:
+          - {path: state.pay.spent, op: lte, value: 100}
+        on_deny: "spend cap of 100 reached"
+        state: {counter: spent, window: day, increment_from: args.amount}
+"""
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+async def test_concurrent_spend_never_exceeds_the_cap(tmp_path: Path, backend: str) -> None:
+    # With SQLite every store call runs in a worker thread, so the eight calls really
+    # interleave: guards go stale and the gate re-reads and re-judges.
+    path = tmp_path / "spend.yaml"
+    path.write_text(SPEND_POLICY)
+    store: CounterStore = (
+        MemoryStore() if backend == "memory" else SqliteStore(tmp_path / "state.db")
+    )
+    gate = Gate(
+        policy=PolicyWatcher(path, load_compiled_policy),
+        store=store,
+        audit=JsonlAuditSink(tmp_path / "audit.jsonl"),
+    )
+    answers: dict[int, Forward | Reply] = {}
+
+    async def pay(request_id: int) -> None:
+        answers[request_id] = await gate.on_client_message(
+            _call(request_id, "pay", {"amount": 30}), PEER
+        )
+        if isinstance(answers[request_id], Forward):
+            await gate.on_server_message(_ok(request_id), PEER)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            for request_id in range(8):
+                group.start_soon(pay, request_id)
+    allowed = [i for i, answer in answers.items() if isinstance(answer, Forward)]
+    refused = [answer for answer in answers.values() if isinstance(answer, Reply)]
+    assert len(allowed) == 3  # 3 x 30 = 90; a fourth would make 120
+    for answer in refused:
+        text = answer.body["result"]["content"][0]["text"]
+        assert "spend cap of 100 reached" in text or "counters kept changing" in text
+    await gate.audit.aclose()
+    await store.aclose()
