@@ -11,12 +11,13 @@ import pytest
 
 HERE = Path(__file__).parent
 UPSTREAM_SERVER = HERE / "upstream_server.py"
+FASTMCP_HTTP_SERVER = HERE / "fastmcp_http_server.py"
 
 
-def start_http_server(*args: str) -> tuple[subprocess.Popen[bytes], str]:
-    """Start the fixture server over HTTP; returns the process and its /mcp URL."""
+def start_http_server(*command: str) -> tuple[subprocess.Popen[bytes], str]:
+    """Start a fixture server over HTTP (by default the SDK one); returns it and its /mcp URL."""
     process = subprocess.Popen(
-        [sys.executable, str(UPSTREAM_SERVER), "http", *args],
+        [sys.executable, *(command or (str(UPSTREAM_SERVER), "http"))],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
     )

@@ -24,7 +24,7 @@ from mcp_types import ElicitResult
 
 from callgate.policy.decision import Agent
 from callgate.transports.http_listener import serve_http
-from tests.transports.conftest import UPSTREAM_SERVER, start_http_server, stop
+from tests.transports.conftest import FASTMCP_HTTP_SERVER, UPSTREAM_SERVER, start_http_server, stop
 from tests.transports.guard import Guard
 from tests.transports.helpers import check_refused_call_never_arrives, closed_port_url, text_of
 
@@ -470,3 +470,29 @@ async def test_an_upstream_that_dies_mid_call_answers_with_an_error(
     ]
     assert settled and "error" in settled[0]["body"]
     assert guard.lost
+
+
+@pytest.fixture
+def fastmcp_url() -> Iterator[str]:
+    process, url = start_http_server(str(FASTMCP_HTTP_SERVER))
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_fastmcp_upstream_works_through_the_listener(fastmcp_url: str, mode: str) -> None:
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    guard = Guard()
+    with anyio.fail_after(60):
+        async with listening(guard, fastmcp_url) as url, client_for(url, mode) as client:
+            echoed = await client.call_tool("echo", {"text": "via fastmcp"})
+            counted = await client.call_tool("count", {"steps": 2}, progress_callback=on_progress)
+    assert text_of(echoed) == "via fastmcp"
+    assert text_of(counted) == "counted 2"
+    assert seen == [1, 2]

@@ -41,7 +41,7 @@ from callgate.transports import headers as mcp_headers
 from callgate.transports.exchange import Answer, Outgoing
 from callgate.transports.relay import UPSTREAM_ERROR, id_key, wire
 from callgate.transports.sse import Event
-from callgate.transports.stdio import OVERSIZE, LineReader
+from callgate.transports.stdio import LineReader
 
 logger = logging.getLogger(__name__)
 
@@ -98,10 +98,9 @@ class Child:
         lines = LineReader(read, self._max)
         try:
             while (line := await lines.next()) is not None:
-                if line is OVERSIZE:
+                if not isinstance(line, bytes):  # a line over the limit, already discarded
                     logger.warning("%s wrote a message over the size limit; dropped", self.label)
                     continue
-                assert isinstance(line, bytes)
                 if not line.strip():
                     continue
                 try:
