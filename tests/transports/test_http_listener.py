@@ -496,3 +496,24 @@ async def test_a_fastmcp_upstream_works_through_the_listener(fastmcp_url: str, m
     assert text_of(echoed) == "via fastmcp"
     assert text_of(counted) == "counted 2"
     assert seen == [1, 2]
+
+
+async def test_each_batch_element_is_judged_and_local_answers_come_back_as_a_batch(
+    upstream: str | list[str],
+) -> None:
+    guard = Guard()
+    refused = {
+        "jsonrpc": "2.0",
+        "id": "a",
+        "method": "tools/call",
+        "params": {"name": "delete_everything", "arguments": {}},
+    }
+    malformed = {"jsonrpc": "2.0", "id": "b", "method": 42}
+    with anyio.fail_after(60):
+        async with listening(guard, upstream) as url, httpx2.AsyncClient() as http:
+            response = await http.post(url, json=[refused, malformed], headers=MCP_HEADERS)
+    answers = {answer["id"]: answer for answer in response.json()}
+    assert response.status_code == 200
+    assert answers["a"]["result"]["isError"] is True
+    assert answers["b"]["error"]["code"] == -32600
+    assert [r["body"]["id"] for r in guard.records] == ["a"]
