@@ -101,6 +101,33 @@ def test_malformed_and_oversize_lines_get_errors_and_the_session_goes_on() -> No
     answers = {message["id"]: message for message in output if "result" in message}
     assert answers[2]["result"]["content"][0]["text"] == "ok"
     assert 9 not in answers
+    (too_big,) = [m for m in output if m.get("id") == 9]
+    assert too_big["error"]["code"] == -32600
+
+
+def test_an_oversize_server_answer_becomes_an_error_for_its_request() -> None:
+    call = {
+        "jsonrpc": "2.0",
+        "id": 4,
+        "method": "tools/call",
+        "params": {"name": "echo", "arguments": {"text": "w" * 3000}},
+    }
+    small = {**call, "id": 5, "params": {"name": "echo", "arguments": {"text": "fits"}}}
+    output, status = _run_raw(
+        [
+            json.dumps(INITIALIZE).encode(),
+            b'{"jsonrpc":"2.0","method":"notifications/initialized"}',
+            json.dumps(call).encode(),
+            json.dumps(small).encode(),
+        ],
+        "--max-upstream-bytes",
+        "2000",
+        until={4, 5},
+    )
+    answers = {message["id"]: message for message in output}
+    assert "larger than 2000 bytes" in answers[4]["error"]["message"]
+    assert answers[5]["result"]["content"][0]["text"] == "fits"
+    assert status == 0
 
 
 def test_dead_upstream_fails_in_flight_calls_and_its_status_is_ours() -> None:

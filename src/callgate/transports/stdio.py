@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import re
 import signal
 import sys
 import traceback
@@ -30,6 +32,7 @@ from callgate.policy.decision import ANONYMOUS, Agent
 from callgate.proxy.hooks import Forward, Interceptor, Message, Peer, Reply
 from callgate.proxy.jsonrpc import (
     INTERNAL_ERROR,
+    INVALID_REQUEST,
     MAX_MESSAGE_BYTES,
     ParseError,
     decode,
@@ -37,60 +40,104 @@ from callgate.proxy.jsonrpc import (
     error_response,
 )
 
-__all__ = ["LineReader", "StdioProxy", "run_stdio"]
+__all__ = ["OVERSIZE", "LineReader", "Oversize", "StdioProxy", "run_stdio"]
 
 CHUNK = 64 * 1024
 MAX_TRACKED_REQUESTS = 100_000
 """Requests remembered so they can be answered if the upstream dies (oldest forgotten)."""
 
 
-class _Oversize:
-    """A line longer than the limit; its bytes were discarded."""
+MAX_UPSTREAM_BYTES = 64 * 1024 * 1024
+"""Limit for one server message: higher than the client's, since results (a file read,
+a long tools/list) are legitimately larger than requests."""
+
+HEAD_BYTES = 1024
+"""How much of an oversize line is kept, to find the id of the message it held."""
+
+_ID = re.compile(rb'"id"\s*:\s*(-?[0-9]+|"(?:[^"\\]|\\.)*")')
 
 
-OVERSIZE = _Oversize()
+@dataclass(frozen=True, slots=True)
+class Oversize:
+    """A line longer than the limit: its bytes were discarded but for the first ones."""
+
+    head: bytes
+
+    def request_id(self) -> str | int | None:
+        """The message's id when it shows near the start (where every SDK writes it)."""
+        found = _ID.search(self.head)
+        if found is None:
+            return None
+        try:
+            value = json.loads(found.group(1))
+        except ValueError:
+            return None
+        return value if isinstance(value, str | int) else None
+
+
+OVERSIZE = Oversize(b"")
+"""What `LineReader` returns for an oversize line unless asked to `keep_head`."""
 
 
 class LineReader:
-    """Splits a byte stream into lines, refusing (not buffering) lines over `max_bytes`."""
+    """Splits a byte stream into lines, refusing (not buffering) lines over `max_bytes`.
 
-    def __init__(self, read: Callable[[int], Awaitable[bytes]], max_bytes: int) -> None:
+    An oversize line comes back as `OVERSIZE`, or with `keep_head` as an `Oversize` that
+    keeps its first bytes (to answer the request it held).
+    """
+
+    def __init__(
+        self,
+        read: Callable[[int], Awaitable[bytes]],
+        max_bytes: int,
+        *,
+        keep_head: bool = False,
+    ) -> None:
         self._read = read
         self._max = max_bytes
+        self._keep_head = keep_head
         self._buffer = bytearray()
         self._start = 0
+        self._scanned = 0  # no newline before this index: each byte is searched once
         self._eof = False
 
-    async def next(self) -> bytes | _Oversize | None:
-        """The next line without its newline, OVERSIZE, or None at the end of the stream."""
-        discarding = False
+    async def next(self) -> bytes | Oversize | None:
+        """The next line without its newline, an `Oversize`, or None at the end."""
+        head: bytes | None = None  # set while the rest of an oversize line is skipped
         while True:
-            end = self._buffer.find(b"\n", self._start)
+            end = self._buffer.find(b"\n", max(self._start, self._scanned))
             if end >= 0:
                 line = bytes(self._buffer[self._start : end])
-                self._start = end + 1
+                self._start = self._scanned = end + 1
                 if self._start > CHUNK:
                     del self._buffer[: self._start]
-                    self._start = 0
-                if discarding or len(line) > self._max:
-                    return OVERSIZE
+                    self._start = self._scanned = 0
+                if head is not None:
+                    return self._oversize(head)
+                if len(line) > self._max:
+                    return self._oversize(line[:HEAD_BYTES])
                 return line
             if len(self._buffer) - self._start > self._max:
-                discarding = True
+                if head is None:
+                    head = bytes(self._buffer[self._start : self._start + HEAD_BYTES])
                 self._buffer.clear()
                 self._start = 0
+            self._scanned = len(self._buffer)
             if self._eof:
-                if discarding:
-                    return OVERSIZE
+                if head is not None:
+                    return self._oversize(head)
                 rest = bytes(self._buffer[self._start :])
                 self._buffer.clear()
-                self._start = 0
+                self._start = self._scanned = 0
                 return rest if rest.strip() else None
             chunk = await self._read(CHUNK)
             if not chunk:
                 self._eof = True
             else:
                 self._buffer += chunk
+
+    def _oversize(self, head: bytes) -> Oversize:
+        return Oversize(head) if self._keep_head else OVERSIZE
 
 
 @dataclass
@@ -177,14 +224,55 @@ class StdioProxy:
     server: str = "default"
     agent: Agent = ANONYMOUS
     max_bytes: int = MAX_MESSAGE_BYTES
+    max_upstream_bytes: int = MAX_UPSTREAM_BYTES
     grace: float = 5.0
     peer: Peer = field(init=False)
     _requests: dict[str | int, None] = field(default_factory=dict)
     _initialize_ids: set[str | int] = field(default_factory=set)
     _calls: set[asyncio.Task[None]] = field(default_factory=set)
+    # callgate's own requests to the client (approval prompts), by id, awaiting the answer.
+    _asked: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    _notes: set[asyncio.Future[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        self.peer = Peer(server=self.server, session=uuid.uuid4().hex, agent=self.agent)
+        self.peer = Peer(
+            server=self.server, session=uuid.uuid4().hex, agent=self.agent, client=self
+        )
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Ask the client something on callgate's own behalf (`ClientRequests`)."""
+        request_id = f"callgate-{uuid.uuid4().hex}"
+        answer: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._asked[request_id] = answer
+        body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        try:
+            await self._out.write(encode(body))
+            return await answer
+        except asyncio.CancelledError:
+            # Tell the client to drop its prompt; written from a task of its own because
+            # this one is being cancelled.
+            note = {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": request_id, "reason": "no longer needed"},
+            }
+            task = asyncio.ensure_future(self._out.write(encode(note)))
+            self._notes.add(task)
+            task.add_done_callback(self._notes.discard)
+            raise
+        finally:
+            self._asked.pop(request_id, None)
+
+    def _claim(self, message: Message) -> bool:
+        """Consume the client's answer to one of callgate's own requests."""
+        if not message.is_response:
+            return False
+        request_id = message.body.get("id")
+        answer = self._asked.get(request_id) if isinstance(request_id, str) else None
+        if answer is None or answer.done():
+            return False
+        answer.set_result(message.body)
+        return True
 
     async def run(self, stdin: IO[bytes] | None = None, stdout: IO[bytes] | None = None) -> int:
         """Proxy until the child exits; returns the exit status to exit with."""
@@ -211,7 +299,8 @@ class StdioProxy:
                 forwarded.append(signum)
         client = asyncio.create_task(self._pump_client(read_client, process))
         try:
-            await self._pump_server(LineReader(process.stdout.read, self.max_bytes))
+            server_lines = LineReader(process.stdout.read, self.max_upstream_bytes, keep_head=True)
+            await self._pump_server(server_lines)
             await self._upstream_gone()
             client.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -230,10 +319,14 @@ class StdioProxy:
     async def _pump_client(
         self, read: Callable[[int], Awaitable[bytes]], process: asyncio.subprocess.Process
     ) -> None:
-        lines = LineReader(read, self.max_bytes)
+        lines = LineReader(read, self.max_bytes, keep_head=True)
         while (line := await lines.next()) is not None and not self._out.closed:
-            if isinstance(line, _Oversize):
-                too_big = ParseError(-32600, f"message larger than {self.max_bytes} bytes")
+            if isinstance(line, Oversize):
+                too_big = ParseError(
+                    INVALID_REQUEST,
+                    f"message larger than {self.max_bytes} bytes",
+                    line.request_id(),
+                )
                 await self._out.write(encode(too_big.response()))
                 continue
             if not line.strip():
@@ -275,6 +368,8 @@ class StdioProxy:
             )
 
     async def _client_single(self, message: Message) -> None:
+        if self._claim(message):
+            return
         answer = await self._judge(message)
         if isinstance(answer, Reply):
             await self._out.write(encode(answer.body))
@@ -288,6 +383,8 @@ class StdioProxy:
         for element in elements:
             if isinstance(element, ParseError):
                 replies.append(encode(element.response()))
+                continue
+            if self._claim(element):
                 continue
             answer = await self._judge(element)
             if isinstance(answer, Reply):
@@ -322,16 +419,13 @@ class StdioProxy:
 
     async def _pump_server(self, lines: LineReader) -> None:
         while (line := await lines.next()) is not None:
-            if isinstance(line, _Oversize):
-                print(
-                    f"callgate: dropped an upstream message over {self.max_bytes} bytes",
-                    file=sys.stderr,
-                )
+            if isinstance(line, Oversize):
+                await self._upstream_oversize(line)
                 continue
             if not line.strip():
                 continue
             try:
-                messages, was_batch = decode(line, max_bytes=self.max_bytes)
+                messages, was_batch = decode(line, max_bytes=self.max_upstream_bytes)
             except ParseError as error:
                 print(f"callgate: dropped invalid upstream output: {error}", file=sys.stderr)
                 continue
@@ -361,6 +455,15 @@ class StdioProxy:
             failure = "callgate could not inspect the server's answer; it was withheld"
             return encode(error_response(request_id, INTERNAL_ERROR, failure))
         return None if out is None else _bytes_of(out)
+
+    async def _upstream_oversize(self, line: Oversize) -> None:
+        """Drop an upstream message over the limit; answer its request so nobody hangs."""
+        limit = self.max_upstream_bytes
+        print(f"callgate: dropped an upstream message over {limit} bytes", file=sys.stderr)
+        request_id = line.request_id()
+        if request_id is not None and self._requests.pop(request_id, 0) is None:
+            failure = f"the server's answer was larger than {limit} bytes"
+            await self._out.write(encode(error_response(request_id, INTERNAL_ERROR, failure)))
 
     def _learn_version(self, body: dict[str, Any]) -> None:
         result = body.get("result")
