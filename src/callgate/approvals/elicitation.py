@@ -21,12 +21,14 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from callgate.approvals.model import Approval, Resolution, Status
+from callgate.proxy.hooks import ClientRequests
 
 __all__ = [
     "INPUT_KEY",
     "ClientAnswer",
     "ClientAsk",
     "ElicitationError",
+    "ask_over",
     "build_elicitation_params",
     "build_input_required_result",
     "client_supports_elicitation",
@@ -57,6 +59,18 @@ class ClientAnswer:
 
 ClientAsk = Callable[[Approval], Awaitable[ClientAnswer]]
 """Sends the prompt for an approval to the client (2025-11-25) and returns its answer."""
+
+
+def ask_over(client: ClientRequests) -> ClientAsk:
+    """A `ClientAsk` sending `elicitation/create` through a transport's client channel."""
+
+    async def ask(approval: Approval) -> ClientAnswer:
+        response = await client.request("elicitation/create", build_elicitation_params(approval))
+        if "result" not in response:
+            raise ElicitationError(f"the client refused the prompt: {response.get('error')}")
+        return read_client_answer(response["result"])
+
+    return ask
 
 
 def client_supports_elicitation(

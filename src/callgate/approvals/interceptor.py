@@ -9,6 +9,9 @@ For each `tools/call` it sets a `CallContext` for the gate's approvals seam:
 - when the client retries with that `requestState` and our `inputResponses` entry, the
   answer goes to the seam, and both fields are removed before the call goes upstream (they
   are callgate's, not the server's);
+- on 2025-11-25, where the transport can send callgate's own requests (`Peer.client`,
+  stdio) and the client declared elicitation at `initialize`, the seam gets a `ClientAsk`
+  that sends `elicitation/create` while the call waits (operators may still answer first);
 - a `notifications/cancelled` for a call held waiting for approval cancels the wait, which
   withdraws the request.
 
@@ -26,7 +29,9 @@ import anyio
 from callgate.approvals.elicitation import (
     INPUT_KEY,
     ElicitationError,
+    ask_over,
     build_input_required_result,
+    client_supports_elicitation,
     read_client_answer,
 )
 from callgate.approvals.seam import CALL_CONTEXT, CallContext
@@ -45,11 +50,15 @@ class ClientApprovalInterceptor:
 
     inner: Interceptor
     _waiting: dict[tuple[str, str | int], anyio.CancelScope] = field(default_factory=dict)
+    # Sessions whose client declared form elicitation at initialize (2025-11-25).
+    _eliciting: dict[str, bool] = field(default_factory=dict)
 
     async def on_client_message(self, message: Message, peer: Peer) -> Forward | Reply:
         """Set the call context around `tools/call`; cancel a waiting call on request."""
         if message.method == "tools/call" and message.is_request:
             return await self._call(message, peer)
+        if message.method == "initialize" and peer.client is not None:
+            self._remember_capabilities(message, peer)
         if message.method == "notifications/cancelled":
             params = message.body.get("params")
             request_id = params.get("requestId") if isinstance(params, dict) else None
@@ -83,6 +92,8 @@ class ClientApprovalInterceptor:
             stripped = {k: v for k, v in params.items() if k not in _OURS}
             message = Message({**body, "params": stripped})
         context.key, context.waiting = (peer.session, request_id), self._waiting
+        if peer.client is not None and self._eliciting.get(peer.session):
+            context.ask_client = ask_over(peer.client)
         token = CALL_CONTEXT.set(context)
         try:
             answer = await self.inner.on_client_message(message, peer)
@@ -93,6 +104,18 @@ class ClientApprovalInterceptor:
             return Reply({"jsonrpc": "2.0", "id": request_id, "result": result})
         return answer
 
+    def _remember_capabilities(self, message: Message, peer: Peer) -> None:
+        params = message.body.get("params")
+        capabilities = params.get("capabilities") if isinstance(params, dict) else None
+        if len(self._eliciting) >= MAX_SESSIONS:  # oldest first: dicts keep insertion order
+            del self._eliciting[next(iter(self._eliciting))]
+        self._eliciting[peer.session] = client_supports_elicitation(
+            capabilities if isinstance(capabilities, dict) else None, None
+        )
+
+
+MAX_SESSIONS: Final = 10_000
+"""Sessions whose initialize capabilities are remembered (the oldest are forgotten)."""
 
 _OURS = frozenset({"requestState", "inputResponses"})
 

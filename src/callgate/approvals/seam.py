@@ -22,7 +22,7 @@ from typing import Any, Final
 import anyio
 
 from callgate.approvals.broker import ApprovalBroker, ApprovalOutcome, ApprovalSettings
-from callgate.approvals.elicitation import ClientAnswer, client_supports_elicitation
+from callgate.approvals.elicitation import ClientAnswer, ClientAsk, client_supports_elicitation
 from callgate.approvals.model import Approval, Mode
 from callgate.approvals.store import ApprovalNotFound
 from callgate.policy.decision import Decision, ToolCall, Verdict
@@ -51,6 +51,8 @@ class CallContext:
     prompt: Approval | None = None
     key: tuple[str, str | int] | None = None
     waiting: dict[tuple[str, str | int], anyio.CancelScope] | None = None
+    ask_client: ClientAsk | None = None
+    """Asks the client over the transport (2025-11-25 `elicitation/create`), when it can."""
     approved: str | None = None
     """Why this call was approved, once it was: the gate may judge the same call again
     (counters changed meanwhile) and must not ask a second time."""
@@ -151,6 +153,7 @@ class GateApprovals:
                 peer.session,
                 decision,
                 category=self._category(call),
+                ask_client=context.ask_client if context is not None else None,
                 settings=settings,
             ),
         )

@@ -44,6 +44,19 @@ class Message:
         return "method" not in self.body and ("result" in self.body or "error" in self.body)
 
 
+class ClientRequests(Protocol):
+    """A transport's way for callgate itself to ask the client something (a 2025-11-25
+    `elicitation/create` for an approval). The transport matches the client's response by
+    id and hands it back here; it never reaches the interceptor or the server."""
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a request to the client; return its JSON-RPC response (`result` or `error`).
+
+        Cancelling the caller tells the client (`notifications/cancelled`).
+        """
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Peer:
     """Who is on the client side of one message.
@@ -51,7 +64,8 @@ class Peer:
     `server` names the upstream; `session` is the MCP session as callgate defines it (the
     stdio connection, the `Mcp-Session-Id`, or for stateless HTTP the agent plus a
     client-supplied session key); `protocol_version` is the negotiated or per-request
-    MCP version when known.
+    MCP version when known; `client` is set by transports that can send callgate's own
+    requests to the client (stdio), None where they cannot.
     """
 
     server: str
@@ -59,6 +73,7 @@ class Peer:
     agent: Agent = ANONYMOUS
     protocol_version: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    client: ClientRequests | None = field(default=None, compare=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
