@@ -59,6 +59,12 @@ def test_every_error_is_reported_with_position_key_and_hint() -> None:
     ]
 
 
+def test_known_key_at_the_wrong_level_points_at_indentation() -> None:
+    (issue,) = issues_of('version: "1"\ntools:\n  t:\nrules: []\n')
+    assert (issue.key, issue.line) == ("rules", 4)
+    assert issue.hint == "'rules' is valid elsewhere, not here: check the indentation"
+
+
 def test_yaml_syntax_error_has_its_position() -> None:
     (issue,) = issues_of('version: "1"\ntools: [1\nhide: 2\n')
     assert issue.code == IssueCode.YAML_SYNTAX

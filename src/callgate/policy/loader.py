@@ -270,7 +270,10 @@ def _pydantic_issue(
     message = error["msg"].removeprefix("Value error, ")
     if kind == "extra_forbidden":
         word = str(loc[-1]) if loc else ""
-        hint = suggest(word, vocabulary) or "remove it, or check the policy reference"
+        if word in vocabulary:
+            hint = f"{word!r} is valid elsewhere, not here: check the indentation"
+        else:
+            hint = suggest(word, vocabulary) or "remove it, or check the policy reference"
         return source.issue(IssueCode.UNKNOWN_KEY, loc, f"unknown key {word!r}", hint)
     if kind == "missing":
         word = str(loc[-1]) if loc else ""
