@@ -45,6 +45,11 @@ REQUEST_CANCELLED = -32800
 MAX_STALE_RETRIES = 5
 """How often a call is re-judged when counters it relied on changed under it."""
 
+EXCHANGE = "exchange"
+"""`Peer.extra` key naming one stateless HTTP exchange (2026-07-28). Request ids are unique
+only per client, and many clients share a stateless session (`<agent>/default`), so calls
+in flight are tracked per exchange there, per session elsewhere."""
+
 
 class Judge(Protocol):
     """The current policy as the gate needs it (compiled policy plus the engine)."""
@@ -130,7 +135,7 @@ class Gate:
             params = message.body.get("params")
             request_id = params.get("requestId") if isinstance(params, dict) else None
             if isinstance(request_id, str | int):
-                key = (peer.session, request_id)
+                key = _flight(peer, request_id)
                 entry = self._in_flight.pop(key, None)
                 if entry is not None:
                     await self._settle(entry, success=False, outcome="cancelled")
@@ -157,7 +162,7 @@ class Gate:
             )
         await self._expire()
         call = ToolCall(peer.server, params["name"], arguments)
-        key = (peer.session, request_id)
+        key = _flight(peer, request_id)
         self._judging.add(key)
         try:
             decision, reservation = await self._decide(call, peer)
@@ -263,7 +268,7 @@ class Gate:
         request_id = message.body.get("id")
         if not isinstance(request_id, str | int):
             return message
-        entry = self._in_flight.pop((peer.session, request_id), None)
+        entry = self._in_flight.pop(_flight(peer, request_id), None)
         if entry is None:
             return message
         if entry.method == "tools/list":
@@ -286,7 +291,8 @@ class Gate:
 
     async def on_upstream_lost(self, peer: Peer) -> None:
         """Roll back every call of `peer` still waiting for the upstream."""
-        lost = [key for key, entry in self._in_flight.items() if entry.peer.session == peer.session]
+        owner = _flight(peer, 0)[0]
+        lost = [key for key in self._in_flight if key[0] == owner]
         for key in lost:
             await self._settle(self._in_flight.pop(key), success=False, outcome="upstream_lost")
 
@@ -294,7 +300,7 @@ class Gate:
 
     async def _track(self, message: Message, peer: Peer, entry: _InFlight) -> Reply | None:
         """Remember a forwarded request; refuse (fail closed) when the table is full."""
-        key = (peer.session, message.body["id"])
+        key = _flight(peer, message.body["id"])
         if len(self._in_flight) >= self.max_in_flight:
             await self._expire()
         if len(self._in_flight) >= self.max_in_flight or key in self._in_flight:
@@ -373,6 +379,11 @@ class Gate:
     def in_flight(self) -> int:
         """How many forwarded requests wait for an answer."""
         return len(self._in_flight)
+
+
+def _flight(peer: Peer, request_id: str | int) -> tuple[str, str | int]:
+    """The in-flight table's key: the exchange (stateless HTTP) or session, and the id."""
+    return peer.extra.get(EXCHANGE) or peer.session, request_id
 
 
 def _outcome(body: Mapping[str, Any]) -> tuple[bool, str]:

@@ -41,6 +41,7 @@ from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from callgate.policy.decision import ANONYMOUS, Agent
+from callgate.proxy.gate import EXCHANGE
 from callgate.proxy.hooks import Interceptor, Message, Peer
 from callgate.proxy.jsonrpc import (
     INVALID_REQUEST,
@@ -223,14 +224,18 @@ class Listener:
 
     def _peer(self, request: Request, version: str | None, session: str | None) -> Peer:
         agent = self._agent(request) or ANONYMOUS
+        extra: dict[str, str] = {}
         if mcp_headers.is_modern(version):
             key = request.headers.get(mcp_headers.CALLGATE_SESSION) or "default"
             session = f"{agent.name}/{key}"
+            # Clients sharing this session reuse request ids: track calls per exchange.
+            extra[EXCHANGE] = f"exchange-{uuid.uuid4().hex}"
         return Peer(
             server=self.server,
             session=session or f"initialize-{uuid.uuid4().hex[:12]}",
             agent=agent,
             protocol_version=version,
+            extra=extra,
         )
 
     async def _read_body(self, request: Request) -> bytes | None:

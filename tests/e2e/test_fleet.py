@@ -1,0 +1,119 @@
+"""A fleet on Redis: several `callgate run --listen` processes enforce one limit together.
+
+Real parts only: a real redis-server, real callgate processes, one real upstream over
+Streamable HTTP, official SDK clients speaking both protocol generations.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import anyio
+import pytest
+import redis
+
+from tests.e2e.support import (
+    Setup,
+    callgate_listening,
+    connect,
+    decision_meta,
+    http_upstream,
+    seen,
+    verdict,
+)
+from tests.fixtures.redis import RedisServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+GLOBAL_LIMIT = """\
+version: "1"
+tools:
+  work:
+    rules:
+      - name: fleet-wide
+        rate_limit: {max: 50, window: hour, scope: global}
+"""
+
+CLIENTS_PER_INSTANCE = 4
+CALLS = 200
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_a_global_limit_of_50_holds_exactly_across_two_instances(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    redis_server.flush()
+    setup = Setup(tmp_path, GLOBAL_LIMIT)
+    state = redis_server.url()
+    verdicts: Counter[str] = Counter()
+    limited_reasons: list[str] = []
+    with anyio.fail_after(120):
+        async with (
+            http_upstream() as upstream,
+            callgate_listening(setup, state, upstream, name="a") as first,
+            callgate_listening(setup, state, upstream, name="b") as second,
+        ):
+
+            async def client(url: str, mode: str, calls: int) -> None:
+                async with connect(url, mode=mode) as session, anyio.create_task_group() as tg:
+                    for n in range(calls):
+                        tg.start_soon(one_call, session, n)
+
+            async def one_call(session: object, n: int) -> None:
+                result = await session.call_tool("work", {"n": n})  # type: ignore[attr-defined]
+                outcome = verdict(result)
+                verdicts[outcome] += 1
+                if outcome == "rate_limited":
+                    limited_reasons.append(decision_meta(result)["reason"])
+
+            per_client = CALLS // (2 * CLIENTS_PER_INSTANCE)
+            async with anyio.create_task_group() as group:
+                for index in range(CLIENTS_PER_INSTANCE):
+                    mode = "legacy" if index % 2 else "auto"  # 2025-11-25 and 2026-07-28
+                    for gate in (first, second):
+                        group.start_soon(client, gate.url, mode, per_client)
+            upstream_saw = await seen(upstream)
+
+    assert verdicts == {"allow": 50, "rate_limited": 150}
+    assert upstream_saw["work"] == 50
+    assert all("at most 50 calls per 3600 s" in reason for reason in limited_reasons)
+    # Both instances decided some of the calls, and every decision was audited.
+    audited = [first.audit(), second.audit()]
+    assert all(records for records in audited)
+    decisions = Counter(record["decision"] for records in audited for record in records)
+    assert decisions == {"allow": 50, "rate_limited": 150}
+
+
+async def test_two_servers_behind_two_instances_never_share_a_counter(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    redis_server.flush()
+    setup = Setup(tmp_path, GLOBAL_LIMIT.replace("max: 50", "max: 3"))
+    state = redis_server.url()
+    with anyio.fail_after(120):
+        async with (
+            http_upstream() as left,
+            http_upstream() as right,
+            callgate_listening(setup, state, left, name="left") as left_gate,
+            callgate_listening(setup, state, right, name="right") as right_gate,
+        ):
+            outcomes: dict[str, list[str]] = {}
+            for gate in (left_gate, right_gate):
+                async with connect(gate.url) as client:
+                    outcomes[gate.url] = [
+                        verdict(await client.call_tool("work", {"n": n})) for n in range(4)
+                    ]
+            ran = [await seen(left), await seen(right)]
+
+    expected = ["allow", "allow", "allow", "rate_limited"]
+    assert list(outcomes.values()) == [expected, expected]
+    assert [counts["work"] for counts in ran] == [3, 3]
+    with redis.Redis.from_url(state, decode_responses=True) as client:
+        keys: list[str] = client.keys("callgate:*rate:work/fleet-wide*")
+    servers = {key.removeprefix("callgate:").split("|")[0] for key in keys}
+    assert servers == {left.split("/")[2], right.split("/")[2]}  # host:port of each upstream
