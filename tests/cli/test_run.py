@@ -462,3 +462,30 @@ async def test_cancelled_calls_give_their_slot_back(
     calls = [m["id"] for m in recorded_messages(log) if m.get("method") == "tools/call"]
     assert calls == ["b1", "b2"]
     assert [r["outcome"] for r in audit_lines(audit)] == ["cancelled", "cancelled"]
+
+
+async def test_a_batch_is_judged_element_by_element(
+    policy: Path, tmp_path: Path, env: dict[str, str]
+) -> None:
+    log = tmp_path / "upstream.log"
+    command = callgate_run(policy, tmp_path / "a.jsonl", recorded(log, SDK_SERVER))
+    session = await RawSession.start(command, env)
+    denied = {
+        "jsonrpc": "2.0",
+        "id": "d",
+        "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 99, "b": 1}},
+    }
+    with anyio.fail_after(30):
+        await session.initialize()
+        await session.send_line(f"[{json.dumps(denied)}, 7]".encode())
+        replies = await session.receive_batch()
+        await session.call("after", "ping", {})
+        await session.finish()
+    by_id = {reply["id"]: reply for reply in replies}
+    assert by_id["d"]["result"]["isError"] is True
+    assert "small-numbers" in by_id["d"]["result"]["content"][0]["text"]
+    assert by_id[None]["error"]["code"] == -32600
+    # Neither element reached the server.
+    methods = [m.get("method") for m in recorded_messages(log)]
+    assert methods == ["initialize", "notifications/initialized", "ping"]
