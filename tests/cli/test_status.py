@@ -38,6 +38,19 @@ def _write_log(path: Path) -> None:
                 outcome=outcome,
             )
         )
+    sink.record(
+        build_event(
+            now=1_800_000_010.0,
+            server="srv",
+            session="",
+            agent="",
+            method="auth",
+            tool=None,
+            decision="deny",
+            rule="agents",
+            reason="missing bearer token",
+        )
+    )
     anyio.run(sink.aclose)
 
 
@@ -55,6 +68,7 @@ def test_status_counts_decisions_rules_and_latency(
     assert "no-deletes" in output
     assert "p50 20.0 ms, p99 30.0 ms" in output
     assert "1 unreadable lines skipped" in output
+    assert "Also decided: auth deny x 1" in output
 
 
 def test_status_without_a_log_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

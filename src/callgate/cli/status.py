@@ -75,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     p99 = summary.latency_percentile(99)
     if p50 is not None and p99 is not None:
         console.print(f"Upstream latency of allowed calls: p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+    for what, count in summary.other_decisions.most_common():
+        console.print(f"Also decided: {what} x {count}")
     if summary.unreadable:
         console.print(f"[yellow]{summary.unreadable} unreadable lines skipped[/yellow]")
     return 0

@@ -23,6 +23,8 @@ class AuditSummary:
     last: str | None = None
     unreadable: int = 0
     other_events: int = 0
+    other_decisions: Counter[str] = field(default_factory=Counter)
+    """Decisions about something other than a tool call, as "method decision" (auth deny)."""
 
     @property
     def calls(self) -> int:
@@ -60,6 +62,10 @@ def summarize(lines: Iterable[str]) -> AuditSummary:
         decision = record.get("decision")
         if not isinstance(decision, str):
             summary.other_events += 1  # approval events and the like
+            continue
+        method = record.get("method", "tools/call")
+        if method != "tools/call":
+            summary.other_decisions[f"{method} {decision}"] += 1
             continue
         _add(summary, record, decision)
     return summary
