@@ -21,6 +21,8 @@ from callgate.proxy.hooks import Forward, Message, Peer, Reply
 from callgate.transports.http_upstream import run_stdio_to_http
 
 REFUSED_TOOL = "delete_everything"
+ASK_FIRST = "ask me first"
+"""An `echo` of this text is forwarded only if the client says yes when callgate asks."""
 
 
 @dataclass
@@ -48,14 +50,34 @@ class Guard:
         self._record("client", message.body, peer)
         params = message.body.get("params") or {}
         if message.method == "tools/call" and params.get("name") == REFUSED_TOOL:
-            result: dict[str, Any] = {
-                "content": [{"type": "text", "text": '[callgate] denied by rule "guard"'}],
-                "isError": True,
-            }
-            if peer.protocol_version == "2026-07-28":
-                result["resultType"] = "complete"
-            return Reply({"jsonrpc": "2.0", "id": message.body["id"], "result": result})
+            return self._refuse(message, peer, "refused tool")
+        if message.method == "tools/call" and params.get("arguments") == {"text": ASK_FIRST}:
+            return await self._ask_first(message, peer)
         return Forward(message)
+
+    async def _ask_first(self, message: Message, peer: Peer) -> Forward | Reply:
+        if peer.client is None:
+            return self._refuse(message, peer, "no way to ask the client")
+        answer = await peer.client.request(
+            "elicitation/create",
+            {
+                "message": "callgate: allow this echo?",
+                "requestedSchema": {"type": "object", "properties": {}},
+            },
+        )
+        self._record("asked", answer, peer)
+        if answer.get("result", {}).get("action") == "accept":
+            return Forward(message)
+        return self._refuse(message, peer, "the client said no")
+
+    def _refuse(self, message: Message, peer: Peer, reason: str) -> Reply:
+        result: dict[str, Any] = {
+            "content": [{"type": "text", "text": f'[callgate] denied by rule "guard": {reason}'}],
+            "isError": True,
+        }
+        if peer.protocol_version == "2026-07-28":
+            result["resultType"] = "complete"
+        return Reply({"jsonrpc": "2.0", "id": message.body["id"], "result": result})
 
     async def on_server_message(self, message: Message, peer: Peer) -> Message | None:
         self._record("server", message.body, peer)

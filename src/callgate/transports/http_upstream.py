@@ -47,6 +47,7 @@ from callgate.proxy.jsonrpc import (
 )
 from callgate.transports import headers as mcp_headers
 from callgate.transports.relay import (
+    OwnRequests,
     id_key,
     judge_server,
     synthesize_error,
@@ -189,6 +190,10 @@ class StdioHttpBridge:
         self._task_group: anyio.abc.TaskGroup | None = None
         self._listening = False
         self._upstream_lost = False
+        self._own_requests = OwnRequests(self._write_async)
+
+    async def _write_async(self, data: bytes) -> None:
+        self._write(data)
 
     def peer(self, version: str | None = None) -> Peer:
         """The peer for a message, with the per-request version on 2026-07-28."""
@@ -199,6 +204,7 @@ class StdioHttpBridge:
             agent=self._agent,
             protocol_version=version or self.protocol_version,
             extra=extra,
+            client=self._own_requests,
         )
 
     async def run(self, lines: AsyncIterator[bytes]) -> int:
@@ -223,25 +229,29 @@ class StdioHttpBridge:
             if isinstance(item, ParseError):
                 self._write(encode(item.response()))
                 continue
+            if self._own_requests.claim(item):
+                continue
             version = mcp_headers.envelope_version(item.body)
+            if item.is_request:
+                # Judged in its own task: judging may wait (an approval asked of this
+                # very client), and the client's answer arrives on this same stdin.
+                self._start_request(item, version)
+                continue
             verdict = await self._interceptor.on_client_message(item, self.peer(version))
             if not isinstance(verdict, Forward):
                 self._write(encode(verdict.body))
                 continue
-            await self._send(verdict.message, version)
+            message = verdict.message
+            if message.method == "notifications/cancelled" and self._cancel_modern(message):
+                continue
+            await self._post_one_way(message, version)
 
-    async def _send(self, message: Message, version: str | None) -> None:
-        modern = mcp_headers.is_modern(version)
-        if message.is_request:
-            scope = anyio.CancelScope()
-            key = id_key(message.body["id"])
-            self._in_flight[key] = _InFlight(scope, modern)
-            assert self._task_group is not None
-            self._task_group.start_soon(self._exchange, message, version, scope, key)
-            return
-        if message.method == "notifications/cancelled" and self._cancel_modern(message):
-            return
-        await self._post_one_way(message, version)
+    def _start_request(self, message: Message, version: str | None) -> None:
+        scope = anyio.CancelScope()
+        key = id_key(message.body["id"])
+        self._in_flight[key] = _InFlight(scope, mcp_headers.is_modern(version))
+        assert self._task_group is not None
+        self._task_group.start_soon(self._exchange, message, version, scope, key)
 
     def _cancel_modern(self, message: Message) -> bool:
         """On 2026-07-28 cancelling means closing the request's stream: no POST is sent."""
@@ -288,19 +298,25 @@ class StdioHttpBridge:
     async def _exchange(
         self, message: Message, version: str | None, scope: anyio.CancelScope, key: tuple[bool, Any]
     ) -> None:
-        """POST one request and relay everything on its response until the response itself."""
+        """Judge one request, POST it, and relay its response stream up to the response."""
         request_id = message.body["id"]
         peer = self.peer(version)
-        answered = False
+        answered = forwarded = False
         try:
             with scope:
-                answered = await self._post_request(message, version, peer)
+                verdict = await self._interceptor.on_client_message(message, peer)
+                if isinstance(verdict, Forward):
+                    forwarded = True
+                    answered = await self._post_request(verdict.message, version, peer)
+                else:
+                    self._write(encode(verdict.body))
+                    answered = True
             if scope.cancelled_caught:
                 # The client cancelled (2026-07-28): no response is owed, but the
-                # interceptor must settle the call.
-                await synthesize_error(
-                    self._interceptor, peer, request_id, "request cancelled by the client"
-                )
+                # interceptor must settle a call it let through.
+                if forwarded:
+                    reason = "request cancelled by the client"
+                    await synthesize_error(self._interceptor, peer, request_id, reason)
                 return
         except TRANSPORT_ERRORS as exc:
             reason = f"upstream unreachable ({describe_failure(exc)})"

@@ -8,8 +8,12 @@ interceptor, which may rewrite or drop it; what does not parse is dropped, never
 from __future__ import annotations
 
 import logging
+import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 from callgate.proxy.hooks import Forward, Interceptor, Message, Peer
 from callgate.proxy.jsonrpc import INTERNAL_ERROR, ParseError, decode, encode, error_response
@@ -101,6 +105,54 @@ async def synthesize_error(
     return None if judged is None else wire(judged)
 
 
+class OwnRequests:
+    """callgate's own requests to a client (the `ClientRequests` contract).
+
+    Ids are `callgate-<random>`, so they never collide with the server's; the client's
+    response is taken out of the stream by `claim` before any interceptor sees it, and a
+    request whose caller stops waiting is withdrawn with `notifications/cancelled`.
+    """
+
+    def __init__(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        self._write = write
+        self._waiting: dict[str, tuple[anyio.Event, list[dict[str, Any]]]] = {}
+
+    async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Send a request to the client; return its JSON-RPC response."""
+        request_id = f"callgate-{uuid.uuid4().hex}"
+        answered = anyio.Event()
+        box: list[dict[str, Any]] = []
+        self._waiting[request_id] = (answered, box)
+        body = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        try:
+            await self._write(encode(body))
+            await answered.wait()
+            return box[0]
+        except anyio.get_cancelled_exc_class():
+            note = {
+                "jsonrpc": "2.0",
+                "method": "notifications/cancelled",
+                "params": {"requestId": request_id, "reason": "no longer needed"},
+            }
+            with anyio.CancelScope(shield=True):
+                await self._write(encode(note))
+            raise
+        finally:
+            self._waiting.pop(request_id, None)
+
+    def claim(self, message: Message) -> bool:
+        """Take the client's response to one of callgate's requests; False for any other."""
+        if not message.is_response:
+            return False
+        request_id = message.body.get("id")
+        waiting = self._waiting.get(request_id) if isinstance(request_id, str) else None
+        if waiting is None or waiting[0].is_set():
+            return False
+        waiting[1].append(message.body)
+        waiting[0].set()
+        return True
+
+
 def response_ids(messages: list[Message]) -> set[Any]:
     """The ids of the responses among `messages`, as hashable keys."""
     return {id_key(m.body.get("id")) for m in messages if m.is_response}
@@ -115,6 +167,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "UPSTREAM_ERROR",
     "Judged",
+    "OwnRequests",
     "id_key",
     "judge_client",
     "judge_server",
