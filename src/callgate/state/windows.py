@@ -5,9 +5,10 @@ Times are Unix seconds (UTC). A calendar window of `seconds` is aligned to multi
 (Unix time has no leap seconds, so every UTC day is 86,400 of them).
 
 A sliding window of `seconds` at `now` holds the events stamped in `(now - seconds, now]`;
-events stamped later than `now` (another instance's clock running ahead) are counted too,
-so clock skew can only make a limit stricter, never looser. An event stamped `t` leaves
-the window at `t + seconds`.
+events stamped later than `now` (by an instance whose clock runs ahead) are counted too.
+An event stamped `t` leaves the window at `t + seconds`. Stores drop events once the
+window of the write that sees them has passed them, so between instances whose clocks
+disagree, the window's oldest edge is only as exact as the clocks.
 """
 
 from __future__ import annotations
