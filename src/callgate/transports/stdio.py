@@ -472,8 +472,13 @@ class StdioProxy:
             self.peer = replace(self.peer, protocol_version=version)
 
     async def _upstream_gone(self) -> None:
-        for task in list(self._calls):
-            task.cancel()
+        # Calls still being judged finish first (briefly), so the reservations they took
+        # are in flight when the loss settles them; cancelling them midway could strand
+        # a reservation in a shared store.
+        if self._calls:
+            _, stuck = await asyncio.wait(set(self._calls), timeout=self.grace)
+            for task in stuck:
+                task.cancel()
         await self.interceptor.on_upstream_lost(self.peer)
         for request_id in list(self._requests):
             error = error_response(request_id, INTERNAL_ERROR, "upstream MCP server exited")
