@@ -214,3 +214,41 @@ async def test_newer_schema_is_refused_with_a_clear_message(tmp_path: Path) -> N
     )
     with pytest.raises(StoreUnavailable, match="counter schema version 99"):
         SqliteStore(path)
+
+
+async def test_concurrent_rollbacks_of_one_reservation_undo_it_once(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path)
+    spend = CounterKey("stripe", Scope.GLOBAL, "*", "spend", Window(WindowKind.CALENDAR, 3_600))
+    kept = await store.reserve([Charge(spend, Decimal("5"), rule="spend")], {}, NOW)
+    undone = await store.reserve([Charge(spend, Decimal("2"), rule="spend"), CHARGE], {}, NOW)
+    assert isinstance(kept, Reservation)
+    assert isinstance(undone, Reservation)
+    # Another connection holds the write lock, so both rollbacks wait in worker threads.
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(store.rollback, undone, NOW)
+            tasks.start_soon(store.rollback, undone, NOW)
+            await anyio.wait_all_tasks_blocked()
+            blocker.execute("COMMIT")
+    blocker.close()
+    assert await store.read([spend, KEY], NOW) == {spend: 5, KEY: 0}
+    await store.aclose()
+
+
+async def test_a_rollback_that_failed_can_be_retried(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    store = SqliteStore(path, busy_timeout=0.05)
+    undone = await store.reserve([CHARGE], {}, NOW)
+    assert isinstance(undone, Reservation)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    with anyio.fail_after(10), pytest.raises(StoreUnavailable):
+        await store.rollback(undone, NOW)
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    await store.rollback(undone, NOW)
+    assert (await store.read([KEY], NOW))[KEY] == 0
+    await store.aclose()

@@ -154,7 +154,8 @@ class SqliteStore:
 
     async def rollback(self, reservation: Reservation, now: float) -> None:
         """Undo a reservation; a no-op when it was already committed or rolled back."""
-        undo = self._pending.get(reservation.id)
+        # Taken out first, so a second rollback running meanwhile finds nothing to undo.
+        undo = self._pending.pop(reservation.id, None)
         if undo is None:
             return
 
@@ -163,8 +164,11 @@ class SqliteStore:
             for change in undo:
                 ledger.undo(change)
 
-        await self._run(work, write=True)
-        self._pending.pop(reservation.id, None)
+        try:
+            await self._run(work, write=True)
+        except BaseException:
+            self._pending[reservation.id] = undo  # nothing was undone: it may be retried
+            raise
 
     async def aclose(self) -> None:
         """Close the file's connections."""
