@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+import anyio
+
 from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
 from callgate.proxy.audit import AuditSink, build_event
 from callgate.proxy.catalog import ToolCatalog
@@ -168,6 +170,27 @@ class Gate:
             decision, reservation = await self._decide(call, peer)
         finally:
             self._judging.discard(key)
+        try:
+            return await self._admit(message, peer, call, decision, reservation)
+        except BaseException:
+            # Cancelled (the client went away) or failed after counters were reserved:
+            # give them back even while being cancelled.
+            with anyio.CancelScope(shield=True):
+                await self._release(reservation, commit=False)
+            raise
+
+    async def _admit(
+        self,
+        message: Message,
+        peer: Peer,
+        call: ToolCall,
+        decision: Decision,
+        reservation: Reservation | None,
+    ) -> Forward | Reply:
+        """Answer a judged call: refuse it, or track it and let it through."""
+        request_id = message.body["id"]
+        params = message.body["params"]
+        key = _flight(peer, request_id)
         if key in self._cancelled_early:
             # Cancelled while being judged (e.g. waiting for approval): never forward it.
             self._cancelled_early.discard(key)
