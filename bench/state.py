@@ -5,7 +5,8 @@
 Each decision reserves what a rate-limited, spend-capped call reserves (one sliding
 rate-limit charge and one calendar spend charge, guarded by the spend read before) and
 commits it. Two loads: a typical limit (100/minute, ~100 events in the window) and a heavy
-one (10,000/minute, ~10,000 events in the window). Time is a fake clock, so windows fill as
+one (10,000/minute, ~10,000 events in the window), and SQLite once more while a second
+process writes to the same file non-stop. Time is a fake clock, so windows fill as
 they would in production. Starts its own redis-server (Debian's, see .ci/install-redis.sh)
 on a free loopback port, and counts the Redis commands a decision sends with MONITOR.
 """
@@ -77,6 +78,47 @@ async def measure(store: CounterStore, load: Load, decisions: int, warmup: int) 
     return samples[warmup:]
 
 
+# A second process reserving and committing on the same SQLite file as fast as it can.
+NEIGHBOUR = """
+import sys, anyio
+from decimal import Decimal
+from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
+from callgate.state.sqlite import SqliteStore
+
+async def main() -> None:
+    store = SqliteStore(sys.argv[1])
+    key = CounterKey("other", Scope.GLOBAL, "*", "rate:n", Window(WindowKind.SLIDING, 60))
+    charge = Charge(key, Decimal(1), rule="n", limit=10**9)
+    print("ready", flush=True)
+    index = 0
+    while True:
+        index += 1
+        now = 1_790_000_000.0 + index * 0.001
+        await store.commit(await store.reserve([charge], {}, now), now)
+
+anyio.run(main)
+"""
+
+
+async def measure_with_neighbour(path: Path, load: Load, decisions: int) -> list[float]:
+    """Reserve + commit latency while another process writes to the same file non-stop."""
+    SqliteStore(path)  # the schema exists before either side starts
+    neighbour = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", NEIGHBOUR, str(path), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert neighbour.stdout is not None
+        if (await neighbour.stdout.readline()).strip() != b"ready":
+            raise SystemExit("the neighbour process did not start")
+        store = SqliteStore(path)
+        samples = await measure(store, load, decisions, warmup=500)
+        await store.aclose()
+    finally:
+        neighbour.kill()
+        await neighbour.wait()
+    return samples
+
+
 async def redis_commands_per_decision(server: RedisServer, decisions: int) -> float:
     """Commands the store sends per decision, counted by the server's MONITOR."""
     store = RedisStore(server.url())
@@ -137,6 +179,12 @@ async def main() -> None:
                         f"{backend:<8} {load.name:<8} {percentile(samples, 0.5):>8.1f}"
                         f" {percentile(samples, 0.99):>8.1f} {statistics.fmean(samples):>8.1f}"
                     )
+            shared = Path(directory) / "shared.db"
+            samples = await measure_with_neighbour(shared, LOADS[0], decisions)
+            print(
+                f"{'sqlite':<8} {'+1 proc':<8} {percentile(samples, 0.5):>8.1f}"
+                f" {percentile(samples, 0.99):>8.1f} {statistics.fmean(samples):>8.1f}"
+            )
             server.flush()
             per_decision = await redis_commands_per_decision(server, 200)
             print(f"redis round trips per decision: {per_decision:g} (reserve 1 + commit 1)")
