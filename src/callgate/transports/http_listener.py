@@ -42,7 +42,7 @@ from starlette.types import Receive, Scope, Send
 
 from callgate.policy.decision import ANONYMOUS, Agent
 from callgate.proxy.gate import EXCHANGE
-from callgate.proxy.hooks import Interceptor, Message, Peer
+from callgate.proxy.hooks import ClientRequests, Interceptor, Message, Peer
 from callgate.proxy.jsonrpc import (
     INVALID_REQUEST,
     MAX_MESSAGE_BYTES,
@@ -63,6 +63,9 @@ from callgate.transports.http_upstream import (
 from callgate.transports.relay import (
     UPSTREAM_ERROR,
     Judged,
+    OwnRequests,
+    Questions,
+    claim_answer,
     id_key,
     judge_client,
     judge_server,
@@ -157,9 +160,33 @@ class _Exchange:
     peer: Peer
     judged: Judged = field(default_factory=Judged)
     was_batch: bool = False
+    started: bool = False
+    """The SSE response began while judging (callgate asked the client something)."""
 
     async def respond(self, response: Response) -> None:
         await response(self.request.scope, self.request.receive, self.send)
+
+    async def start_stream(
+        self, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
+        """Begin an SSE response (once)."""
+        if self.started:
+            return
+        self.started = True
+        merged = {**SSE_HEADERS, **(headers or {})}
+        raw = [(name.encode(), value.encode()) for name, value in merged.items()]
+        await self.send({"type": "http.response.start", "status": status, "headers": raw})
+
+    async def ask(self, data: bytes) -> None:
+        """Write one of callgate's own requests to the client on this exchange's stream."""
+        await self.start_stream()
+        await _send_event(self.send, Event(data))
+
+    async def finish_stream(self, bodies: list[Any]) -> None:
+        """Write the last messages as events and end the stream."""
+        for body in bodies:
+            await _send_event(self.send, Event(encode(body)))
+        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def local_body(self, extra: list[Any] | None = None) -> bytes:
         """The local replies (plus `extra` server answers) as one message or a batch."""
@@ -178,6 +205,8 @@ class Listener:
     max_message_bytes: int = MAX_MESSAGE_BYTES
     authenticate: Authenticate | None = None
     owners: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    questions: Questions = field(default_factory=dict)
+    """callgate's open questions to clients, answered by a later POST of the same client."""
     """Session id -> the agent that opened it; another agent's requests get 404."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -222,7 +251,13 @@ class Listener:
     def _agent(self, request: Request) -> Agent | None:
         return ANONYMOUS if self.authenticate is None else self.authenticate(request.headers)
 
-    def _peer(self, request: Request, version: str | None, session: str | None) -> Peer:
+    def _peer(
+        self,
+        request: Request,
+        version: str | None,
+        session: str | None,
+        client: ClientRequests | None = None,
+    ) -> Peer:
         agent = self._agent(request) or ANONYMOUS
         extra: dict[str, str] = {}
         if mcp_headers.is_modern(version):
@@ -236,6 +271,7 @@ class Listener:
             agent=agent,
             protocol_version=version,
             extra=extra,
+            client=client,
         )
 
     async def _read_body(self, request: Request) -> bytes | None:
@@ -281,22 +317,37 @@ class Listener:
             await checked(request.scope, request.receive, send)
             return
         items, was_batch, version = checked
-        peer = self._peer(request, version, request.headers.get(mcp_headers.SESSION_ID))
-        judged = await judge_client(self.interceptor, items, peer)
-        exchange = _Exchange(request, send, peer, judged, was_batch)
+        items = [
+            item
+            for item in items
+            if not (isinstance(item, Message) and claim_answer(self.questions, item))
+        ]
+        if not items:
+            await Response(status_code=202)(request.scope, request.receive, send)
+            return
+        exchange = _Exchange(request, send, ANONYMOUS_PEER, Judged(), was_batch)
+        client: ClientRequests | None = None
+        if not mcp_headers.is_modern(version) and _accepts_sse(request):
+            # 2025-11-25: callgate may ask this client something while judging (an
+            # approval); the question goes out on this POST's own SSE response.
+            client = OwnRequests(exchange.ask, self.questions)
+        peer = self._peer(request, version, request.headers.get(mcp_headers.SESSION_ID), client)
+        exchange.peer = peer
+        exchange.judged = judged = await judge_client(self.interceptor, items, peer)
         if not judged.forward:
-            await exchange.respond(
-                json_answer(200, exchange.local_body())
-                if judged.replies
-                else Response(status_code=202)
-            )
+            if exchange.started:
+                await exchange.finish_stream(judged.replies)
+            elif judged.replies:
+                await exchange.respond(json_answer(200, exchange.local_body()))
+            else:
+                await exchange.respond(Response(status_code=202))
             return
         outgoing = Outgoing(
             judged.forward,
             was_batch,
             mcp_headers.forwardable(request.headers.items()),
             peer,
-            "text/event-stream" in request.headers.get("accept", ""),
+            _accepts_sse(request),
             version,
         )
         try:
@@ -319,6 +370,9 @@ class Listener:
             if out is not None:
                 answers.append(_loads(out))
         await self.interceptor.on_upstream_lost(exchange.peer)
+        if exchange.started:
+            await exchange.finish_stream([*exchange.judged.replies, *answers])
+            return
         if not answers and not exchange.judged.replies:
             await exchange.respond(error_answer(502, UPSTREAM_ERROR, reason))
             return
@@ -328,11 +382,14 @@ class Listener:
         """Send the backend's answer on, every server message judged on the way."""
         try:
             if answer.frames is None:
-                await self._relay_json(exchange, answer, None)
+                if exchange.started:
+                    await exchange.finish_stream(exchange.judged.replies)
+                else:
+                    await self._relay_json(exchange, answer, None)
                 return
             frames = aiter(answer.frames)
             waiting = {id_key(m.body["id"]) for m in exchange.judged.requests}
-            if answer.sse:
+            if answer.sse or exchange.started:
                 # A stream stays open for events yet to come: answer with headers now.
                 await self._relay_stream(exchange, answer, [], frames, waiting)
                 return
@@ -392,8 +449,7 @@ class Listener:
         after answering, and the client would wait for the close.
         """
         send = exchange.send
-        headers = [(k.encode(), v.encode()) for k, v in {**SSE_HEADERS, **answer.headers}.items()]
-        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
+        await exchange.start_stream(answer.status, answer.headers)
         for reply in exchange.judged.replies:
             await _send_event(send, Event(encode(reply)))
         for event in head:
@@ -482,6 +538,13 @@ class _StreamEnd:
     resumable: bool = False
     upstream: bool = False
     broken: bool = False
+
+
+ANONYMOUS_PEER: Final = Peer(server="", session="")
+
+
+def _accepts_sse(request: Request) -> bool:
+    return "text/event-stream" in request.headers.get("accept", "")
 
 
 def _constant(agent: Agent) -> Authenticate:

@@ -105,6 +105,10 @@ async def synthesize_error(
     return None if judged is None else wire(judged)
 
 
+Questions = dict[str, tuple[anyio.Event, list[dict[str, Any]]]]
+"""callgate's open questions to clients: request id -> (answered, the answer)."""
+
+
 class OwnRequests:
     """callgate's own requests to a client (the `ClientRequests` contract).
 
@@ -113,9 +117,12 @@ class OwnRequests:
     request whose caller stops waiting is withdrawn with `notifications/cancelled`.
     """
 
-    def __init__(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+    def __init__(
+        self, write: Callable[[bytes], Awaitable[None]], waiting: Questions | None = None
+    ) -> None:
         self._write = write
-        self._waiting: dict[str, tuple[anyio.Event, list[dict[str, Any]]]] = {}
+        # Shared when answers may come back on another connection than the question (HTTP).
+        self._waiting: Questions = {} if waiting is None else waiting
 
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Send a request to the client; return its JSON-RPC response."""
@@ -142,15 +149,20 @@ class OwnRequests:
 
     def claim(self, message: Message) -> bool:
         """Take the client's response to one of callgate's requests; False for any other."""
-        if not message.is_response:
-            return False
-        request_id = message.body.get("id")
-        waiting = self._waiting.get(request_id) if isinstance(request_id, str) else None
-        if waiting is None or waiting[0].is_set():
-            return False
-        waiting[1].append(message.body)
-        waiting[0].set()
-        return True
+        return claim_answer(self._waiting, message)
+
+
+def claim_answer(questions: Questions, message: Message) -> bool:
+    """Hand a client's response to the question it answers; False when it answers none."""
+    if not message.is_response or not questions:
+        return False
+    request_id = message.body.get("id")
+    waiting = questions.get(request_id) if isinstance(request_id, str) else None
+    if waiting is None or waiting[0].is_set():
+        return False
+    waiting[1].append(message.body)
+    waiting[0].set()
+    return True
 
 
 def response_ids(messages: list[Message]) -> set[Any]:
@@ -168,6 +180,8 @@ __all__ = [
     "UPSTREAM_ERROR",
     "Judged",
     "OwnRequests",
+    "Questions",
+    "claim_answer",
     "id_key",
     "judge_client",
     "judge_server",
