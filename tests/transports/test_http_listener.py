@@ -25,8 +25,15 @@ from mcp_types import ElicitResult
 from callgate.policy.decision import Agent
 from callgate.transports.http_listener import serve_http
 from tests.transports.conftest import FASTMCP_HTTP_SERVER, UPSTREAM_SERVER, start_http_server, stop
-from tests.transports.guard import ASK_FIRST, Guard
-from tests.transports.helpers import check_refused_call_never_arrives, closed_port_url, text_of
+from tests.transports.guard import Guard
+from tests.transports.helpers import (
+    Asked,
+    check_answers_never_judged,
+    check_asked_before_forwarding,
+    check_refused_call_never_arrives,
+    closed_port_url,
+    text_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -523,27 +530,12 @@ async def test_each_batch_element_is_judged_and_local_answers_come_back_as_a_bat
 async def test_callgate_can_ask_a_legacy_http_client_before_forwarding(
     upstream: str | list[str], accept: bool
 ) -> None:
-    asked: list[str] = []
-
-    async def elicit(context: Any, params: Any) -> ElicitResult:
-        asked.append(params.message)
-        return ElicitResult(action="accept" if accept else "decline", content={})
-
+    asked = Asked(accept)
     guard = Guard()
     with anyio.fail_after(60):
         async with (
             listening(guard, upstream) as url,
-            client_for(url, "legacy", elicitation_callback=elicit) as client,
+            client_for(url, "legacy", elicitation_callback=asked) as client,
         ):
-            result = await client.call_tool("echo", {"text": ASK_FIRST})
-            executed = json.loads(text_of(await client.call_tool("executed_tools", {})))
-    assert asked == ["callgate: allow this echo?"]
-    if accept:
-        assert text_of(result) == ASK_FIRST
-        assert executed == ["echo"]
-    else:
-        assert result.is_error
-        assert "the client said no" in text_of(result)
-        assert executed == []
-    judged = [r for r in guard.records if r["direction"] in ("client", "server")]
-    assert not any(str(r["body"].get("id", "")).startswith("callgate-") for r in judged)
+            await check_asked_before_forwarding(client, asked)
+    check_answers_never_judged(guard.records)

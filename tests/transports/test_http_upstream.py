@@ -20,8 +20,14 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 from mcp_types import ElicitResult
 
-from tests.transports.guard import ASK_FIRST
-from tests.transports.helpers import check_refused_call_never_arrives, closed_port_url, text_of
+from tests.transports.helpers import (
+    Asked,
+    check_answers_never_judged,
+    check_asked_before_forwarding,
+    check_refused_call_never_arrives,
+    closed_port_url,
+    text_of,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -181,27 +187,11 @@ async def test_an_upstream_that_dies_mid_call_answers_with_an_error(
 async def test_callgate_can_ask_the_stdio_client_before_forwarding(
     upstream_url: str, tmp_path: Path, accept: bool
 ) -> None:
-    asked: list[str] = []
-
-    async def elicit(context: Any, params: Any) -> ElicitResult:
-        asked.append(params.message)
-        return ElicitResult(action="accept" if accept else "decline", content={})
-
+    asked = Asked(accept)
     record = tmp_path / "r.jsonl"
     with anyio.fail_after(30):
         async with bridged_client(
-            upstream_url, record, "legacy", elicitation_callback=elicit
+            upstream_url, record, "legacy", elicitation_callback=asked
         ) as client:
-            result = await client.call_tool("echo", {"text": ASK_FIRST})
-            executed = json.loads(text_of(await client.call_tool("executed_tools", {})))
-    assert asked == ["callgate: allow this echo?"]
-    if accept:
-        assert text_of(result) == ASK_FIRST
-        assert executed == ["echo"]
-    else:
-        assert result.is_error
-        assert "the client said no" in text_of(result)
-        assert executed == []
-    # The client's answer went to callgate alone: never judged as a client message.
-    judged = [r for r in read_records(record) if r["direction"] in ("client", "server")]
-    assert not any(str(r["body"].get("id", "")).startswith("callgate-") for r in judged)
+            await check_asked_before_forwarding(client, asked)
+    check_answers_never_judged(read_records(record))
