@@ -88,6 +88,12 @@ async def open_gate(
 ) -> AsyncIterator[Gate]:
     """A ready gate; the policy is watched for edits until the block ends."""
     watcher = watcher or load_policy_watcher(options)
+    if watcher.current().fail_open:
+        print(
+            "callgate: fail_mode: open: when the state store cannot be reached, calls are "
+            "allowed without their rate limits and counters",
+            file=sys.stderr,
+        )
     store = open_store(options.state_url)
     audit: AuditSink = NullAuditSink()
     try:

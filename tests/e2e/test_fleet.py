@@ -39,11 +39,6 @@ CLIENTS_PER_INSTANCE = 4
 CALLS = 200
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_a_global_limit_of_50_holds_exactly_across_two_instances(
     tmp_path: Path, redis_server: RedisServer
 ) -> None:

@@ -30,7 +30,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--state", metavar="URL", help="sqlite:///PATH, redis://HOST:PORT/DB")
     parser.add_argument("--audit", type=Path, metavar="PATH", help="audit log (JSON lines)")
     parser.add_argument("--no-audit", action="store_true", help="do not write an audit log")
-    parser.add_argument("--agent", default="anonymous", metavar="NAME", help="agent identity")
+    parser.add_argument(
+        "--agent",
+        metavar="NAME",
+        help="agent identity (stdio: default the upstream's name; --listen: the agent of "
+        "requests when the policy has no agents:, default anonymous)",
+    )
     parser.add_argument("--server-name", metavar="NAME", help="upstream name in counters and audit")
     parser.add_argument("--upstream", metavar="URL", help="Streamable HTTP upstream")
     parser.add_argument(
@@ -129,7 +134,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"callgate: cannot read the policy {args.config}: {error}", file=sys.stderr)
         return 1
     server = args.server_name or _server_name(args.upstream, command)
-    agent = Agent(args.agent)
+    # stdio carries one agent, named after the upstream unless told; over HTTP agents
+    # authenticate, and without `agents:` every request is this one (anonymous by default).
+    agent = Agent(args.agent or ("anonymous" if address is not None else server))
 
     async def serve() -> int:
         from callgate.approvals.interceptor import ClientApprovalInterceptor
@@ -137,8 +144,10 @@ def run(args: argparse.Namespace) -> int:
         async with open_gate(options, watcher) as bare_gate:
             gate = ClientApprovalInterceptor(bare_gate)  # approvals asked in the client
             if address is not None:
-                from callgate.proxy.identity import build_authenticator
+                from callgate.proxy.identity import audit_refusals, build_authenticator
                 from callgate.transports.http_listener import serve_http
+
+                authenticate = build_authenticator(lambda: watcher.current().agents, default=agent)
 
                 return await serve_http(
                     gate,
@@ -148,9 +157,7 @@ def run(args: argparse.Namespace) -> int:
                     headers=headers,
                     server=server,
                     agent=agent,
-                    authenticate=build_authenticator(
-                        lambda: watcher.current().agents, default=agent
-                    ),
+                    authenticate=audit_refusals(authenticate, bare_gate.audit, server),
                     max_message_bytes=options.max_message_bytes,
                 )
             if args.upstream:

@@ -13,10 +13,12 @@ import hashlib
 import hmac
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from callgate.policy.decision import ANONYMOUS, Agent
+from callgate.proxy.audit import AuditSink, build_event
 
 _Credentials = tuple[tuple[bytes, Agent], ...]
 
@@ -94,3 +96,36 @@ def build_authenticator(
         return match
 
     return authenticate
+
+
+def audit_refusals(
+    authenticate: Callable[[Mapping[str, str]], Agent | None],
+    audit: AuditSink,
+    server: str,
+    clock: Callable[[], float] = time.time,
+) -> Callable[[Mapping[str, str]], Agent | None]:
+    """`authenticate`, with every refusal (HTTP 401) written to the audit log.
+
+    The record says whether a token was missing or unknown, never the token itself.
+    """
+
+    def audited(headers: Mapping[str, str]) -> Agent | None:
+        agent = authenticate(headers)
+        if agent is None:
+            given = bearer_token(headers) is not None
+            audit.record(
+                build_event(
+                    now=clock(),
+                    server=server,
+                    session=headers.get("mcp-session-id") or "",
+                    agent="",
+                    method="auth",
+                    tool=None,
+                    decision="deny",
+                    rule="agents",
+                    reason="unknown bearer token" if given else "missing bearer token",
+                )
+            )
+        return agent
+
+    return audited
