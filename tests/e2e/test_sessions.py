@@ -182,3 +182,14 @@ async def test_stdio_agent_is_named_by_the_agent_flag(
         expected,
         "tests.e2e.upstream",
     )
+
+
+async def test_a_listener_beyond_loopback_needs_agents(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, AGENT_RULE)  # no agents:
+    command = setup.run_command("memory://", tmp_path / "audit.jsonl", "--listen", "0.0.0.0:0")
+    with anyio.fail_after(60):
+        done = await anyio.run_process(
+            [*command, "--", *UPSTREAM, "stdio"], check=False, env=setup.environment()
+        )
+    assert done.returncode == 2
+    assert b"beyond loopback: the policy must name its agents" in done.stderr

@@ -133,6 +133,11 @@ def run(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"callgate: cannot read the policy {args.config}: {error}", file=sys.stderr)
         return 1
+    if address is not None and not _is_loopback(address[0]) and not watcher.current().agents:
+        return _usage(
+            f"--listen {args.listen} is beyond loopback: the policy must name its agents "
+            "(agents: with bearer tokens); without them callgate serves loopback only"
+        )
     server = args.server_name or _server_name(args.upstream, command)
     # stdio carries one agent, named after the upstream unless told; over HTTP agents
     # authenticate, and without `agents:` every request is this one (anonymous by default).
@@ -147,7 +152,11 @@ def run(args: argparse.Namespace) -> int:
                 from callgate.proxy.identity import audit_refusals, build_authenticator
                 from callgate.transports.http_listener import serve_http
 
-                authenticate = build_authenticator(lambda: watcher.current().agents, default=agent)
+                # Beyond loopback, a reload that drops every agent refuses everyone.
+                default = agent if _is_loopback(address[0]) else None
+                authenticate = build_authenticator(
+                    lambda: watcher.current().agents, default=default
+                )
 
                 return await serve_http(
                     gate,
@@ -182,6 +191,12 @@ def run(args: argparse.Namespace) -> int:
     except (StoreURLError, ApprovalSetupError) as error:
         print(f"callgate: {error}", file=sys.stderr)
         return 2
+
+
+def _is_loopback(host: str) -> bool:
+    from callgate.transports.security import is_loopback
+
+    return is_loopback(host)
 
 
 _LAUNCHERS = frozenset({"python", "python3", "node", "npx", "uv", "uvx", "deno", "bun", "pipx"})

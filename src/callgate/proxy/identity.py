@@ -60,13 +60,14 @@ def bearer_token(headers: Mapping[str, str]) -> str | None:
 
 def build_authenticator(
     current_agents: Callable[[], Sequence[Any]],
-    default: Agent = ANONYMOUS,
+    default: Agent | None = ANONYMOUS,
     environ: Mapping[str, str] | None = None,
 ) -> Callable[[Mapping[str, str]], Agent | None]:
     """headers -> the authenticated agent, or None (refuse with 401).
 
     `current_agents` returns the `agents:` of the policy in force, so a hot reload that
-    adds or removes an agent applies to the next request.
+    adds or removes an agent applies to the next request. While there are none, every
+    request is `default`; None refuses them all (a listener beyond loopback).
     """
     environ = os.environ if environ is None else environ
     # The credentials of the agents last seen; rebuilt only when a reload changes them.
