@@ -13,6 +13,7 @@ import anyio
 import pytest
 import redis
 
+from tests.e2e.conftest import state_url_for
 from tests.e2e.support import (
     Setup,
     callgate_listening,
@@ -39,12 +40,17 @@ CLIENTS_PER_INSTANCE = 4
 CALLS = 200
 
 
+@pytest.fixture(params=["redis", "sqlite"])
+def shared_state(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """One store for every instance: a Redis database, or one SQLite file (WAL)."""
+    return state_url_for(request.param, request, tmp_path)
+
+
 async def test_a_global_limit_of_50_holds_exactly_across_two_instances(
-    tmp_path: Path, redis_server: RedisServer
+    tmp_path: Path, shared_state: str
 ) -> None:
-    redis_server.flush()
     setup = Setup(tmp_path, GLOBAL_LIMIT)
-    state = redis_server.url()
+    state = shared_state
     verdicts: Counter[str] = Counter()
     limited_reasons: list[str] = []
     with anyio.fail_after(120):
@@ -82,6 +88,12 @@ async def test_a_global_limit_of_50_holds_exactly_across_two_instances(
     assert all(records for records in audited)
     decisions = Counter(record["decision"] for records in audited for record in records)
     assert decisions == {"allow": 50, "rate_limited": 150}
+    if state.startswith("redis://"):  # idle keys go away by themselves
+        with redis.Redis.from_url(state, decode_responses=True) as store:
+            keys = store.keys("callgate:*")
+            ttls = [store.ttl(key) for key in keys]
+        assert keys
+        assert all(0 < ttl <= 3600 + 60 for ttl in ttls), dict(zip(keys, ttls, strict=True))
 
 
 async def test_two_servers_behind_two_instances_never_share_a_counter(
@@ -112,3 +124,37 @@ async def test_two_servers_behind_two_instances_never_share_a_counter(
         keys: list[str] = client.keys("callgate:*rate:work/fleet-wide*")
     servers = {key.removeprefix("callgate:").split("|")[0] for key in keys}
     assert servers == {left.split("/")[2], right.split("/")[2]}  # host:port of each upstream
+
+
+SESSION_LIMIT = """\
+version: "1"
+tools:
+  work:
+    rules:
+      - name: per-session
+        rate_limit: {max: 3, window: hour}
+"""
+
+
+async def test_a_stateless_session_is_one_session_across_the_fleet(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """On 2026-07-28 a session is the agent plus its `Callgate-Session` key, whichever
+    instance serves the request: its limit holds across the fleet."""
+    redis_server.flush()
+    setup = Setup(tmp_path, SESSION_LIMIT)
+    state = redis_server.url()
+    with anyio.fail_after(120):
+        async with (
+            http_upstream() as upstream,
+            callgate_listening(setup, state, upstream, name="a") as first,
+            callgate_listening(setup, state, upstream, name="b") as second,
+        ):
+            outcomes = []
+            for key in ("job-7", "job-8"):
+                for gate in (first, second, first, second):
+                    async with connect(gate.url, session_key=key, mode="auto") as client:
+                        outcomes.append(verdict(await client.call_tool("work", {"n": 1})))
+
+    per_job = ["allow", "allow", "allow", "rate_limited"]
+    assert outcomes == per_job + per_job
