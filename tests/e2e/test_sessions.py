@@ -62,9 +62,7 @@ async def test_sessions_have_their_own_limit_and_an_agent_shares_one(
         outcomes: list[tuple[str, str | None]] = []
         async with connect(url, token=token, session_key=key, mode=mode) as client:
             for n in range(count):
-                result = await client.call_tool("work", {"n": n})
-                outcome = verdict(result)
-                outcomes.append((outcome, None if outcome == "allow" else _rule(result)))
+                outcomes.append(_outcome(await client.call_tool("work", {"n": n})))
         return outcomes
 
     with anyio.fail_after(90):
@@ -193,3 +191,29 @@ async def test_a_listener_beyond_loopback_needs_agents(tmp_path: Path) -> None:
         )
     assert done.returncode == 2
     assert b"beyond loopback: the policy must name its agents" in done.stderr
+
+
+async def test_stdio_connections_are_sessions_and_an_agent_spans_them(tmp_path: Path) -> None:
+    """Two `callgate run` stdio processes of one agent on one SQLite file: each connection
+    has its own session limit, and they share the agent's."""
+    setup = Setup(tmp_path, LIMITS)
+    command = setup.run_command(
+        f"sqlite:///{tmp_path / 'state.db'}", tmp_path / "audit.jsonl", "--agent", "ci-bot"
+    )
+    params = stdio_params([*command, "--", *UPSTREAM, "stdio"], setup.environment())
+    with anyio.fail_after(90):
+        async with (
+            Client(params, mode="legacy") as first,
+            Client(params, mode="legacy") as second,
+        ):
+            one = [_outcome(await first.call_tool("work", {"n": n})) for n in range(4)]
+            two = [_outcome(await second.call_tool("work", {"n": n})) for n in range(3)]
+
+    allowed = ("allow", None)
+    assert one == [allowed] * 3 + [("rate_limited", "per-session")]
+    assert two == [allowed] * 2 + [("rate_limited", "per-agent")]
+
+
+def _outcome(result: CallToolResult) -> tuple[str, str | None]:
+    outcome = verdict(result)
+    return outcome, None if outcome == "allow" else _rule(result)
