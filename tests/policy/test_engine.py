@@ -646,3 +646,34 @@ def test_compiled_policy_is_the_gates_judge() -> None:
     assert STRIPE.evaluate(call, facts) == evaluate(STRIPE, call, facts)
     assert STRIPE.counter_keys(call, facts) == counter_keys(STRIPE, call, facts)
     assert STRIPE.fail_open is False
+
+
+def test_intercept_rate_counter_names_read_the_rate_limit() -> None:
+    # Intercept documents that `rate_limit: 5/hour` counts in `state.<tool>._rate_hour`.
+    policy = compile_text(
+        """
+        version: "1"
+        tools:
+          create_issue:
+            rules:
+              - {name: hourly, rate_limit: 5/hour}
+              - name: "ask after three"
+                action: require_approval
+                conditions: [{path: state.create_issue._rate_hour, op: gte, value: 3}]
+        """
+    )
+    facts = Facts(now=0.0, session="s9")
+    keys = counter_keys(policy, ToolCall(SERVER, "create_issue", {}), facts)
+    assert keys == {
+        "create_issue._rate_hour": CounterKey(
+            SERVER,
+            Scope.SESSION,
+            "s9",
+            "rate:create_issue/hourly",
+            Window(WindowKind.SLIDING, 3600),
+        )
+    }
+    (charge,) = decide(policy, "create_issue", session="s9").charges
+    assert charge.key == keys["create_issue._rate_hour"]
+    asked = decide(policy, "create_issue", session="s9", counters={"create_issue._rate_hour": 3})
+    assert (asked.verdict, asked.rule) == (Verdict.APPROVAL_REQUIRED, "ask after three")

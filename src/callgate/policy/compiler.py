@@ -80,11 +80,15 @@ class CompiledCounter:
     increment_from: Resolver | None
     increment_from_text: str | None
     rule: str
+    key_name: str = ""
+    """The name in the store's key: the path, or `rate:...` for a rate-limit alias."""
     path: str = ""
-    """The counter's name in stores and `Facts.counters`: `<tool>.<counter>`."""
+    """The counter's name in `Facts.counters`: `<tool>.<counter>`."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", f"{self.tool}.{self.name}")
+        if not self.key_name:
+            object.__setattr__(self, "key_name", self.path)
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,6 +359,7 @@ class _Compiler:
     def run(self) -> CompiledPolicy:
         spec = self.spec
         self._define_counters()
+        self._define_rate_aliases()
         tools: dict[str, CompiledEntry] = {}
         patterns: list[tuple[ToolPattern, CompiledEntry]] = []
         wildcard: CompiledEntry | None = None
@@ -459,6 +464,38 @@ class _Compiler:
                         "use rate_limit here, or move the counter under each tool",
                     )
 
+    def _define_rate_aliases(self) -> None:
+        """Intercept's names for rate-limit counters, readable as `state.<tool>._rate_<window>`.
+
+        Intercept desugars `rate_limit: 5/hour` into a counter `_rate_hour` that conditions
+        may read; here the alias reads the rate limit's own (sliding) count.
+        """
+        windows = {seconds: name for name, seconds in WINDOW_SECONDS.items()}
+        for key, tool in self.spec.tools.items():
+            if is_pattern(key):
+                continue
+            kind = EntryKind.WILDCARD if key == WILDCARD else EntryKind.TOOL
+            owner = GLOBAL_TOOL if key == WILDCARD else key
+            names = _rate_names(kind, key, tool.rules)
+            for index, rule in enumerate(tool.rules):
+                spec = rule.rate_limit
+                if spec is None or spec.window not in windows:
+                    continue
+                alias = (owner, f"_rate_{windows[spec.window]}")
+                if alias in self.counters:
+                    continue  # a real counter of that name, or an earlier limit, wins
+                self.counters[alias] = CompiledCounter(
+                    tool=owner,
+                    name=alias[1],
+                    window=Window(WindowKind.SLIDING, spec.window),
+                    scope=spec.scope,
+                    increment=Decimal(1),
+                    increment_from=None,
+                    increment_from_text=None,
+                    rule=rule.name,
+                    key_name=names[index],
+                )
+
     def _argument_path(self, path: str, loc: Loc) -> Resolver | None:
         try:
             root, segments = parse_path(path)
@@ -481,7 +518,7 @@ class _Compiler:
         self, kind: EntryKind, key: str, rules: Sequence[RuleSpec], loc: Loc
     ) -> tuple[CompiledRule, ...]:
         compiled: list[CompiledRule] = []
-        rate_names: set[str] = set()
+        rate_names = _rate_names(kind, key, rules)
         for index, rule in enumerate(rules):
             rule_loc: Loc = (*loc, "rules", index)
             owner = GLOBAL_TOOL if kind is EntryKind.WILDCARD else key
@@ -501,11 +538,7 @@ class _Compiler:
             )
             rate = None
             if rule.rate_limit is not None:
-                entry_name = f"category:{key}" if kind is EntryKind.CATEGORY else key
-                name = f"rate:{entry_name}/{rule.name}"
-                if name in rate_names:
-                    name = f"{name}#{index}"
-                rate_names.add(name)
+                name = rate_names[index]
                 spec = rule.rate_limit
                 rate = CompiledRateLimit(
                     name=name,
@@ -610,6 +643,18 @@ class _Compiler:
             if counter is own and op in _PROJECTED_OPS:
                 return CompiledCondition(condition, _projected(predicate), projected=True)
         return CompiledCondition(condition, predicate)
+
+
+def _rate_names(kind: EntryKind, key: str, rules: Sequence[RuleSpec]) -> dict[int, str]:
+    """`rate:<entry>/<rule>` for each rate-limited rule, unique within the entry."""
+    entry_name = f"category:{key}" if kind is EntryKind.CATEGORY else key
+    names: dict[int, str] = {}
+    for index, rule in enumerate(rules):
+        if rule.rate_limit is None:
+            continue
+        name = f"rate:{entry_name}/{rule.name}"
+        names[index] = f"{name}#{index}" if name in names.values() else name
+    return names
 
 
 def _frozen(value: Any) -> Hashable:

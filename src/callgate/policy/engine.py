@@ -131,7 +131,7 @@ def counter_keys(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> dict[s
         return {}
     return {
         counter.path: _key(
-            policy, call, facts, scope=counter.scope, name=counter.path, window=counter.window
+            policy, call, facts, scope=counter.scope, name=counter.key_name, window=counter.window
         )
         for counter in plan.reads
     }
@@ -182,7 +182,7 @@ def _counter_charge(
 ) -> Charge:
     if counter.increment_from is not None:
         key = _key(
-            policy, call, facts, scope=counter.scope, name=counter.path, window=counter.window
+            policy, call, facts, scope=counter.scope, name=counter.key_name, window=counter.window
         )
         return Charge(key, amount, counter.rule)
     owner = scope_key(counter.scope, facts)
@@ -190,7 +190,7 @@ def _counter_charge(
     found = memo.get((call.server, owner, "+" + counter.path))
     if found is None:
         key = _key(
-            policy, call, facts, scope=counter.scope, name=counter.path, window=counter.window
+            policy, call, facts, scope=counter.scope, name=counter.key_name, window=counter.window
         )
         found = Charge(key, amount, counter.rule)
         memo[(call.server, owner, "+" + counter.path)] = found
@@ -234,7 +234,7 @@ def _guards(
     values = facts.counters
     return {
         _key(
-            policy, call, facts, scope=counter.scope, name=counter.path, window=counter.window
+            policy, call, facts, scope=counter.scope, name=counter.key_name, window=counter.window
         ): values.get(counter.path, _ZERO)
         for counter in plan.reads
     }
