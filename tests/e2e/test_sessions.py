@@ -217,3 +217,40 @@ async def test_stdio_connections_are_sessions_and_an_agent_spans_them(tmp_path: 
 def _outcome(result: CallToolResult) -> tuple[str, str | None]:
     outcome = verdict(result)
     return outcome, None if outcome == "allow" else _rule(result)
+
+
+ROLES = f"""\
+version: "1"
+agents:
+  - {{name: alice, roles: [builder], token_sha256: {ALICE_SHA256}}}
+  - {{name: bob, token_env: BOB_TOKEN}}
+tools:
+  spend:
+    rules:
+      - name: builders-spend
+        conditions:
+          - {{path: agent.roles, op: contains, value: builder}}
+        on_deny: only builders may spend
+"""
+
+
+async def test_agent_roles_from_the_policy_reach_conditions(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, ROLES, env={"BOB_TOKEN": "bob-token"})
+    with anyio.fail_after(90):
+        async with (
+            http_upstream() as upstream,
+            callgate_listening(setup, "memory://", upstream) as gate,
+        ):
+            async with connect(gate.url, token="alice-token", mode="auto") as client:
+                alice = await client.call_tool("spend", {"amount": 1})
+            async with connect(gate.url, token="bob-token", mode="auto") as client:
+                bob = await client.call_tool("spend", {"amount": 1})
+            ran = await seen(upstream)
+
+    assert text_of(alice) == "spent 1.0"
+    assert decision_meta(bob)["reason"] == "only builders may spend"
+    assert ran["spend"] == 1
+    assert [(r["agent"], r["decision"]) for r in gate.audit()] == [
+        ("alice", "allow"),
+        ("bob", "deny"),
+    ]
