@@ -489,3 +489,20 @@ async def test_a_batch_is_judged_element_by_element(
     # Neither element reached the server.
     methods = [m.get("method") for m in recorded_messages(log)]
     assert methods == ["initialize", "notifications/initialized", "ping"]
+
+
+async def test_counters_survive_a_reload(policy: Path, tmp_path: Path, env: dict[str, str]) -> None:
+    command = callgate_run(policy, tmp_path / "a.jsonl", SDK_SERVER, "--reload-interval", "0.02")
+    session = await RawSession.start(command, env)
+    add = {"name": "add", "arguments": {"a": 1, "b": 1}}
+    with anyio.fail_after(30):
+        await session.initialize()
+        for request_id in (1, 2):
+            answer = await session.call(request_id, "tools/call", add)
+            assert answer["result"]["isError"] is False
+        # An unrelated edit: the add limit keeps its name, so its count carries over.
+        policy.write_text(POLICY.replace("hide: [secret_tool]", "hide: [secret_tool, echo]"))
+        await session.wait_stderr("policy reloaded")
+        third = await session.call(3, "tools/call", add)
+        await session.finish()
+    assert third["result"]["_meta"]["callgate/decision"]["verdict"] == "rate_limited"
