@@ -15,6 +15,18 @@ Counters (Intercept semantics):
   condition sees the current value;
 - `rate_limit` becomes a sliding-window limit named `rate:<entry>/<rule>`, scoped
   `session` unless `scope:` says otherwise; the store enforces it atomically.
+
+Conditions that cannot be judged (a missing argument, a type the operator does not take,
+a wildcard over no list or an empty one) answer what stops the call, never what lets it
+through:
+- an `evaluate` rule denies unless its conditions hold, so its leaves answer False
+  (Intercept's rule: Intercept files have only `evaluate`, `deny` and rate limits, so
+  their meaning is unchanged);
+- a `require_approval` rule asks for approval when its conditions hold, so its leaves
+  answer True: "approval when `args.amount gt 50000`" asks when the amount is missing;
+- `not` flips the answer its leaves must give, `any` and `all` pass it on unchanged, so
+  `not(args.env eq "prod")` is False for a call without `env` in an `evaluate` rule.
+`deny` and `rate_limit` rules have no conditions.
 """
 
 from __future__ import annotations
@@ -104,12 +116,17 @@ class CompiledRateLimit:
 
 @dataclass(frozen=True, slots=True)
 class CompiledCondition:
-    """One condition as written (for explanations) and its predicate."""
+    """One condition as written (for explanations) and its predicate.
+
+    `unknown` is what the condition answers when it cannot judge the call (see
+    "Conditions that cannot be judged" in the module docstring).
+    """
 
     spec: ConditionSpec
     predicate: Predicate
     children: tuple[CompiledCondition, ...] = ()
     projected: bool = False
+    unknown: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,7 +368,7 @@ class _Compiler:
     counters: dict[tuple[str, str], CompiledCounter] = field(default_factory=dict)
     rate_limits: dict[str, CompiledRateLimit] = field(default_factory=dict)
     # Identical leaf conditions (common across tools) compile once; predicates are pure.
-    predicates: dict[tuple[str, str, Hashable], Predicate] = field(default_factory=dict)
+    predicates: dict[tuple[str, str, Hashable, bool], Predicate] = field(default_factory=dict)
 
     def fail(self, code: str, loc: Loc, message: str, hint: str = "") -> None:
         self.issues.append(self.source.issue(code, loc, message, hint))
@@ -523,8 +540,10 @@ class _Compiler:
             rule_loc: Loc = (*loc, "rules", index)
             owner = GLOBAL_TOOL if kind is EntryKind.WILDCARD else key
             own = self.counters.get((owner, rule.state.counter)) if rule.state else None
+            # What stops the call: a False condition (evaluate) or a True one (approval).
+            unknown = rule.action is Action.REQUIRE_APPROVAL
             conditions = tuple(
-                self._condition(condition, (*rule_loc, "conditions", number), own)
+                self._condition(condition, (*rule_loc, "conditions", number), own, unknown)
                 for number, condition in enumerate(rule.conditions)
             )
             usable = tuple(c for c in conditions if c is not None)
@@ -587,42 +606,47 @@ class _Compiler:
         return self.counters.get((str(segments[0]), str(segments[1])))
 
     def _condition(
-        self, condition: ConditionSpec, loc: Loc, own: CompiledCounter | None
+        self, condition: ConditionSpec, loc: Loc, own: CompiledCounter | None, unknown: bool
     ) -> CompiledCondition | None:
+        """Compile a condition whose unjudgeable leaves answer `unknown` (flipped by `not`)."""
         groups: list[tuple[str, list[ConditionSpec]]] = []
         if condition.any_ is not None:
             groups.append(("any", condition.any_))
         if condition.all_ is not None:
             groups.append(("all", condition.all_))
         if condition.not_ is not None:
-            inner = self._condition(condition.not_, (*loc, "not"), own)
+            inner = self._condition(condition.not_, (*loc, "not"), own, not unknown)
             if inner is None:
                 return None
             child = inner.predicate
-            return CompiledCondition(condition, lambda subject: not child(subject), (inner,))
+            return CompiledCondition(
+                condition, lambda subject: not child(subject), (inner,), unknown=unknown
+            )
         if groups:
             word, items = groups[0]
             if not items:
                 self.fail(IssueCode.INVALID_CONDITION, (*loc, word), f"{word} needs a condition")
                 return None
-            children = [self._condition(item, (*loc, word, n), own) for n, item in enumerate(items)]
+            children = [
+                self._condition(item, (*loc, word, n), own, unknown) for n, item in enumerate(items)
+            ]
             kept = tuple(c for c in children if c is not None)
             if len(kept) != len(children):
                 return None
             preds = [c.predicate for c in kept]
             combined = _all(preds) if word == "all" else _any(preds)
-            return CompiledCondition(condition, combined, kept)
-        return self._leaf(condition, loc, own)
+            return CompiledCondition(condition, combined, kept, unknown=unknown)
+        return self._leaf(condition, loc, own, unknown)
 
     def _leaf(
-        self, condition: ConditionSpec, loc: Loc, own: CompiledCounter | None
+        self, condition: ConditionSpec, loc: Loc, own: CompiledCounter | None, unknown: bool
     ) -> CompiledCondition | None:
         path, op = condition.path or "", condition.op or ""
-        memo_key = (path, op, _frozen(condition.value))
+        memo_key = (path, op, _frozen(condition.value), unknown)
         predicate = self.predicates.get(memo_key)
         if predicate is None:
             try:
-                predicate = compile_condition(path, op, condition.value)
+                predicate = compile_condition(path, op, condition.value, unknown=unknown)
             except ConditionError as exc:
                 self.fail(IssueCode.INVALID_CONDITION, loc, exc.message, exc.hint)
                 return None
@@ -641,8 +665,10 @@ class _Compiler:
                 )
                 return None
             if counter is own and op in _PROJECTED_OPS:
-                return CompiledCondition(condition, _projected(predicate), projected=True)
-        return CompiledCondition(condition, predicate)
+                return CompiledCondition(
+                    condition, _projected(predicate), projected=True, unknown=unknown
+                )
+        return CompiledCondition(condition, predicate, unknown=unknown)
 
 
 def _rate_names(kind: EntryKind, key: str, rules: Sequence[RuleSpec]) -> dict[int, str]:
