@@ -2,7 +2,8 @@
 
 `explain` retraces the engine's order (hide, default, entries by precedence, rules in
 order, conditions with the values they saw) and ends with the engine's own decision, so
-the story and the verdict can never disagree.
+the story and the verdict can never disagree. A condition that could not judge the call
+(missing value, wrong type, no or empty list) says so, and what that meant for the rule.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from callgate.policy.compiler import (
     CompiledPolicy,
     CompiledRule,
 )
+from callgate.policy.conditions import compile_condition
 from callgate.policy.decision import Decision, Facts, ToolCall
 from callgate.policy.engine import (
     build_subject,
@@ -141,11 +143,23 @@ def _rule_steps(
             )
         )
     holds = rule.predicate is None or rule.predicate(subject)
+    unjudged: list[str] = []
     condition_steps = counter_steps + [
-        step for condition in rule.conditions for step in _condition_steps(condition, subject, 1)
+        step
+        for condition in rule.conditions
+        for step in _condition_steps(condition, subject, 1, unjudged)
     ]
+    # Why it cannot be judged, when that is what made the rule stop the call.
+    because = "; ".join(dict.fromkeys(unjudged))
     if rule.action is Action.REQUIRE_APPROVAL:
-        if holds:
+        if holds and unjudged:
+            steps.append(
+                Step(
+                    f"{head}: {because}: approval required because the condition cannot be judged",
+                    Outcome.FAIL,
+                )
+            )
+        elif holds:
             when = "its conditions hold" if rule.conditions else "it has no conditions"
             steps.append(Step(f"{head}: approval needed ({when})", Outcome.FAIL))
         else:
@@ -154,6 +168,13 @@ def _rule_steps(
         return False
     if holds:
         steps.append(Step(f"{head}: every condition holds", Outcome.PASS))
+    elif unjudged:
+        steps.append(
+            Step(
+                f"{head}: {because}: the call is denied because the condition cannot be judged",
+                Outcome.FAIL,
+            )
+        )
     else:
         steps.append(Step(f"{head}: a condition fails, so the call is denied", Outcome.FAIL))
     steps.extend(condition_steps)
@@ -161,8 +182,9 @@ def _rule_steps(
 
 
 def _condition_steps(
-    condition: CompiledCondition, subject: Mapping[str, Any], depth: int
+    condition: CompiledCondition, subject: Mapping[str, Any], depth: int, unjudged: list[str]
 ) -> list[Step]:
+    """The condition's steps; why a leaf could not judge the call is added to `unjudged`."""
     holds = condition.predicate(subject)
     outcome = Outcome.PASS if holds else Outcome.FAIL
     spec = condition.spec
@@ -170,18 +192,55 @@ def _condition_steps(
         word = "any" if spec.any_ is not None else "all" if spec.all_ is not None else "not"
         steps = [Step(f"{word}: {'true' if holds else 'false'}", outcome, depth)]
         for child in condition.children:
-            steps.extend(_condition_steps(child, subject, depth + 1))
+            steps.extend(_condition_steps(child, subject, depth + 1, unjudged))
         return steps
     seen_in = subject[PROJECTED] if condition.projected else subject
     where, value = _value_at(spec.path, seen_in)
     shown = "missing" if value is MISSING else _show(value)
+    note = ""
+    # A leaf could not judge the call exactly when its answer depends on `unknown`.
+    other = compile_condition(spec.path, spec.op or "", spec.value, unknown=not condition.unknown)
+    if other(seen_in) != holds:
+        unjudged.append(_unjudged_reason(spec.path, spec.op or "", where, value))
+        note = f"; cannot be judged, counted as {'true' if holds else 'false'}"
     return [
         Step(
-            f"{describe_condition(condition)}: {'true' if holds else 'false'} ({where} = {shown})",
+            f"{describe_condition(condition)}: {'true' if holds else 'false'} "
+            f"({where} = {shown}{note})",
             outcome,
             depth,
         )
     ]
+
+
+def _unjudged_reason(path: str, op: str, where: str, value: Any) -> str:
+    """Why `path op ...` could not judge `value` (found at `where`), in words."""
+    if value is MISSING:
+        return f"{where} is missing"
+    if "[*]" in path:
+        if not isinstance(value, list | tuple):
+            return f"{where} is {_kind(value)}, not a list"
+        if not value:
+            return f"{where} is an empty list"
+        return f"an element of {where} has no value at {path[len(where) :]} that {op} can judge"
+    if value is None:
+        return f"{where} is null"
+    return f"{where} is {_kind(value)}, which {op} cannot judge"
+
+
+def _kind(value: Any) -> str:
+    """A JSON value's type, with its article."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float | Decimal):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return "an object"
 
 
 def _value_at(path: str, subject: Mapping[str, Any]) -> tuple[str, Any]:
