@@ -103,11 +103,17 @@ def load_install_key(path: Path) -> bytes:
 class JsonlAuditSink:
     """Appends events as JSON lines to a file from a background thread."""
 
-    def __init__(self, path: Path, key: bytes = b"") -> None:
-        """Append to `path`; `key` is the HMAC key for argument hashes (none: no hashes)."""
+    def __init__(self, path: Path, key: bytes = b"", linger: float = 0.02) -> None:
+        """Append to `path`; `key` is the HMAC key for argument hashes (none: no hashes).
+
+        After the first event of a burst the writer waits `linger` seconds for more, so a
+        busy proxy wakes it (and pays for a write) once per burst, not once per call.
+        """
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._key = key
+        self._linger = linger
+        self._stopping = threading.Event()
         self._file = path.open("a", encoding="utf-8")
         self._queue: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._write_forever, name="audit", daemon=True)
@@ -124,6 +130,7 @@ class JsonlAuditSink:
         if self._closed:
             return
         self._closed = True
+        self._stopping.set()
         self._queue.put(None)
         await anyio.to_thread.run_sync(self._thread.join)
 
@@ -131,6 +138,7 @@ class JsonlAuditSink:
         """The blocking form of `aclose`, for shutdown paths without an event loop."""
         if not self._closed:
             self._closed = True
+            self._stopping.set()
             self._queue.put(None)
             self._thread.join()
 
@@ -140,6 +148,8 @@ class JsonlAuditSink:
                 item = self._queue.get()
                 stop = item is None
                 lines = [] if item is None else [item]
+                if not stop and self._linger > 0:
+                    self._stopping.wait(self._linger)  # returns at once when closing
                 while not stop:
                     try:
                         more = self._queue.get_nowait()
