@@ -62,16 +62,22 @@ def call(name: Any, **params: Any) -> dict[str, Any]:
     }
 
 
+V = ("MCP-Protocol-Version", "2026-07-28")
+
+
 @pytest.mark.parametrize(
     ("sent", "problem"),
     [
-        ([], None),
-        ([("Mcp-Method", "tools/call"), ("Mcp-Name", "echo")], None),
-        ([("Mcp-Method", "tools/list"), ("Mcp-Name", "echo")], "Mcp-Method"),
-        ([("Mcp-Method", "tools/call"), ("Mcp-Name", "rm")], "Mcp-Name"),
-        ([("Mcp-Method", "tools/call"), ("Mcp-Method", "tools/call")], "more than once"),
-        ([("MCP-Protocol-Version", "2026-07-28"), ("Mcp-Method", "tools/call")], "missing"),
-        ([("MCP-Protocol-Version", "2025-06-18"), ("Mcp-Name", "echo")], "protocol version"),
+        ([V, ("Mcp-Method", "tools/call"), ("Mcp-Name", "echo")], None),
+        ([V, ("mcp-method", " tools/call "), ("MCP-NAME", "echo ")], None),
+        ([], "MCP-Protocol-Version header is missing"),
+        ([("MCP-Protocol-Version", "2025-06-18")], "protocol version"),
+        ([V, ("Mcp-Name", "echo")], "Mcp-Method header is missing"),
+        ([V, ("Mcp-Method", "tools/list"), ("Mcp-Name", "echo")], "Mcp-Method"),
+        ([V, ("Mcp-Method", "TOOLS/CALL"), ("Mcp-Name", "echo")], "Mcp-Method"),
+        ([V, ("Mcp-Method", "tools/call"), ("Mcp-Name", "rm")], "Mcp-Name"),
+        ([V, ("Mcp-Method", "tools/call")], "Mcp-Name header is missing"),
+        ([V, ("Mcp-Method", "tools/call"), ("Mcp-Method", "tools/call")], "more than once"),
     ],
 )
 def test_routing_headers_must_match_the_body(
@@ -85,9 +91,19 @@ def test_routing_headers_must_match_the_body(
         assert problem in found
 
 
+def test_a_legacy_request_needs_no_routing_headers() -> None:
+    legacy = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "echo"}}
+    assert headers.routing_mismatch([], legacy) is None
+    assert headers.routing_mismatch([("Mcp-Name", "rm")], legacy) is not None
+
+
 def test_an_encoded_name_header_matches_its_decoded_body() -> None:
     name = "résumé tool"
-    sent = [("Mcp-Method", "tools/call"), ("Mcp-Name", headers.encode_header_value(name))]
+    sent = [
+        ("MCP-Protocol-Version", "2026-07-28"),
+        ("Mcp-Method", "tools/call"),
+        ("Mcp-Name", headers.encode_header_value(name)),
+    ]
     assert headers.routing_mismatch(sent, call(name)) is None
 
 

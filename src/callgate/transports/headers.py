@@ -157,8 +157,10 @@ def decode_header_value(value: str | None) -> str | None:
 def routing_mismatch(headers: Iterable[tuple[str, str]], body: Mapping[str, Any]) -> str | None:
     """Why the routing headers of a request disagree with its body, or None when they agree.
 
-    Only headers that are present are compared (a 2025 client sends none); a routing
-    header that appears twice is refused because two readers could pick different copies.
+    On 2026-07-28 (by header or by the body's envelope) `MCP-Protocol-Version`,
+    `Mcp-Method` and, for a named method, `Mcp-Name` are required; otherwise only headers
+    that are present are compared (a 2025 client sends none). A routing header that
+    appears twice is refused because two readers could pick different copies.
     """
     seen: dict[str, str] = {}
     for name, value in headers:
@@ -166,13 +168,18 @@ def routing_mismatch(headers: Iterable[tuple[str, str]], body: Mapping[str, Any]
         if key in _ROUTING:
             if key in seen:
                 return f"{key} header appears more than once"
-            seen[key] = value
+            seen[key] = value.strip()  # optional whitespace is not part of a field value
     method = body.get("method")
-    if METHOD in seen and seen[METHOD] != method:
-        return f"Mcp-Method header {seen[METHOD]!r} does not match the body's method {method!r}"
     version = envelope_version(body)
+    modern = is_modern(seen.get(PROTOCOL_VERSION)) or is_modern(version)
+    if modern and PROTOCOL_VERSION not in seen:
+        return "MCP-Protocol-Version header is missing"
     if PROTOCOL_VERSION in seen and version is not None and seen[PROTOCOL_VERSION] != version:
         return "MCP-Protocol-Version header does not match the body's protocol version"
+    if modern and METHOD not in seen:
+        return "Mcp-Method header is missing"
+    if METHOD in seen and seen[METHOD] != method:
+        return f"Mcp-Method header {seen[METHOD]!r} does not match the body's method {method!r}"
     name_key = NAME_BEARING_METHODS.get(method) if isinstance(method, str) else None
     if name_key is None:
         return None
@@ -181,6 +188,6 @@ def routing_mismatch(headers: Iterable[tuple[str, str]], body: Mapping[str, Any]
     if NAME in seen:
         if decode_header_value(seen[NAME]) != named:
             return f"Mcp-Name header does not match the body's {name_key!r}"
-    elif is_modern(seen.get(PROTOCOL_VERSION)) and named is not None:
+    elif modern and named is not None:
         return f"Mcp-Name header is missing for {method}"
     return None

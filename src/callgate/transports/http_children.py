@@ -30,6 +30,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from callgate.proxy.hooks import Interceptor, Message, Peer
 from callgate.proxy.jsonrpc import (
+    INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,
     ParseError,
@@ -46,6 +47,8 @@ from callgate.transports.stdio import LineReader
 logger = logging.getLogger(__name__)
 
 MAX_SESSIONS: Final = 64
+HANDSHAKE_VERSIONS: Final = frozenset({"2024-11-05", "2025-03-26", "2025-06-18", "2025-11-25"})
+UNSUPPORTED_PROTOCOL_VERSION: Final = -32022
 BACKLOG: Final = 256
 """Server messages kept for a session's next GET stream when no stream is open."""
 STREAM_BUFFER: Final = 1024
@@ -54,9 +57,25 @@ STOP_GRACE: Final = 5.0
 Key = tuple[bool, Any]
 
 
-def _json_error(status: int, code: int, message: str) -> Answer:
-    data = encode(error_response(None, code, message))
+def _json_error(status: int, code: int, message: str, request_id: Any = None) -> Answer:
+    data = encode(error_response(request_id, code, message))
     return Answer(status, {}, _single(Event(data)), False)
+
+
+ENVELOPE_KEYS: Final = (
+    "io.modelcontextprotocol/protocolVersion",
+    "io.modelcontextprotocol/clientCapabilities",
+)
+
+
+def _envelope_problem(body: dict[str, Any]) -> str | None:
+    """Why a 2026-07-28 request lacks its per-request envelope, or None."""
+    params = body.get("params")
+    meta = params.get("_meta") if isinstance(params, dict) else None
+    if not isinstance(meta, dict):
+        return "params._meta must be an object carrying the per-request envelope"
+    missing = [key for key in ENVELOPE_KEYS if key not in meta]
+    return f"params._meta is missing {', '.join(missing)}" if missing else None
 
 
 async def _single(event: Event) -> AsyncIterator[Event]:
@@ -264,12 +283,23 @@ class ChildBackend:
     # -- 2025-11-25 sessions ---------------------------------------------------------
 
     async def post(self, outgoing: Outgoing) -> Answer:
+        version = outgoing.headers.get(mcp_headers.PROTOCOL_VERSION)
+        if version is not None and version not in HANDSHAKE_VERSIONS and not outgoing.modern:
+            # Not a version of either generation: refused as 2026-07-28 servers do.
+            requests = [m for m in outgoing.messages if m.is_request]
+            request_id = requests[0].body["id"] if requests else None
+            data = {"supported": list(mcp_headers.MODERN_PROTOCOL_VERSIONS), "requested": version}
+            body = error_response(
+                request_id, UNSUPPORTED_PROTOCOL_VERSION, "Unsupported protocol version", data
+            )
+            return Answer(400, {}, _single(Event(encode(body))), False)
         if outgoing.modern:
             return await self._post_stateless(outgoing)
+        opens_session = any(m.method == "initialize" for m in outgoing.messages)
         session_id = outgoing.headers.get(mcp_headers.SESSION_ID)
         headers: dict[str, str] = {}
         if session_id is None:
-            if not any(m.method == "initialize" for m in outgoing.messages):
+            if not opens_session:
                 return _json_error(400, INVALID_REQUEST, "missing Mcp-Session-Id header")
             if len(self._sessions) >= self._max_sessions:
                 return _json_error(503, UPSTREAM_ERROR, "too many open sessions")
@@ -398,6 +428,15 @@ class ChildBackend:
         if not requests:
             # No client-to-server notification means anything on this wire: accept, drop.
             return Answer(202)
+        for message in requests:
+            # Refused here: `initialize`, or a request without the envelope, would make
+            # the shared child fall back to the handshake era, and it would then refuse
+            # everyone's requests. 2026-07-28 has no `initialize`.
+            if message.method == "initialize":
+                return _json_error(404, METHOD_NOT_FOUND, "Method not found", message.body["id"])
+            problem = _envelope_problem(message.body)
+            if problem is not None:
+                return _json_error(400, INVALID_PARAMS, problem, message.body["id"])
         child = await self._shared_child()
         stream, source = _open_stream(outgoing.peer)
         remapped: list[bytes] = []

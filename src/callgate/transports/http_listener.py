@@ -163,6 +163,11 @@ class _Exchange:
     started: bool = False
     """The SSE response began while judging (callgate asked the client something)."""
 
+    @property
+    def lists_tools(self) -> set[Any]:
+        """Ids of the `tools/list` requests this exchange forwarded."""
+        return {id_key(m.body["id"]) for m in self.judged.requests if m.method == "tools/list"}
+
     async def respond(self, response: Response) -> None:
         await response(self.request.scope, self.request.receive, self.send)
 
@@ -206,6 +211,8 @@ class Listener:
     authenticate: Authenticate | None = None
     owners: OrderedDict[str, str] = field(default_factory=OrderedDict)
     questions: Questions = field(default_factory=dict)
+    param_schemas: dict[str, Any] = field(default_factory=dict)
+    """Input schemas of the tools that declare `Mcp-Param-*` headers, by tool name."""
     """callgate's open questions to clients, answered by a later POST of the same client."""
     """Session id -> the agent that opened it; another agent's requests get 404."""
 
@@ -306,10 +313,33 @@ class Listener:
             version = version or mcp_headers.envelope_version(first.body)
             if not was_batch and first.is_request:
                 mismatch = mcp_headers.routing_mismatch(_raw_headers(request), first.body)
+                if mismatch is None:
+                    mismatch = self._param_mismatch(request, first.body)
                 if mismatch is not None:
                     code = mcp_headers.HEADER_MISMATCH
                     return error_answer(400, code, mismatch, first.body.get("id"))
         return items, was_batch, version
+
+    def _param_mismatch(self, request: Request, body: dict[str, Any]) -> str | None:
+        """Why a tools/call's `Mcp-Param-*` headers disagree with its arguments, or None.
+
+        Checked for tools whose `x-mcp-header` declarations callgate saw in a `tools/list`
+        answer; the SDK's validator is only loaded once such a tool exists.
+        """
+        if not self.param_schemas or body.get("method") != "tools/call":
+            return None
+        params = body.get("params")
+        name = params.get("name") if isinstance(params, dict) else None
+        schema = self.param_schemas.get(name) if isinstance(name, str) else None
+        if schema is None or not isinstance(params, dict):
+            return None
+        arguments = params.get("arguments")
+        from mcp.shared.inbound import validate_mcp_param_headers  # noqa: PLC0415
+
+        rejection = validate_mcp_param_headers(
+            schema, arguments if isinstance(arguments, dict) else {}, request.headers
+        )
+        return None if rejection is None else rejection.message
 
     async def _post(self, request: Request, send: Send) -> None:
         checked = await self._check_post(request)
@@ -398,12 +428,14 @@ class Listener:
             except (httpx2.SSEError, *TRANSPORT_ERRORS) as exc:
                 logger.info("upstream stream ended: %s", describe_failure(exc))
                 first = None
-            first_data, answered = await self._judge(first, exchange.peer)
+            first_data, answered = await self._judge(first, exchange)
             sse: bool | None = answer.sse
             if sse is None:
                 complete = first is not None and waiting <= answered
                 sse = not complete or bool(exchange.judged.replies)
             if not sse:
+                if answer.sse is None and first_data is not None:
+                    answer.status = _error_status(first_data, exchange.peer, answer.status)
                 await self._relay_json(exchange, answer, first_data)
                 return
             head = []
@@ -415,11 +447,36 @@ class Listener:
                 with anyio.CancelScope(shield=True):
                     await answer.close()
 
-    async def _judge(self, event: Event | None, peer: Peer) -> tuple[bytes | None, set[Any]]:
+    async def _judge(
+        self, event: Event | None, exchange: _Exchange
+    ) -> tuple[bytes | None, set[Any]]:
+        """Judge one server frame; returns what to relay and the ids it answers."""
         if event is None or not event.data:
             return None, set()
-        out, kept = await judge_server(self.interceptor, event.data, peer, self.max_message_bytes)
-        return out, {id_key(m.body.get("id")) for m in kept if m.is_response}
+        out, kept = await judge_server(
+            self.interceptor, event.data, exchange.peer, self.max_message_bytes
+        )
+        answered = {id_key(m.body.get("id")) for m in kept if m.is_response}
+        if answered and exchange.lists_tools:
+            self._learn_tools(exchange, kept)
+        return out, answered
+
+    def _learn_tools(self, exchange: _Exchange, kept: list[Message]) -> None:
+        """Remember the `x-mcp-header` declarations of the tools a `tools/list` answer names."""
+        listing = exchange.lists_tools
+        for message in kept:
+            result = message.body.get("result")
+            if id_key(message.body.get("id")) not in listing or not isinstance(result, dict):
+                continue
+            for tool in result.get("tools") or []:
+                name = tool.get("name") if isinstance(tool, dict) else None
+                if not isinstance(name, str):
+                    continue
+                schema = tool.get("inputSchema")
+                if mcp_headers.param_header_map(schema):
+                    self.param_schemas[name] = schema
+                else:
+                    self.param_schemas.pop(name, None)
 
     async def _relay_json(self, exchange: _Exchange, answer: Answer, data: bytes | None) -> None:
         if exchange.judged.replies:
@@ -461,7 +518,7 @@ class Listener:
             try:
                 async for event in frames:
                     ended.resumable = ended.resumable or event.id is not None
-                    data, answered = await self._judge(event, exchange.peer)
+                    data, answered = await self._judge(event, exchange)
                     if data is not None or not event.data:
                         await _send_event(
                             send, Event(data or b"", event.id, event.retry, event.event)
@@ -541,6 +598,28 @@ class _StreamEnd:
 
 
 ANONYMOUS_PEER: Final = Peer(server="", session="")
+
+
+# The HTTP status a 2026-07-28 server gives a JSON-RPC error (the SDK's table).
+ERROR_STATUS: Final = {
+    -32700: 400,  # parse error
+    -32600: 400,  # invalid request
+    -32602: 400,  # invalid params
+    -32020: 400,  # header mismatch
+    -32021: 400,  # missing required client capability
+    -32022: 400,  # unsupported protocol version
+    -32601: 404,  # method not found
+}
+
+
+def _error_status(data: bytes, peer: Peer, status: int) -> int:
+    """On 2026-07-28 a single error response carries its code's HTTP status."""
+    if status != 200 or not mcp_headers.is_modern(peer.protocol_version) or b'"error"' not in data:
+        return status
+    body = _loads(data)
+    error = body.get("error") if isinstance(body, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    return ERROR_STATUS.get(code, status) if isinstance(code, int) else status
 
 
 def _accepts_sse(request: Request) -> bool:
