@@ -539,3 +539,63 @@ async def test_callgate_can_ask_a_legacy_http_client_before_forwarding(
         ):
             await check_asked_before_forwarding(client, asked)
     check_answers_never_judged(guard.records)
+
+
+def modern_headers(method: str, name: str | None = None, **extra: str) -> dict[str, str]:
+    headers = {**MODERN_HEADERS, "mcp-method": method, **extra}
+    if name is not None:
+        headers["mcp-name"] = name
+    return headers
+
+
+async def test_param_headers_must_match_the_arguments(upstream: str | list[str]) -> None:
+    guard = Guard()
+    envelope = modern_call("x", {})["params"]["_meta"]
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": envelope}}
+    call = modern_call("deploy", {"region": "eu-west"})
+    with anyio.fail_after(60):
+        async with listening(guard, upstream) as url, httpx2.AsyncClient(timeout=30) as http:
+            listed = await http.post(url, json=listing, headers=modern_headers("tools/list"))
+            wrong = await http.post(
+                url,
+                json=call,
+                headers=modern_headers("tools/call", "deploy", **{"mcp-param-region": "us"}),
+            )
+            right = await http.post(
+                url,
+                json=call,
+                headers=modern_headers("tools/call", "deploy", **{"mcp-param-region": "eu-west"}),
+            )
+    assert listed.status_code == 200
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["code"] == -32020
+    assert right.status_code == 200
+    assert _result_text(right) == "deployed to eu-west"
+
+
+async def test_a_stdio_child_stays_stateless_whatever_clients_send() -> None:
+    guard = Guard()
+    bare = {"jsonrpc": "2.0", "id": 3, "method": "tools/list"}
+    initialize = initialize_body(4)
+    initialize["params"]["_meta"] = modern_call("x", {})["params"]["_meta"]
+    with anyio.fail_after(60):
+        async with listening(guard, COMMAND) as url, httpx2.AsyncClient(timeout=30) as http:
+            no_envelope = await http.post(url, json=bare, headers=modern_headers("tools/list"))
+            handshake = await http.post(url, json=initialize, headers=modern_headers("initialize"))
+            unknown = await http.post(
+                url, json=bare, headers={**MCP_HEADERS, "mcp-protocol-version": "2099-01-01"}
+            )
+            after = await http.post(
+                url,
+                json=modern_call("echo", {"text": "still stateless"}),
+                headers=modern_headers("tools/call", "echo"),
+            )
+    assert (no_envelope.status_code, no_envelope.json()["error"]["code"]) == (400, -32602)
+    assert (handshake.status_code, handshake.json()["error"]["code"]) == (404, -32601)
+    assert (unknown.status_code, unknown.json()["error"]["code"]) == (400, -32022)
+    assert unknown.json()["error"]["data"] == {
+        "supported": ["2026-07-28"],
+        "requested": "2099-01-01",
+    }
+    assert after.status_code == 200
+    assert _result_text(after) == "still stateless"

@@ -195,3 +195,16 @@ async def test_callgate_can_ask_the_stdio_client_before_forwarding(
         ) as client:
             await check_asked_before_forwarding(client, asked)
     check_answers_never_judged(read_records(record))
+
+
+async def test_param_headers_declared_by_a_tool_are_sent_upstream(
+    upstream_url: str, tmp_path: Path
+) -> None:
+    # The SDK server refuses a call whose Mcp-Param-Region header is missing or wrong.
+    with anyio.fail_after(30):
+        async with bridged_client(upstream_url, tmp_path / "r.jsonl", "auto") as client:
+            await client.list_tools()
+            result = await client.call_tool("deploy", {"region": "eu-west"})
+            seen = json.loads(text_of(await client.call_tool("headers", {})))
+    assert text_of(result) == "deployed to eu-west"
+    assert "mcp-param-region" not in seen  # only the call that declares it carries it

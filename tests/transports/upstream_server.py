@@ -10,14 +10,14 @@ import json
 import os
 import socket
 import sys
-from typing import Any
+from typing import Annotated, Any
 
 import anyio
 import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http import EventMessage, EventStore
 from mcp_types import JSONRPCMessage
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 server = MCPServer("callgate-http-fixture")
 executed: list[str] = []
@@ -58,6 +58,14 @@ async def ask(ctx: Context) -> str:
 def headers(ctx: Context) -> str:
     """The HTTP request headers this server received, as JSON (empty over stdio)."""
     return json.dumps(dict(ctx.headers or {}))
+
+
+@server.tool()
+def deploy(
+    region: Annotated[str, Field(json_schema_extra={"x-mcp-header": "Region"})],
+) -> str:
+    """A tool whose `region` argument is mirrored in the `Mcp-Param-Region` header."""
+    return f"deployed to {region}"
 
 
 @server.tool()
