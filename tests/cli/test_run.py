@@ -154,7 +154,8 @@ async def test_each_decision_reaches_the_agent(
     assert denied.meta is not None
     assert denied.meta["callgate/decision"]["verdict"] == "deny"
     assert limited.is_error
-    assert text_of(limited).startswith('[callgate] denied by rule "add-twice-a-minute": rate limit')
+    assert text_of(limited).startswith('[callgate] denied by rule "add-twice-a-minute": ')
+    assert "(at most 2 calls per 60 s; retry in " in text_of(limited)
     assert limited.meta is not None
     assert limited.meta["callgate/decision"]["retry_after"] > 0
     assert hidden.is_error

@@ -50,6 +50,9 @@ class TableJudge:
     def counter_keys(self, call: ToolCall, facts: Facts) -> Mapping[str, CounterKey]:
         return {"rate": RATE_KEY} if call.tool == "limited" else {}
 
+    def rate_limit_reason(self, charge: Charge) -> str:
+        return f"no more than {charge.limit} a minute."
+
     def evaluate(self, call: ToolCall, facts: Facts) -> Decision:
         self.seen_counters.append(facts.counters)
         if call.tool == "forbidden":
@@ -205,6 +208,10 @@ async def test_rate_limit_reserves_commits_and_refuses_the_third_call(tmp_path: 
     assert details["verdict"] == "rate_limited"
     assert details["rule"] == "two-per-minute"
     assert details["retry_after"] == pytest.approx(60.0)
+    assert answer.body["result"]["content"][0]["text"] == (
+        '[callgate] denied by rule "two-per-minute": no more than 2 a minute '
+        "(at most 2 calls per 60 s; retry in 60.0 s)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -38,7 +38,7 @@ from callgate.proxy.denial import denial_result, speaks_modern
 from callgate.proxy.hooks import Forward, Message, Peer, Reply
 from callgate.proxy.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, error_response
 from callgate.proxy.validation import ArgumentValidator
-from callgate.state.counters import CounterKey
+from callgate.state.counters import Charge, CounterKey
 from callgate.state.store import CounterStore, Rejection, Reservation, StoreUnavailable
 
 REQUEST_CANCELLED = -32800
@@ -71,6 +71,10 @@ class Judge(Protocol):
 
     def evaluate(self, call: ToolCall, facts: Facts) -> Decision:
         """The decision for the call given the facts."""
+        ...
+
+    def rate_limit_reason(self, charge: Charge) -> str:
+        """What the agent reads when the store refuses this rate-limit charge."""
         ...
 
 
@@ -240,7 +244,7 @@ class Gate:
             if isinstance(held, Reservation):
                 return decision, held
             if held.charge is not None:
-                return _rate_limited(held), None
+                return _rate_limited(held, judge), None
         return (
             Decision(
                 Verdict.DENY,
@@ -446,16 +450,18 @@ def _store_down() -> Decision:
     )
 
 
-def _rate_limited(rejection: Rejection) -> Decision:
+def _rate_limited(rejection: Rejection, judge: Judge) -> Decision:
     assert rejection.charge is not None
     charge = rejection.charge
     retry = rejection.retry_after
+    # The rule's own words (on_deny, or Intercept's), then the numbers an agent can act on.
     limit = f"at most {charge.limit} calls per {charge.key.window.seconds} s"
     wait = f"; retry in {retry:.1f} s" if retry is not None else ""
+    reason = f"{judge.rate_limit_reason(charge).rstrip('. ')} ({limit}{wait})"
     return Decision(
         Verdict.RATE_LIMITED,
         rule=charge.rule,
-        reason=f"rate limit reached ({limit}){wait}",
+        reason=reason,
         retry_after=retry,
     )
 
