@@ -2,22 +2,25 @@
 
     .venv/bin/python bench/limits.py [--calls N] [--warmup N] [--json FILE]
 
-The official SDK client times sequential `echo` calls over stdio on four paths, round by
-round (each round calls every path once, in a rotating order, so machine noise falls on
-all of them alike):
+The official SDK client times sequential `echo` calls over stdio on seven paths, round
+by round (each round calls every path once, in a rotating order, so machine noise falls
+on all of them alike):
 
     direct          client -> upstream (an SDK MCPServer)
     memory          client -> `callgate run --state memory://` -> upstream
     sqlite          client -> `callgate run --state sqlite:///...` -> upstream (WAL file)
     redis           client -> `callgate run --state redis://127.0.0.1:PORT/0` -> upstream
+    *+cap           the same three with a `state` counter a condition reads (a spend cap)
 
 Every call is charged against three sliding rate limits (session, agent and global
 scope) that never fire, so each decision reserves and commits three counters. Printed:
 p50 and p99 per path, what each adds over direct, and what SQLite and Redis add over
 memory (medians of the per-round differences). Then the Redis commands callgate sends per
-call, counted with MONITOR and split into the decision (before the call is forwarded)
-and the settlement (after the server answered). Targets: Redis at most one round trip
-per decision; SQLite adds at most 0.2 ms p50 over memory.
+call, counted with MONITOR and split into the decision (before the call is forwarded:
+a counter read when a condition reads one, and the reservation of every charge in one
+script call) and the settlement (the commit after the server answered). Targets: Redis
+at most one round trip per rate-limit decision; SQLite adds at most 0.2 ms p50 over
+memory.
 
 Starts its own redis-server (Debian's; see .ci/install-redis.sh) on a free loopback port.
 """
@@ -66,6 +69,17 @@ tools:
         rate_limit: {max: 1000000, window: hour, scope: global}
 """
 
+CAPPED = (
+    POLICY
+    + """\
+      - name: daily-cap
+        conditions:
+          - {path: state.echo.calls, op: lte, value: 1000000000}
+        state: {counter: calls, window: day}
+"""
+)
+"""The same limits plus a `state` counter a condition reads (a spend cap's shape)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Row:
@@ -78,10 +92,10 @@ class Row:
     extra_vs_memory_ms: float | None
 
 
-def callgate(work: Path, state: str, name: str) -> list[str]:
-    """`callgate run` with the three-limit policy on `state`, in front of the upstream."""
+def callgate(work: Path, state: str, name: str, policy: str = "policy.yaml") -> list[str]:
+    """`callgate run` with a policy of `work` on `state`, in front of the upstream."""
     return [
-        *(PYTHON, "-m", "callgate", "run", "-c", str(work / "policy.yaml"), "--state", state),
+        *(PYTHON, "-m", "callgate", "run", "-c", str(work / policy), "--state", state),
         *("--audit", str(work / f"{name}-audit.jsonl"), "--", *UPSTREAM),
     ]
 
@@ -120,7 +134,8 @@ def summarise(timings: dict[str, list[float]]) -> list[Row]:
     for name, series in timings.items():
         ordered = sorted(series)
         p99 = ordered[min(len(ordered) - 1, round(0.99 * (len(ordered) - 1)))]
-        extra = paired_median(series, timings["memory"]) if name in ("sqlite", "redis") else None
+        memory = "memory+cap" if name.endswith("+cap") else "memory"
+        extra = None if name in ("direct", memory) else paired_median(series, timings[memory])
         rows.append(
             Row(
                 name,
@@ -133,9 +148,10 @@ def summarise(timings: dict[str, list[float]]) -> list[Row]:
     return rows
 
 
-async def redis_commands_per_call(server: RedisServer, work: Path, calls: int) -> dict[str, float]:
+async def redis_commands_per_call(
+    server: RedisServer, command: list[str], calls: int
+) -> dict[str, float]:
     """Commands a `callgate run` on Redis sends per call, by phase, counted with MONITOR."""
-    command = callgate(work, server.url(db=1), "monitor")
     decision = settlement = 0
     async with connected(command, "legacy") as client:
         await client.call_tool("echo", {"message": "warm up"})  # loads the scripts
@@ -155,7 +171,7 @@ async def redis_commands_per_call(server: RedisServer, work: Path, calls: int) -
                     if seen["client_type"] == "lua":
                         continue  # run inside a script: no round trip of its own
                     if text.startswith(("EVALSHA", "EVAL ")):
-                        decision += 1  # the reservation: every limit of the call at once
+                        decision += 1  # a counter read, or the reservation of every charge
                     else:
                         settlement += 1  # the commit once the server answered
         finally:
@@ -164,25 +180,30 @@ async def redis_commands_per_call(server: RedisServer, work: Path, calls: int) -
     return {"decision": decision / calls, "settlement": settlement / calls}
 
 
-def print_table(rows: list[Row], trips: dict[str, float], calls: int) -> bool:
+def print_table(rows: list[Row], trips: dict[str, dict[str, float]], calls: int) -> bool:
     """The table and the targets; True when every target is met."""
     print(f"\nrate-limited tools/call through callgate run (stdio), {calls} calls per path")
-    print("each call reserves + commits 3 sliding limits (session, agent, global scope)\n")
-    print(f"{'path':<8} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'vs memory':>10}")
+    print("each call reserves + commits 3 sliding limits (session, agent, global scope);")
+    print("+cap: and a `state` counter that a condition reads (a spend cap's shape)\n")
+    print(f"{'path':<11} {'p50 ms':>8} {'p99 ms':>8} {'added p50':>10} {'vs memory':>10}")
     for row in rows:
         extra = "" if row.extra_vs_memory_ms is None else f"{row.extra_vs_memory_ms:+.3f}"
         print(
-            f"{row.path:<8} {row.p50_ms:>8.3f} {row.p99_ms:>8.3f}"
+            f"{row.path:<11} {row.p50_ms:>8.3f} {row.p99_ms:>8.3f}"
             f" {row.added_p50_ms:>+10.3f} {extra:>10}"
         )
     by_path = {row.path: row for row in rows}
     sqlite_extra = by_path["sqlite"].extra_vs_memory_ms or 0.0
     sqlite_ok = sqlite_extra <= TARGET_SQLITE_EXTRA_MS
-    redis_ok = trips["decision"] <= TARGET_REDIS_DECISION_TRIPS
+    redis_ok = trips["limits"]["decision"] <= TARGET_REDIS_DECISION_TRIPS
+    print()
+    for name, counted in trips.items():
+        print(
+            f"Redis round trips per call ({name}): {counted['decision']:g} to decide"
+            f" + {counted['settlement']:g} to settle"
+        )
     print(
-        f"\nRedis round trips per call: {trips['decision']:g} to decide"
-        f" + {trips['settlement']:g} to settle"
-        f"   target <= {TARGET_REDIS_DECISION_TRIPS:g} per decision: "
+        f"target <= {TARGET_REDIS_DECISION_TRIPS:g} round trip per rate-limit decision: "
         f"{'met' if redis_ok else 'MISSED'}"
     )
     print(
@@ -193,7 +214,7 @@ def print_table(rows: list[Row], trips: dict[str, float], calls: int) -> bool:
 
 
 def main() -> None:
-    """Start Redis, time the four paths, count Redis commands, print the table."""
+    """Start Redis, time every path, count Redis commands, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=200)
@@ -202,18 +223,32 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="callgate-bench-") as tmp:
         work = Path(tmp)
         (work / "policy.yaml").write_text(POLICY)
+        (work / "capped.yaml").write_text(CAPPED)
         server = RedisServer(work / "redis")
         server.directory.mkdir()
         server.start()
         try:
-            paths = {
-                "direct": UPSTREAM,
-                "memory": callgate(work, "memory://", "memory"),
-                "sqlite": callgate(work, f"sqlite:///{work / 'state.db'}", "sqlite"),
-                "redis": callgate(work, server.url(), "redis"),
-            }
+            paths = {"direct": UPSTREAM}
+            for suffix, policy in (("", "policy.yaml"), ("+cap", "capped.yaml")):
+                stores = {
+                    "memory": "memory://",
+                    "sqlite": f"sqlite:///{work / f'state{len(suffix)}.db'}",
+                    "redis": server.url(db=len(suffix)),
+                }
+                for store, url in stores.items():
+                    paths[store + suffix] = callgate(work, url, store + suffix, policy)
             timings = anyio.run(time_rounds, paths, args.calls, args.warmup)
-            trips = anyio.run(redis_commands_per_call, server, work, 200)
+            trips = {
+                "limits": anyio.run(
+                    redis_commands_per_call, server, callgate(work, server.url(db=8), "m1"), 200
+                ),
+                "limits+cap": anyio.run(
+                    redis_commands_per_call,
+                    server,
+                    callgate(work, server.url(db=9), "m2", "capped.yaml"),
+                    200,
+                ),
+            }
         finally:
             server.stop()
     rows = summarise(timings)
