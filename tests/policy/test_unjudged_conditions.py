@@ -384,3 +384,12 @@ def test_explain_says_nothing_about_judging_when_every_value_was_judged() -> Non
         "rule 'ask' (tools.t, require_approval): approval needed (its conditions hold)",
     ) in texts
     assert not any("judged" in text for _, _, text in texts)
+
+
+def test_the_github_example_asks_before_a_push_that_names_no_branch() -> None:
+    # Without `branch` the push goes to the repository's default branch: usually main.
+    policy = load_compiled_policy(EXAMPLES / "github.yaml")
+    files = [{"path": "src/app.py", "content": "print(1)"}]
+    unnamed = decide(policy, "push_files", {"files": files})
+    assert (unnamed.verdict, unnamed.rule) == (ASK, "protected branches need approval")
+    assert decide(policy, "push_files", {"branch": "feat/x", "files": files}).verdict is ALLOW
