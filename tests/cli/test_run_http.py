@@ -194,3 +194,31 @@ def test_listen_refuses_a_bad_address(policy: Path, tmp_path: Path) -> None:
     result = subprocess.run(command, cwd=ROOT, capture_output=True, check=False, timeout=60)
     assert result.returncode == 2
     assert b"--listen takes HOST:PORT" in result.stderr
+
+
+async def test_allow_host_adds_a_name_the_listener_answers_to(policy: Path, tmp_path: Path) -> None:
+    command = callgate_run(
+        policy,
+        tmp_path,
+        "--listen",
+        "127.0.0.1:0",
+        "--allow-host",
+        "mcp.internal",
+        "--",
+        *STDIO_SERVER,
+    )
+    ping = {"jsonrpc": "2.0", "id": 1, "method": "ping"}
+    headers = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+    with anyio.fail_after(60):
+        async with listener(command, tmp_path) as url, httpx2.AsyncClient(timeout=30) as http:
+            port = url.split(":")[2].split("/")[0]
+            allowed = await http.post(
+                url, json=ping, headers={**headers, "host": f"mcp.internal:{port}"}
+            )
+            refused = await http.post(
+                url, json=ping, headers={**headers, "host": f"evil.example:{port}"}
+            )
+    # Allowed through the Host check (a ping outside a session is the child backend's 400).
+    assert allowed.status_code == 400
+    assert allowed.json()["error"]["message"] == "missing Mcp-Session-Id header"
+    assert refused.status_code == 421

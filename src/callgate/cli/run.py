@@ -47,6 +47,13 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--listen", metavar="HOST:PORT", help="serve Streamable HTTP at /mcp")
     parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="a Host name the listener answers to besides loopback (repeatable)",
+    )
+    parser.add_argument(
         "--max-message-bytes", type=int, default=None, metavar="N", help="per-message limit"
     )
     parser.add_argument(
@@ -168,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
                     agent=agent,
                     authenticate=audit_refusals(authenticate, bare_gate.audit, server),
                     max_message_bytes=options.max_message_bytes,
+                    allowed_hosts=args.allow_host,
                 )
             if args.upstream:
                 from callgate.transports.http_upstream import run_stdio_to_http
