@@ -62,6 +62,8 @@ CONNECT_TIMEOUT: Final = 10.0
 READ_TIMEOUT: Final = 300.0
 """Seconds without a byte from the upstream before a response is abandoned (SSE included)."""
 RESUME_ATTEMPTS: Final = 2
+DEFAULT_RETRY_MS: Final = 1000
+MAX_RETRY_MS: Final = 30_000
 ACCEPT: Final = "application/json, text/event-stream"
 
 TRANSPORT_ERRORS: Final = (httpx2.TransportError, httpx2.TimeoutException)
@@ -449,27 +451,36 @@ class StdioHttpBridge:
         return False
 
     async def _listen(self) -> None:
-        """Relay the server's standalone SSE stream (2025-11-25 sessions) until it ends."""
+        """Relay the server's standalone SSE stream (2025-11-25 sessions) while it lasts.
+
+        A stream the server ends after sending event ids is reopened with `Last-Event-ID`
+        (after its `retry` hint); failures in a row end the listening after a few tries.
+        """
         last_id: str | None = None
-        for _ in range(RESUME_ATTEMPTS + 1):
+        retry_ms = DEFAULT_RETRY_MS
+        failures = 0
+        while failures <= RESUME_ATTEMPTS:
             headers = self._request_headers(Message({}), None)
             if last_id is not None:
                 headers[mcp_headers.LAST_EVENT_ID] = last_id
             try:
                 async with self._upstream.open("GET", headers) as response:
                     if response.status_code != 200 or not is_sse(response):
-                        logger.debug(
-                            "upstream offers no standalone stream (HTTP %d)", response.status_code
-                        )
+                        status = response.status_code
+                        logger.debug("upstream offers no standalone stream (HTTP %d)", status)
                         return
+                    failures = 0
                     async for event in self._upstream.events(response):
                         last_id = event.id or last_id
+                        retry_ms = event.retry if event.retry is not None else retry_ms
                         if event.data:
                             await self._relay(event.data, None, self.peer())
             except (httpx2.SSEError, *TRANSPORT_ERRORS) as exc:
                 logger.info("upstream standalone stream broke: %s", describe_failure(exc))
+                failures += 1
             if last_id is None:
                 return
+            await anyio.sleep(min(retry_ms, MAX_RETRY_MS) / 1000)
 
     async def _lost(self, peer: Peer, exc: BaseException) -> None:
         """The upstream could not be reached: log once per outage and settle the peer's calls."""
