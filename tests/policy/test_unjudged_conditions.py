@@ -92,6 +92,18 @@ AMOUNT_OVER = approval_when("{path: args.amount, op: gt, value: 50000}")
             ASK,
         ),
         (approval_when("{path: args.to, op: path_within, value: /tmp}"), {"to": ["/x"]}, ASK),
+        # A relative path is within nothing known: the directory it starts from is not
+        # in the call, so "../tmp/x" may well be inside /tmp.
+        (
+            approval_when("{path: args.to, op: path_within, value: /tmp}"),
+            {"to": "../tmp/x"},
+            ASK,
+        ),
+        (
+            approval_when("{path: args.url, op: url_host_in, value: [evil.example]}"),
+            {"url": "https://ok.example\\@evil.example/"},
+            ASK,
+        ),
         (
             approval_when("{path: args.url, op: url_host_in, value: [evil.example]}"),
             {"url": "https://ok.example/"},

@@ -635,10 +635,21 @@ def _is_sized(value: Any) -> bool:
     return isinstance(value, str | list | tuple | Mapping)
 
 
+def _is_absolute_path(value: Any) -> bool:
+    # A relative path is within nothing: the directory it is relative to is unknown.
+    return type(value) is str and value.startswith("/") and "\0" not in value
+
+
+def _is_url(value: Any) -> bool:
+    return type(value) is str and url_host(value) is not None
+
+
 # Which values each operator can judge; eq, neq, in and not_in judge any value (Go's %v).
 _JUDGES: Final[dict[str, Test]] = {
     **dict.fromkeys(("lt", "lte", "gt", "gte"), _is_number),
-    **dict.fromkeys(("regex", "not_regex", "glob", "path_within", "url_host_in"), _is_string),
+    **dict.fromkeys(("regex", "not_regex", "glob"), _is_string),
+    "path_within": _is_absolute_path,
+    "url_host_in": _is_url,
     "contains": _is_searchable,
     **dict.fromkeys(("length_lte", "length_gte"), _is_sized),
 }
