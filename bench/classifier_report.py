@@ -16,7 +16,7 @@ from callgate.classifier import Category, classify_tool
 from callgate.classifier.evaluation import HOLDOUT_EVERY, Measurement, is_held_out, measure
 
 ROOT = Path(__file__).resolve().parent.parent
-DEV_SET = Path("/work/shared/data/tool-risk-dev.jsonl")
+DEV_SET = Path(__file__).parents[1] / "tests" / "classifier" / "data" / "tool-risk-dev.jsonl"
 OUTPUT = ROOT / "docs" / "classifier.md"
 OTHER_SERVERS = ROOT / "tests" / "classifier" / "other_servers.jsonl"
 
@@ -187,7 +187,7 @@ def render(rows: list[dict[str, object]]) -> str:
     example = "```json\n" + json.dumps(seed, indent=2) + "\n```"
     lines = [INTRO.replace("{seed}", example), "## Results on the dev set", ""]
     lines += [
-        "`/work/shared/data/tool-risk-dev.jsonl`: 336 real tools from 26 servers with the "
+        "`tests/classifier/data/tool-risk-dev.jsonl`: 336 real tools from 26 servers with the "
         "categories PolicyLayer Intercept publishes with its policy scaffolds (names and "
         "short descriptions; no schemas or annotations). Targets: at least 97% agreement, "
         "destructive and financial recall at least 98%, no destructive, financial or "

@@ -15,7 +15,7 @@ from typing import Any
 
 from callgate.classifier import classify_tool
 
-DEV_SET = Path("/work/shared/data/tool-risk-dev.jsonl")
+DEV_SET = Path(__file__).parents[1] / "tests" / "classifier" / "data" / "tool-risk-dev.jsonl"
 COUNT = 10_000
 TARGET_SECONDS = 1.0
 

@@ -11,13 +11,11 @@ import pytest
 from callgate.classifier import Category
 from callgate.classifier.evaluation import is_held_out, measure
 
-DEV_SET = Path("/work/shared/data/tool-risk-dev.jsonl")
+DEV_SET = Path(__file__).parent / "data" / "tool-risk-dev.jsonl"
 
 
 @pytest.fixture(scope="module")
 def rows() -> list[dict[str, Any]]:
-    if not DEV_SET.exists():
-        pytest.skip(f"{DEV_SET} is not on this machine")
     return [json.loads(line) for line in DEV_SET.read_text().splitlines() if line.strip()]
 
 

@@ -316,9 +316,12 @@ async def test_concurrent_reservations_enforce_the_limit_exactly(backend: Backen
     assert await value(handles[0], rate_key(), NOW + 1) == 50
 
 
+# Memory counters live only as long as the process, so only the persistent backends.
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)], indirect=True
+)
 async def test_counters_survive_reopening_the_store(backend: Backend) -> None:
-    if not backend.persistent:
-        pytest.skip("memory counters live only as long as the process")
+    assert backend.persistent
     first = backend.open()
     await first.commit(await reserved(first, rate(5), spend("9.99")), NOW)
     await reserved(first, spend("0.01"))  # in flight when the process goes away
