@@ -305,21 +305,56 @@ class _Undo:
     amount: Decimal = ZERO
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A sliding key as one transaction read it: its stored total (None: no row), and the
+    sum and number of its stored events that have left the window."""
+
+    stored: Decimal | None
+    expired: Decimal
+    count: int
+
+
 class _Ledger:
-    """The store's tables seen through one connection inside a transaction."""
+    """The store's tables seen through one connection inside a transaction.
+
+    What a transaction has read of a sliding key (its stored total and the expired part)
+    or of a bucket is kept for the rest of the transaction, so applying a charge does not
+    read again what checking its limit just read: nothing else writes meanwhile.
+    """
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self._connection = connection
+        self._windows: dict[tuple[str, float], _Window] = {}
+        self._buckets: dict[tuple[str, int], Decimal] = {}
 
     def window_total(self, key: CounterKey, now: float) -> Decimal:
         """The sum of the sliding window's amounts at `now`."""
-        rendered = key.render()
-        stored = self._stored_total(rendered)
-        if stored is None:
+        window = self._window(key.render(), sliding_cutoff(key.window.seconds, now))
+        if window.stored is None:
             return ZERO
-        return subtract(
-            stored, self._sum_through(rendered, sliding_cutoff(key.window.seconds, now))
-        )
+        return subtract(window.stored, window.expired)
+
+    def _window(self, rendered: str, cutoff: float) -> _Window:
+        """The key's stored total and the sum and count of its events at or before `cutoff`."""
+        cached = self._windows.get((rendered, cutoff))
+        if cached is not None:
+            return cached
+        stored, events, whole, units = self._connection.execute(
+            "SELECT (SELECT total FROM windows WHERE key = ?1), count(*), count(units),"
+            " sum(units) FROM events WHERE key = ?1 AND stamp <= ?2",
+            (rendered, cutoff),
+        ).fetchone()
+        if events == whole:
+            expired = Decimal(units or 0)
+        else:
+            rows = self._connection.execute(
+                "SELECT amount FROM events WHERE key = ? AND stamp <= ?", (rendered, cutoff)
+            )
+            expired = total(Decimal(amount) for (amount,) in rows)
+        window = _Window(None if stored is None else Decimal(stored), expired, events)
+        self._windows[rendered, cutoff] = window
+        return window
 
     def _stored_total(self, rendered: str) -> Decimal | None:
         """The sum of every event stored for the key (None when there are none)."""
@@ -327,20 +362,6 @@ class _Ledger:
             "SELECT total FROM windows WHERE key = ?", (rendered,)
         ).fetchone()
         return None if row is None else Decimal(row[0])
-
-    def _sum_through(self, rendered: str, cutoff: float) -> Decimal:
-        """The sum of the key's stored events stamped at or before `cutoff` (expired ones)."""
-        window = (rendered, cutoff)
-        events, whole, units = self._connection.execute(
-            "SELECT count(*), count(units), sum(units) FROM events WHERE key = ? AND stamp <= ?",
-            window,
-        ).fetchone()
-        if events == whole:
-            return Decimal(units or 0)
-        rows = self._connection.execute(
-            "SELECT amount FROM events WHERE key = ? AND stamp <= ?", window
-        )
-        return total(Decimal(amount) for (amount,) in rows)
 
     def window_events(self, key: CounterKey, now: float) -> Iterator[tuple[float, Decimal]]:
         """The sliding window's `(timestamp, amount)` events at `now`, oldest first, lazily."""
@@ -356,10 +377,18 @@ class _Ledger:
 
     def bucket_value(self, key: CounterKey, start: int) -> Decimal:
         """The calendar bucket's sum (0 when absent)."""
+        return self._bucket(key.render(), start)
+
+    def _bucket(self, rendered: str, start: int) -> Decimal:
+        cached = self._buckets.get((rendered, start))
+        if cached is not None:
+            return cached
         row = self._connection.execute(
-            "SELECT amount FROM buckets WHERE key = ? AND start = ?", (key.render(), start)
+            "SELECT amount FROM buckets WHERE key = ? AND start = ?", (rendered, start)
         ).fetchone()
-        return ZERO if row is None else Decimal(row[0])
+        value = ZERO if row is None else Decimal(row[0])
+        self._buckets[rendered, start] = value
+        return value
 
     def apply(self, charge: Charge, now: float, event_id: int) -> _Undo:
         """Add the charge; return how to take it back."""
@@ -369,32 +398,35 @@ class _Ledger:
         if key.window.kind is WindowKind.SLIDING:
             # Expired events go now, so the stored total stays close to the window's.
             cutoff = sliding_cutoff(seconds, now)
-            expired = self._sum_through(rendered, cutoff)
-            self._connection.execute(
-                "DELETE FROM events WHERE key = ? AND stamp <= ?", (rendered, cutoff)
-            )
+            window = self._window(rendered, cutoff)
+            if window.count:
+                self._connection.execute(
+                    "DELETE FROM events WHERE key = ? AND stamp <= ?", (rendered, cutoff)
+                )
             self._connection.execute(
                 "INSERT INTO events (key, stamp, id, amount, units) VALUES (?, ?, ?, ?, ?)",
                 (rendered, now, event_id, str(charge.amount), _units(charge.amount)),
             )
-            stored = subtract(add(self._stored_total(rendered) or ZERO, charge.amount), expired)
+            stored = subtract(add(window.stored or ZERO, charge.amount), window.expired)
             self._connection.execute(
                 "INSERT INTO windows (key, total, expires) VALUES (?, ?, ?)"
                 " ON CONFLICT (key) DO UPDATE"
                 " SET total = excluded.total, expires = max(expires, excluded.expires)",
                 (rendered, str(stored), now + seconds),
             )
+            self._windows[rendered, cutoff] = _Window(stored, ZERO, 0)
             return _Undo(rendered, now + seconds, stamp=now, event_id=event_id)
         start = bucket_start(seconds, now)
         self._connection.execute(
             "DELETE FROM buckets WHERE key = ? AND start < ?", (rendered, start)
         )
-        value = add(self.bucket_value(key, start), charge.amount)
+        value = add(self._bucket(rendered, start), charge.amount)
         self._connection.execute(
             "INSERT INTO buckets (key, start, amount, expires) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (key, start) DO UPDATE SET amount = excluded.amount",
             (rendered, start, str(value), bucket_end(seconds, now)),
         )
+        self._buckets[rendered, start] = value
         return _Undo(rendered, bucket_end(seconds, now), start=start, amount=charge.amount)
 
     def undo(self, change: _Undo) -> None:
