@@ -16,8 +16,9 @@ def register(subparsers: Any) -> None:
         "demo",
         help="run a scripted agent through callgate against an example server",
         description="Start callgate in front of the example MCP server shipped with callgate, "
-        "make calls that show allow, deny, hidden, rate limit, invalid arguments and "
-        "approval required, and print what happened.",
+        "make calls that show allow, deny, hidden, rate limit and invalid arguments, "
+        "and approvals asked and answered (in the agent's own client, and by an operator "
+        "with `callgate approvals approve`), and print what happened.",
     )
     parser.add_argument("--audit", type=Path, metavar="PATH", help="keep the audit log here")
     parser.add_argument(
@@ -41,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     from callgate.demo.agent import render, run_demo
 
     console = Console()
-    if not console.is_terminal:
-        console = Console(width=160)  # piped or captured: room for the whole table
+    if not console.is_terminal or console.width > 120:
+        console = Console(width=120)  # the table is laid out for 120 columns
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="callgate-demo-") as scratch:
         audit = args.audit or Path(scratch) / "audit.jsonl"
