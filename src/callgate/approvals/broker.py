@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -51,6 +51,7 @@ __all__ = [
     "ApprovalOutcome",
     "ApprovalSettings",
     "Notifier",
+    "Progress",
     "approve",
     "deny",
     "new_approval_id",
@@ -100,6 +101,10 @@ class ApprovalOutcome:
         return self.approval.id if self.approval is not None else None
 
 
+Progress = Callable[[Approval], Awaitable[None]]
+"""Keeps the client of a held call informed (progress notifications) until cancelled."""
+
+
 def new_approval_id() -> str:
     """A short unguessable approval id (`ap_` and 16 url-safe characters)."""
     return "ap_" + secrets.token_urlsafe(12)
@@ -128,10 +133,12 @@ class ApprovalBroker:
         category: str | None = None,
         ask_client: ClientAsk | None = None,
         settings: ApprovalSettings | None = None,
+        progress: Progress | None = None,
     ) -> ApprovalOutcome:
         """Decide whether a call that needs approval may go upstream now.
 
-        `settings` overrides the broker's own (the policy in force may have been reloaded).
+        `settings` overrides the broker's own (the policy in force may have been reloaded);
+        `progress` runs while a call is held in wait mode.
         """
         settings = settings or self.settings
         granted = await self.standing_grant(call, agent, session, decision)
@@ -163,7 +170,7 @@ class ApprovalBroker:
             fingerprint=fingerprint,
             settings=settings,
         )
-        return await self.wait(approval, ask_client if can_ask_client else None)
+        return await self.wait(approval, ask_client if can_ask_client else None, progress)
 
     async def standing_grant(
         self, call: ToolCall, agent: Agent, session: str, decision: Decision
@@ -213,11 +220,15 @@ class ApprovalBroker:
         return approval
 
     async def wait(
-        self, approval: Approval, ask_client: ClientAsk | None = None
+        self,
+        approval: Approval,
+        ask_client: ClientAsk | None = None,
+        progress: Progress | None = None,
     ) -> ApprovalOutcome:
         """Hold until the first answer (client or operator) or the timeout, then consume.
 
-        Cancelling the caller (the client cancelled the call) withdraws the request.
+        `progress` keeps the client informed meanwhile. Cancelling the caller (the client
+        cancelled the call) withdraws the request.
         """
         settled: Approval | None = None
         failure: Exception | None = None
@@ -245,6 +256,8 @@ class ApprovalBroker:
                 group.start_soon(expire)
                 if ask_client is not None:
                     group.start_soon(self._ask_client, approval, ask_client)
+                if progress is not None:
+                    group.start_soon(_inform, approval, progress)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self._settle(
@@ -264,7 +277,12 @@ class ApprovalBroker:
         return await self._finish(settled)
 
     async def answer_from_client(
-        self, approval_id: str, call: ToolCall, agent: Agent, answer: ClientAnswer | None
+        self,
+        approval_id: str,
+        call: ToolCall,
+        agent: Agent,
+        answer: ClientAnswer | None,
+        progress: Progress | None = None,
     ) -> ApprovalOutcome:
         """A 2026-07-28 retry carrying the client's answer to the `input_required` prompt.
 
@@ -282,7 +300,7 @@ class ApprovalBroker:
         if approval.status is Status.REQUESTED and now >= approval.request.expires_at:
             return await self._finish(await self._settle(approval, _expiry(approval, now)))
         if answer is None:
-            return await self.wait(approval)
+            return await self.wait(approval, progress=progress)
         settled = await self._settle(approval, resolution_for(answer, agent.name, now))
         return await self._finish(settled)
 
@@ -376,6 +394,14 @@ class ApprovalBroker:
             reason=f"approved by {resolution.by} via {resolution.channel}",
             approval=consumed,
         )
+
+
+async def _inform(approval: Approval, progress: Progress) -> None:
+    try:
+        await progress(approval)
+    except Exception:
+        # A client that cannot be told (it went away) still gets the decision, if any.
+        return
 
 
 _EVENT_OF = {

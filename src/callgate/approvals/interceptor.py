@@ -34,8 +34,8 @@ from callgate.approvals.elicitation import (
     client_supports_elicitation,
     read_client_answer,
 )
-from callgate.approvals.seam import CALL_CONTEXT, CallContext
-from callgate.proxy.hooks import Forward, Interceptor, Message, Peer, Reply
+from callgate.approvals.seam import CALL_CONTEXT, PROGRESS_INTERVAL, CallContext
+from callgate.proxy.hooks import OPENED_SESSION, Forward, Interceptor, Message, Peer, Reply
 from callgate.proxy.jsonrpc import INVALID_PARAMS, error_response
 
 __all__ = ["STATE_PREFIX", "ClientApprovalInterceptor"]
@@ -49,6 +49,8 @@ class ClientApprovalInterceptor:
     """Wraps the gate: client approval prompts (2026-07-28) and withdrawal on cancel."""
 
     inner: Interceptor
+    progress_interval: float = PROGRESS_INTERVAL
+    """Seconds between progress notifications to a client whose call waits for approval."""
     _waiting: dict[tuple[str, str | int], anyio.CancelScope] = field(default_factory=dict)
     # Sessions whose client declared form elicitation at initialize (2025-11-25).
     _eliciting: dict[str, bool] = field(default_factory=dict)
@@ -69,7 +71,9 @@ class ClientApprovalInterceptor:
         return await self.inner.on_client_message(message, peer)
 
     async def on_server_message(self, message: Message, peer: Peer) -> Message | None:
-        """Pass through."""
+        """Pass through; the answer to an HTTP `initialize` names the session it opened."""
+        if peer.extra and OPENED_SESSION in peer.extra and peer.session in self._eliciting:
+            self._eliciting[peer.extra[OPENED_SESSION]] = self._eliciting.pop(peer.session)
         return await self.inner.on_server_message(message, peer)
 
     async def on_upstream_lost(self, peer: Peer) -> None:
@@ -82,7 +86,7 @@ class ClientApprovalInterceptor:
         params = body.get("params")
         if not isinstance(params, dict) or not isinstance(request_id, str | int):
             return await self.inner.on_client_message(message, peer)
-        context = CallContext(meta=params.get("_meta"))
+        context = CallContext(meta=params.get("_meta"), progress_interval=self.progress_interval)
         state = params.get("requestState")
         if isinstance(state, str) and state.startswith(STATE_PREFIX):
             try:

@@ -21,7 +21,12 @@ from typing import Any, Final
 
 import anyio
 
-from callgate.approvals.broker import ApprovalBroker, ApprovalOutcome, ApprovalSettings
+from callgate.approvals.broker import (
+    ApprovalBroker,
+    ApprovalOutcome,
+    ApprovalSettings,
+    Progress,
+)
 from callgate.approvals.elicitation import ClientAnswer, ClientAsk, client_supports_elicitation
 from callgate.approvals.model import Approval, Mode
 from callgate.approvals.store import ApprovalNotFound
@@ -29,9 +34,17 @@ from callgate.policy.decision import Decision, ToolCall, Verdict
 from callgate.proxy.hooks import Peer
 from callgate.state.store import StoreUnavailable
 
-__all__ = ["CALL_CONTEXT", "CallContext", "GateApprovals", "settings_from_spec"]
+__all__ = [
+    "CALL_CONTEXT",
+    "PROGRESS_INTERVAL",
+    "CallContext",
+    "GateApprovals",
+    "settings_from_spec",
+]
 
 CLIENT: Final = "client"
+PROGRESS_INTERVAL: Final = 5.0
+"""Seconds between progress notifications to a client whose call waits for approval."""
 
 
 @dataclass(slots=True)
@@ -56,6 +69,14 @@ class CallContext:
     approved: str | None = None
     """Why this call was approved, once it was: the gate may judge the same call again
     (counters changed meanwhile) and must not ask a second time."""
+    progress_interval: float = PROGRESS_INTERVAL
+    """Seconds between progress notifications while the call waits (with a progressToken)."""
+
+    @property
+    def progress_token(self) -> str | int | None:
+        """The request's `_meta.progressToken`, when it asked for progress."""
+        token = self.meta.get("progressToken") if isinstance(self.meta, dict) else None
+        return token if isinstance(token, str | int) and not isinstance(token, bool) else None
 
     @property
     def can_elicit(self) -> bool:
@@ -118,9 +139,12 @@ class GateApprovals:
         context = CALL_CONTEXT.get()
         if context is not None and context.approval_id is not None:
             approval_id, answer = context.approval_id, context.answer
+            progress = self._progress(context, peer)
             outcome = await _held(
                 context,
-                lambda: self.broker.answer_from_client(approval_id, call, peer.agent, answer),
+                lambda: self.broker.answer_from_client(
+                    approval_id, call, peer.agent, answer, progress
+                ),
             )
             return _decision_of(outcome, decision)
         if (
@@ -155,9 +179,33 @@ class GateApprovals:
                 category=self._category(call),
                 ask_client=context.ask_client if context is not None else None,
                 settings=settings,
+                progress=self._progress(context, peer),
             ),
         )
         return _decision_of(outcome, decision)
+
+    def _progress(self, context: CallContext | None, peer: Peer) -> Progress | None:
+        """Progress notifications for a held call, when the client asked for them
+        (`_meta.progressToken`) and the transport can send them."""
+        notifier = peer.notifier
+        token = context.progress_token if context is not None else None
+        if notifier is None or token is None or context is None:
+            return None
+        clock, interval = self.broker.clock, context.progress_interval
+
+        async def keep_informed(approval: Approval) -> None:
+            beat = 0
+            while True:
+                beat += 1
+                params = {
+                    "progressToken": token,
+                    "progress": beat,
+                    "message": f"waiting for approval {approval.id}",
+                }
+                await notifier.notify("notifications/progress", params)
+                await clock.sleep_until(clock.now() + interval)
+
+        return keep_informed
 
     def _category(self, call: ToolCall) -> str | None:
         """The tool's risk category, when a categorizer is wired in."""

@@ -13,6 +13,7 @@ Nothing but protocol is written to stdout in stdio mode; every log line goes to 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -70,8 +71,36 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="after this, an unanswered call's counters are rolled back",
     )
+    parser.add_argument(
+        "--admin-token-env",
+        metavar="VAR",
+        help="with --listen: serve the approvals admin API at /admin/approvals, guarded by "
+        "the bearer token in environment variable VAR (loopback clients only)",
+    )
+    parser.add_argument(
+        "--admin-allow-remote",
+        action="store_true",
+        help="serve the admin API to clients beyond loopback too",
+    )
+    parser.add_argument(
+        "--approval-progress",
+        type=_positive_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="interval of progress notifications while a call waits for approval",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
     parser.set_defaults(func=run)
+
+
+def _positive_seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0.0
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds above 0, got {value!r}")
+    return seconds
 
 
 def _usage(message: str) -> int:
@@ -111,6 +140,9 @@ def run(args: argparse.Namespace) -> int:
     address = _listen_address(args.listen) if args.listen else None
     if args.listen and address is None:
         return _usage(f"--listen takes HOST:PORT, got {args.listen!r}")
+    admin_token = _admin_token(args, address is not None)
+    if isinstance(admin_token, int):
+        return admin_token
 
     import anyio
 
@@ -154,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
         from callgate.approvals.interceptor import ClientApprovalInterceptor
 
         async with open_gate(options, watcher) as bare_gate:
-            gate = ClientApprovalInterceptor(bare_gate)  # approvals asked in the client
+            # Approvals asked in the client, progress while a call waits.
+            gate = ClientApprovalInterceptor(bare_gate, progress_interval=args.approval_progress)
             if address is not None:
                 from callgate.proxy.identity import audit_refusals, build_authenticator
                 from callgate.transports.http_listener import serve_http
@@ -164,6 +197,11 @@ def run(args: argparse.Namespace) -> int:
                 authenticate = build_authenticator(
                     lambda: watcher.current().agents, default=default
                 )
+                admin = None
+                if admin_token is not None:
+                    if watcher.current().agents and authenticate(_bearer(admin_token)):
+                        return _usage("the admin token must differ from every agent's token")
+                    admin = _admin_app(bare_gate, admin_token, args.admin_allow_remote)
 
                 return await serve_http(
                     gate,
@@ -176,6 +214,7 @@ def run(args: argparse.Namespace) -> int:
                     authenticate=audit_refusals(authenticate, bare_gate.audit, server),
                     max_message_bytes=options.max_message_bytes,
                     allowed_hosts=args.allow_host,
+                    admin=admin,
                 )
             if args.upstream:
                 from callgate.transports.http_upstream import run_stdio_to_http
@@ -199,6 +238,40 @@ def run(args: argparse.Namespace) -> int:
     except (StoreURLError, ApprovalSetupError) as error:
         print(f"callgate: {error}", file=sys.stderr)
         return 2
+
+
+def _admin_token(args: argparse.Namespace, listening: bool) -> str | int | None:
+    """The admin API token from `--admin-token-env`, None without it, or a usage exit."""
+    if args.admin_token_env is None:
+        if args.admin_allow_remote:
+            return _usage("--admin-allow-remote needs --admin-token-env")
+        return None
+    if not listening:
+        return _usage("--admin-token-env needs --listen (the admin API is served there)")
+    token = os.environ.get(args.admin_token_env, "")
+    if not token.strip():
+        variable = args.admin_token_env
+        return _usage(f"--admin-token-env: environment variable {variable} is unset or empty")
+    return token
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+def _admin_app(gate: Any, token: str, allow_remote: bool) -> Any:
+    """The approvals admin API over the running proxy's approval store."""
+    from callgate.approvals.admin import build_admin_app
+    from callgate.approvals.seam import GateApprovals
+
+    approvals = gate.approvals
+    assert isinstance(approvals, GateApprovals)
+    # Operators can now answer through this process even on a process-local store.
+    approvals.broker.operator_reachable = True
+    broker = approvals.broker
+    return build_admin_app(
+        broker.store, token=token, events=broker.events, allow_remote=allow_remote
+    )
 
 
 def _is_loopback(host: str) -> bool:

@@ -12,7 +12,7 @@ protocol features pass through byte-faithfully.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from callgate.policy.decision import ANONYMOUS, Agent
 
@@ -57,6 +57,16 @@ class ClientRequests(Protocol):
         ...
 
 
+class ClientNotifier(Protocol):
+    """A transport's way for callgate itself to send a notification to the client (the
+    `notifications/progress` of a call held waiting for approval), on the stream where the
+    client reads the answer to that call."""
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        """Write a notification to the client; raises if the client cannot be reached."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Peer:
     """Who is on the client side of one message.
@@ -65,7 +75,8 @@ class Peer:
     stdio connection, the `Mcp-Session-Id`, or for stateless HTTP the agent plus a
     client-supplied session key); `protocol_version` is the negotiated or per-request
     MCP version when known; `client` is set by transports that can send callgate's own
-    requests to the client (stdio), None where they cannot.
+    requests to the client (stdio), None where they cannot; `notifier` is set by transports
+    that can send callgate's own notifications to the client, None where they cannot.
     """
 
     server: str
@@ -74,6 +85,13 @@ class Peer:
     protocol_version: str | None = None
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
     client: ClientRequests | None = field(default=None, compare=False, hash=False)
+    notifier: ClientNotifier | None = field(default=None, compare=False, hash=False)
+
+
+OPENED_SESSION: Final = "opened_session"
+"""`Peer.extra` key: on the server's answer to a 2025-11-25 `initialize` over HTTP (whose
+`Peer.session` is a provisional key, the session not existing yet), the `Mcp-Session-Id`
+that answer opened, so an interceptor can carry what it learnt at initialize over to it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 import anyio
@@ -37,12 +37,19 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from callgate.policy.decision import ANONYMOUS, Agent
 from callgate.proxy.gate import EXCHANGE
-from callgate.proxy.hooks import ClientRequests, Interceptor, Message, Peer
+from callgate.proxy.hooks import (
+    OPENED_SESSION,
+    ClientNotifier,
+    ClientRequests,
+    Interceptor,
+    Message,
+    Peer,
+)
 from callgate.proxy.jsonrpc import (
     INVALID_REQUEST,
     MAX_MESSAGE_BYTES,
@@ -63,6 +70,7 @@ from callgate.transports.http_upstream import (
 from callgate.transports.relay import (
     UPSTREAM_ERROR,
     Judged,
+    OwnNotices,
     OwnRequests,
     Questions,
     claim_answer,
@@ -79,6 +87,7 @@ from callgate.transports.sse import Event, encode_event
 logger = logging.getLogger(__name__)
 
 PATH: Final = "/mcp"
+ADMIN_PATH: Final = "/admin"
 MAX_OWNED_SESSIONS: Final = 10_000
 JSON: Final = "application/json"
 
@@ -264,6 +273,7 @@ class Listener:
         version: str | None,
         session: str | None,
         client: ClientRequests | None = None,
+        notifier: ClientNotifier | None = None,
     ) -> Peer:
         agent = self._agent(request) or ANONYMOUS
         extra: dict[str, str] = {}
@@ -279,6 +289,7 @@ class Listener:
             protocol_version=version,
             extra=extra,
             client=client,
+            notifier=notifier,
         )
 
     async def _read_body(self, request: Request) -> bytes | None:
@@ -357,11 +368,17 @@ class Listener:
             return
         exchange = _Exchange(request, send, ANONYMOUS_PEER, Judged(), was_batch)
         client: ClientRequests | None = None
-        if not mcp_headers.is_modern(version) and _accepts_sse(request):
-            # 2025-11-25: callgate may ask this client something while judging (an
-            # approval); the question goes out on this POST's own SSE response.
-            client = OwnRequests(exchange.ask, self.questions)
-        peer = self._peer(request, version, request.headers.get(mcp_headers.SESSION_ID), client)
+        notifier: ClientNotifier | None = None
+        if _accepts_sse(request):
+            # callgate may tell this client something while judging (progress while a
+            # call waits for approval) and, on 2025-11-25, ask it something (an approval
+            # prompt): both go out on this POST's own SSE response.
+            if mcp_headers.is_modern(version):
+                notifier = OwnNotices(exchange.ask)
+            else:
+                client = notifier = OwnRequests(exchange.ask, self.questions)
+        session = request.headers.get(mcp_headers.SESSION_ID)
+        peer = self._peer(request, version, session, client, notifier)
         exchange.peer = peer
         exchange.judged = judged = await judge_client(self.interceptor, items, peer)
         if not judged.forward:
@@ -386,6 +403,10 @@ class Listener:
             await self._upstream_failed(exchange, exc)
             return
         self._own(request, answer, peer.agent)
+        opened = answer.headers.get(mcp_headers.SESSION_ID)
+        if opened is not None and mcp_headers.SESSION_ID not in request.headers:
+            # The server's answer to initialize: tell the interceptor the session it opened.
+            exchange.peer = replace(peer, extra={**peer.extra, OPENED_SESSION: opened})
         await self._relay(exchange, answer)
 
     async def _upstream_failed(self, exchange: _Exchange, exc: BaseException) -> None:
@@ -655,9 +676,29 @@ async def _send_event(send: Send, event: Event) -> None:
     await send({"type": "http.response.body", "body": encode_event(event), "more_body": True})
 
 
-def build_app(listener: Listener) -> Starlette:
-    """The Starlette application: `/mcp` and nothing else."""
-    return Starlette(routes=[Route(PATH, listener, methods=["GET", "POST", "DELETE"])])
+def build_app(listener: Listener, admin: ASGIApp | None = None) -> Starlette:
+    """The Starlette application: `/mcp`, and the operators' `admin` app under `/admin`
+    when given (behind the same Host/Origin checks; it checks its own token)."""
+    routes: list[BaseRoute] = [Route(PATH, listener, methods=["GET", "POST", "DELETE"])]
+    if admin is not None:
+        routes.append(Mount(ADMIN_PATH, app=_host_checked(admin, listener.host_policy)))
+    return Starlette(routes=routes)
+
+
+def _host_checked(app: ASGIApp, policy: HostPolicy) -> ASGIApp:
+    """`app` behind the listener's DNS-rebinding check."""
+
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        refusal = policy.check(headers.get("host"), headers.get("origin"))
+        if refusal is None:
+            await app(scope, receive, send)
+            return
+        logger.warning("refused an admin request: %s", refusal.reason)
+        answer = json_answer(refusal.status, {"error": refusal.reason})
+        await answer(scope, receive, send)
+
+    return checked
 
 
 async def serve_http(
@@ -673,13 +714,15 @@ async def serve_http(
     agent: Agent = ANONYMOUS,
     authenticate: Authenticate | None = None,
     ready: Callable[[int], None] | None = None,
+    admin: ASGIApp | None = None,
 ) -> int:
     """Serve `/mcp` on HOST:PORT in front of a URL or a command until stopped; returns 0.
 
     `port` 0 picks a free port; `ready` is told the bound port once the socket listens
     (by default the address is announced on stderr). Requests name the agent through
     `authenticate`; without it every request is `agent`. Host headers must name loopback,
-    the listen address, or one of `allowed_hosts`.
+    the listen address, or one of `allowed_hosts`. `admin` (the approvals admin API) is
+    served under `/admin` when given.
     """
     if not is_loopback(host):
         logger.warning(
@@ -701,7 +744,7 @@ async def serve_http(
     sock = socket.create_server((host, port), family=family)
     bound = sock.getsockname()[1]
     config = uvicorn.Config(
-        build_app(listener),
+        build_app(listener, admin),
         log_level="warning",
         lifespan="off",
         # Open SSE streams would otherwise hold a graceful shutdown forever.

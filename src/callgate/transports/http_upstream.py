@@ -207,6 +207,7 @@ class StdioHttpBridge:
             protocol_version=version or self.protocol_version,
             extra=extra,
             client=self._own_requests,
+            notifier=self._own_requests,
         )
 
     async def run(self, lines: AsyncIterator[bytes]) -> int:

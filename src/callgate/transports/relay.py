@@ -109,8 +109,21 @@ Questions = dict[str, tuple[anyio.Event, list[dict[str, Any]]]]
 """callgate's open questions to clients: request id -> (answered, the answer)."""
 
 
-class OwnRequests:
-    """callgate's own requests to a client (the `ClientRequests` contract).
+class OwnNotices:
+    """callgate's own notifications to a client (the `ClientNotifier` contract), written
+    where the client reads the answer to the call concerned."""
+
+    def __init__(self, write: Callable[[bytes], Awaitable[None]]) -> None:
+        self._write = write
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        """Write a notification to the client."""
+        await self._write(encode({"jsonrpc": "2.0", "method": method, "params": params}))
+
+
+class OwnRequests(OwnNotices):
+    """callgate's own requests to a client (the `ClientRequests` contract), and its
+    notifications (`ClientNotifier`).
 
     Ids are `callgate-<random>`, so they never collide with the server's; the client's
     response is taken out of the stream by `claim` before any interceptor sees it, and a
@@ -120,7 +133,7 @@ class OwnRequests:
     def __init__(
         self, write: Callable[[bytes], Awaitable[None]], waiting: Questions | None = None
     ) -> None:
-        self._write = write
+        super().__init__(write)
         # Shared when answers may come back on another connection than the question (HTTP).
         self._waiting: Questions = {} if waiting is None else waiting
 
@@ -179,6 +192,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "UPSTREAM_ERROR",
     "Judged",
+    "OwnNotices",
     "OwnRequests",
     "Questions",
     "claim_answer",

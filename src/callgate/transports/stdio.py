@@ -236,8 +236,16 @@ class StdioProxy:
 
     def __post_init__(self) -> None:
         self.peer = Peer(
-            server=self.server, session=uuid.uuid4().hex, agent=self.agent, client=self
+            server=self.server,
+            session=uuid.uuid4().hex,
+            agent=self.agent,
+            client=self,
+            notifier=self,
         )
+
+    async def notify(self, method: str, params: dict[str, Any]) -> None:
+        """Tell the client something on callgate's own behalf (`ClientNotifier`)."""
+        await self._out.write(encode({"jsonrpc": "2.0", "method": method, "params": params}))
 
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Ask the client something on callgate's own behalf (`ClientRequests`)."""
