@@ -59,22 +59,37 @@ def upstream_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
+class DirectRuns:
+    """The suite against the fixture server directly, run once per spec version on demand
+    (a parallel worker runs only the versions of the tests it was given)."""
+
+    def __init__(
+        self, node_peers: NodePeers, request: pytest.FixtureRequest, factory: pytest.TempPathFactory
+    ) -> None:
+        self._node_peers = node_peers
+        self._request = request
+        self._factory = factory
+        self._runs: dict[str, SuiteRun] = {}
+
+    def __getitem__(self, version: str) -> SuiteRun:
+        if version not in self._runs:
+            url: str = self._request.getfixturevalue("upstream_url")
+            output = self._factory.mktemp(f"direct-{version}")
+            self._runs[version] = run_suite(self._node_peers, url, version, output)
+        return self._runs[version]
+
+
 @pytest.fixture(scope="module")
 def direct_runs(
-    node_peers: NodePeers, upstream_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, SuiteRun]:
+    node_peers: NodePeers, request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> DirectRuns:
     """The suite against the fixture server directly, once per spec version."""
-    return {
-        version: run_suite(
-            node_peers, upstream_url, version, tmp_path_factory.mktemp(f"direct-{version}")
-        )
-        for version in SPEC_VERSIONS
-    }
+    return DirectRuns(node_peers, request, tmp_path_factory)
 
 
 @pytest.mark.parametrize("version", SPEC_VERSIONS)
 def test_fixture_server_passes_every_required_scenario_directly(
-    version: str, node_peers: NodePeers, direct_runs: dict[str, SuiteRun]
+    version: str, node_peers: NodePeers, direct_runs: DirectRuns
 ) -> None:
     run = direct_runs[version]
     required = required_scenarios(node_peers, version)
@@ -99,7 +114,7 @@ def test_scenarios_passing_directly_pass_through_callgate_http(
     version: str,
     node_peers: NodePeers,
     upstream_url: str,
-    direct_runs: dict[str, SuiteRun],
+    direct_runs: DirectRuns,
     tmp_path: Path,
 ) -> None:
     direct = direct_runs[version].passing
@@ -111,7 +126,7 @@ def test_scenarios_passing_directly_pass_through_callgate_http(
 
 @pytest.mark.parametrize("version", SPEC_VERSIONS)
 def test_scenarios_passing_directly_pass_through_callgate_http_in_front_of_a_stdio_child(
-    version: str, node_peers: NodePeers, direct_runs: dict[str, SuiteRun], tmp_path: Path
+    version: str, node_peers: NodePeers, direct_runs: DirectRuns, tmp_path: Path
 ) -> None:
     direct = direct_runs[version].passing - UPSTREAM_HTTP_SCENARIOS
     child = [*CONFORMANCE_SERVER, "--stdio"]
