@@ -13,7 +13,9 @@ For each `tools/call` it sets a `CallContext` for the gate's approvals seam:
   stdio) and the client declared elicitation at `initialize`, the seam gets a `ClientAsk`
   that sends `elicitation/create` while the call waits (operators may still answer first);
 - a `notifications/cancelled` for a call held waiting for approval cancels the wait, which
-  withdraws the request.
+  withdraws the request;
+- the interval of progress notifications to a client whose call waits (the seam sends
+  them where the request carried a progress token and the transport can: `Peer.notifier`).
 
 Everything else goes to the inner interceptor untouched.
 """
