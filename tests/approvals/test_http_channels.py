@@ -318,3 +318,25 @@ async def test_the_stdio_to_http_bridge_asks_a_legacy_client(tmp_path: Path, act
         assert (big.is_error, text_of(big)) == (False, "charged 950.0 EUR")
     else:
         assert big.is_error and "declined" in text_of(big)
+
+
+async def test_the_stdio_to_http_bridge_reports_progress_until_decided(tmp_path: Path) -> None:
+    setup = Setup(tmp_path, "wait")
+    progress = Progress()
+    results: list[CallToolResult] = []
+    with open_upstream(tmp_path) as upstream:
+        bridge = [
+            *CALLGATE, "run", "-c", str(setup.policy), "--state", setup.state_url,
+            "--audit", str(setup.audit), "--agent", "billing-bot", *PROGRESS,
+            "--upstream", upstream,
+        ]  # fmt: skip
+        with anyio.fail_after(60):
+            async with (
+                Client(stdio_params(bridge, setup.env), mode="legacy") as client,
+                anyio.create_task_group() as group,
+            ):
+                charge_in_background(group, client, 975, results, progress)
+                await progress.until(2)
+                await operator(setup, "approve", progress.approval_id(), "--by", "quinn")
+
+    assert text_of(results[0]) == "charged 975.0 EUR"
