@@ -340,3 +340,29 @@ async def test_the_stdio_to_http_bridge_reports_progress_until_decided(tmp_path:
                 await operator(setup, "approve", progress.approval_id(), "--by", "quinn")
 
     assert text_of(results[0]) == "charged 975.0 EUR"
+
+
+async def test_with_the_admin_api_operators_answer_even_on_a_memory_store(tmp_path: Path) -> None:
+    """Without the admin API nobody could reach a process-local store (denied at once)."""
+    setup = Setup(tmp_path, "wait", state_url="memory://")
+    progress = Progress()
+    results: list[CallToolResult] = []
+    flags = ("--admin-token-env", "CALLGATE_ADMIN_TOKEN", *PROGRESS)
+    with listener(setup, *flags) as base, anyio.fail_after(60):
+        async with (
+            agent_client(base, "legacy") as client,
+            httpx2.AsyncClient(base_url=f"{base}/admin", timeout=30) as http,
+            anyio.create_task_group() as group,
+        ):
+            charge_in_background(group, client, 820, results, progress)
+            await progress.until(1)
+            approved = await http.post(
+                f"/approvals/{progress.approval_id()}/approve", json={}, headers=admin()
+            )
+        with listener(setup) as without_admin:
+            async with agent_client(without_admin, "legacy") as client:
+                refused = await client.call_tool("charge", {"amount": 820})
+
+    assert approved.status_code == 200
+    assert text_of(results[0]) == "charged 820.0 EUR"
+    assert refused.is_error and "no approver is configured or reachable" in text_of(refused)
