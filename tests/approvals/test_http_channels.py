@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -27,7 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 from tests.approvals.proxied import Prompter, Setup, next_pending, operator, text_of
-from tests.fixtures.peers import free_port, running, wait_for_port
+from tests.fixtures.peers import running, wait_for_logged_url
 from tests.fixtures.servers.commands import CALLGATE, SDK_SERVER, stdio_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -48,18 +49,18 @@ def anyio_backend() -> str:
 
 @contextmanager
 def listener(setup: Setup, *extra: str, upstream: list[str] | str = SDK_SERVER) -> Iterator[str]:
-    """`callgate run --listen` with the setup's policy, state and audit; yields its base URL."""
-    port = free_port()
+    """`callgate run --listen` with the setup's policy, state and audit; yields its base URL.
+
+    It binds port 0 and announces its URL, so parallel test workers never race for a port."""
     target = ["--upstream", upstream] if isinstance(upstream, str) else ["--", *upstream]
     command = [
-        *CALLGATE, "run", "-c", str(setup.policy), "--listen", f"127.0.0.1:{port}",
+        *CALLGATE, "run", "-c", str(setup.policy), "--listen", "127.0.0.1:0",
         "--state", setup.state_url, "--audit", str(setup.audit), *extra, *target,
     ]  # fmt: skip
     env = {**setup.env, "CALLGATE_ADMIN_TOKEN": ADMIN_TOKEN}
-    log = setup.audit.with_name(f"callgate-{port}.log")
+    log = setup.audit.with_name(f"callgate-{uuid.uuid4().hex[:8]}.log")
     with running(command, log, env) as process:
-        wait_for_port(process, port, log)
-        yield f"http://127.0.0.1:{port}"
+        yield wait_for_logged_url(process, log).removesuffix("/mcp")
 
 
 @asynccontextmanager
