@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 
+from callgate.classifier.classification import Category
 from callgate.state.counters import Scope
 
 JsonDict = dict[str, Any]
@@ -33,16 +34,6 @@ _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*([a-z]+)\s*$")
 _COUNTER_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
-
-
-class Category(StrEnum):
-    """Risk categories from the classifier, most dangerous last."""
-
-    READ = "read"
-    WRITE = "write"
-    EXECUTE = "execute"
-    DESTRUCTIVE = "destructive"
-    FINANCIAL = "financial"
 
 
 class Action(StrEnum):
