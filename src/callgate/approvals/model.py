@@ -80,6 +80,22 @@ class ApprovalRequest:
     created_at: float
     expires_at: float
 
+    def summary(self) -> dict[str, Any]:
+        """The request as a JSON-ready dict: what operators are shown and webhooks sent."""
+        return {
+            "id": self.id,
+            "server": self.server,
+            "tool": self.tool,
+            "arguments": dict(self.arguments),
+            "agent": self.agent,
+            "session": self.session,
+            "rule": self.rule,
+            "category": self.category,
+            "mode": self.mode.value,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
     @property
     def timeout(self) -> float:
         """Seconds the request may wait for an answer."""
@@ -125,23 +141,12 @@ class Approval:
 
     def to_dict(self) -> dict[str, Any]:
         """The approval as a JSON-ready dict (CLI `--json`, admin API)."""
-        request = self.request
         return {
-            "id": request.id,
+            **self.request.summary(),
             "status": self.status.value,
-            "server": request.server,
-            "tool": request.tool,
-            "arguments": dict(request.arguments),
-            "agent": request.agent,
-            "session": request.session,
-            "rule": request.rule,
-            "category": request.category,
-            "mode": request.mode.value,
-            "created_at": request.created_at,
-            "expires_at": request.expires_at,
             "resolution": asdict(self.resolution) if self.resolution is not None else None,
             "consumed_at": self.consumed_at,
-            "fingerprint": request.fingerprint,
+            "fingerprint": self.request.fingerprint,
         }
 
     def with_status(

@@ -72,19 +72,7 @@ def webhook_body(approval: Approval) -> bytes:
     request = approval.request
     document = {
         "event": EventKind.REQUESTED.value,
-        "approval": {
-            "id": request.id,
-            "server": request.server,
-            "tool": request.tool,
-            "arguments": dict(request.arguments),
-            "agent": request.agent,
-            "session": request.session,
-            "rule": request.rule,
-            "category": request.category,
-            "mode": request.mode.value,
-            "created_at": request.created_at,
-            "expires_at": request.expires_at,
-        },
+        "approval": request.summary(),
         "approve": f"callgate approvals approve {request.id}",
         "deny": f"callgate approvals deny {request.id} --reason TEXT",
     }
