@@ -8,7 +8,16 @@ from decimal import Decimal
 import anyio
 import pytest
 
-from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
+from callgate.state.amounts import subtract
+from callgate.state.counters import (
+    UNGUARDED,
+    Charge,
+    CounterKey,
+    Guard,
+    Scope,
+    Window,
+    WindowKind,
+)
 from callgate.state.store import CounterStore, Rejection, Reservation
 from tests.state.conftest import Backend
 
@@ -175,27 +184,109 @@ async def test_two_charges_on_one_key_in_one_call_both_count(store: CounterStore
     assert await value(store, rate_key()) == 2
 
 
-async def test_stale_guard_rejects_and_changes_nothing(store: CounterStore) -> None:
-    seen = await value(store, counter_key())
+async def test_guard_out_of_range_rejects_with_fresh_values_and_changes_nothing(
+    store: CounterStore,
+) -> None:
     await reserved(store, spend("5"))
-    result = await store.reserve([spend("1"), rate(10)], {counter_key(): seen}, NOW)
-    assert result == Rejection(charge=None, stale_key=counter_key())
+    guards = {counter_key(): Guard().below(Decimal(5), inclusive=False), rate_key(): UNGUARDED}
+    result = await store.reserve([spend("1"), rate(10)], guards, NOW)
+    assert result == Rejection(
+        charge=None,
+        stale_key=counter_key(),
+        fresh={counter_key(): Decimal(5), rate_key(): Decimal(0)},
+    )
     assert await store.read([counter_key(), rate_key()], NOW) == {
         counter_key(): 5,
         rate_key(): 0,
     }
 
 
-async def test_current_guard_lets_the_charges_through(store: CounterStore) -> None:
+async def test_guard_in_range_lets_the_charges_through_whatever_the_exact_value(
+    store: CounterStore,
+) -> None:
     await reserved(store, spend("5"))
-    guard_on_rate = rate_key()
-    guards = {counter_key(): Decimal("5.00"), guard_on_rate: Decimal(0)}
-    await reserved(store, spend("2.5"))
-    result = await store.reserve([spend("1")], guards, NOW)
-    assert result == Rejection(charge=None, stale_key=counter_key())
-    fresh = {counter_key(): Decimal("7.5"), guard_on_rate: Decimal(0)}
-    assert isinstance(await store.reserve([spend("1")], fresh, NOW), Reservation)
+    await reserved(store, spend("2.5"))  # another caller moved it, still in range
+    guards = {counter_key(): Guard().below(Decimal(10), inclusive=True)}
+    result = await store.reserve([spend("1"), rate(10)], guards, NOW)
+    assert isinstance(result, Reservation)
+    assert result.values == {counter_key(): Decimal("8.5")}  # after this reservation's charge
     assert await value(store, counter_key()) == Decimal("8.5")
+
+
+@pytest.mark.parametrize(
+    ("guard", "admitted"),
+    [
+        (Guard().below(Decimal("7.5"), inclusive=True), True),
+        (Guard().below(Decimal("7.5"), inclusive=False), False),
+        (Guard().above(Decimal("7.5"), inclusive=True), True),
+        (Guard().above(Decimal("7.5"), inclusive=False), False),
+        (Guard().above(Decimal("7.49"), inclusive=False), True),
+        (Guard().below(Decimal("7.51"), inclusive=False), True),
+        (Guard.exactly(Decimal("7.50")), True),
+        (Guard.exactly(Decimal("7.500000000000000000000000001")), False),
+        (Guard().above(Decimal(-1), inclusive=False).below(Decimal(8), inclusive=False), True),
+        (Guard().above(Decimal(0), inclusive=True).below(Decimal(7), inclusive=True), False),
+        (UNGUARDED, True),
+    ],
+)
+async def test_guard_bounds_are_checked_exactly_at_the_edges(
+    store: CounterStore, guard: Guard, admitted: bool
+) -> None:
+    await reserved(store, spend("7.5"))
+    result = await store.reserve([spend("1")], {counter_key(): guard}, NOW)
+    assert isinstance(result, Reservation) is admitted
+    assert await value(store, counter_key()) == (Decimal("8.5") if admitted else Decimal("7.5"))
+
+
+async def test_guard_on_a_sliding_window_sees_its_current_sum(store: CounterStore) -> None:
+    for offset in (0, 30):
+        await reserved(store, rate(10), now=NOW + offset)
+    at_most_one = {rate_key(): Guard().below(Decimal(1), inclusive=True)}
+    assert isinstance(await store.reserve([], at_most_one, NOW + 45), Rejection)
+    confirmed = await store.reserve([], at_most_one, NOW + 61)  # the first one has left
+    assert isinstance(confirmed, Reservation)
+    assert confirmed.values == {rate_key(): 1}
+
+
+async def test_confirming_guards_without_charges_changes_nothing(store: CounterStore) -> None:
+    await reserved(store, spend("3"))
+    over = {counter_key(): Guard().above(Decimal(2), inclusive=False)}
+    confirmed = await store.reserve([], over, NOW)
+    assert isinstance(confirmed, Reservation)
+    assert confirmed.values == {counter_key(): 3}
+    await store.rollback(confirmed, NOW)  # holds nothing: nothing to undo
+    under = {counter_key(): Guard().below(Decimal(2), inclusive=True)}
+    assert await store.reserve([], under, NOW) == Rejection(
+        charge=None, stale_key=counter_key(), fresh={counter_key(): Decimal(3)}
+    )
+    assert await value(store, counter_key()) == 3
+
+
+async def test_guards_on_a_charged_key_see_the_value_before_the_charge(
+    store: CounterStore,
+) -> None:
+    await reserved(store, spend("49"))
+    # A projected cap: 49 + 1 <= 50, so the guard is "at most 49 before this charge".
+    cap = {counter_key(): Guard().below(Decimal(49), inclusive=True)}
+    first = await store.reserve([spend("1")], cap, NOW)
+    assert isinstance(first, Reservation)
+    assert first.values == {counter_key(): 50}
+    second = await store.reserve([spend("1")], cap, NOW)
+    assert second == Rejection(
+        charge=None, stale_key=counter_key(), fresh={counter_key(): Decimal(50)}
+    )
+
+
+async def test_huge_and_tiny_bounds_compare_exactly(store: CounterStore) -> None:
+    await reserved(store, spend("12345678901234567890.123456789"))
+    edge = Decimal("12345678901234567890.123456789")
+    # 30 digits: Python's default decimal context would round `edge - 1E-9` back to edge.
+    just_below = {counter_key(): Guard().below(subtract(edge, Decimal("1E-9")), inclusive=True)}
+    assert isinstance(await store.reserve([], just_below, NOW), Rejection)
+    at_edge = {counter_key(): Guard().below(edge, inclusive=True)}
+    assert isinstance(await store.reserve([], at_edge, NOW), Reservation)
+    huge = {counter_key(): Guard().below(Decimal("1E+40"), inclusive=False)}
+    assert isinstance(await store.reserve([], huge, NOW), Reservation)
 
 
 async def test_uncommitted_reservations_count_toward_limits(store: CounterStore) -> None:

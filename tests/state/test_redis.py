@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from callgate.state.amounts import add
-from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
+from callgate.state.counters import Charge, CounterKey, Guard, Scope, Window, WindowKind
 from callgate.state.redis import DECIMAL_LUA, RedisStore
 from callgate.state.store import Reservation, StoreUnavailable
 from tests.fixtures.redis import RedisServer
@@ -110,7 +110,9 @@ async def test_a_decision_is_one_round_trip(
     monitor_client = redis.asyncio.Redis(host=server.host, port=server.port)
     seen: list[str] = []
     async with monitor_client.monitor() as monitor:
-        reservation = await _reserve(store, guards={SPEND: Decimal("12.5")})
+        reservation = await _reserve(
+            store, guards={SPEND: Guard().below(Decimal("12.5"), inclusive=True)}
+        )
         await store.commit(reservation, NOW)
         inspector.echo("end-of-decision")
         with anyio.fail_after(5):
@@ -160,9 +162,7 @@ async def test_two_clients_enforce_one_limit_exactly(server: RedisServer) -> Non
         await client.aclose()
 
 
-async def _reserve(
-    store: RedisStore, guards: dict[CounterKey, Decimal] | None = None
-) -> Reservation:
+async def _reserve(store: RedisStore, guards: dict[CounterKey, Guard] | None = None) -> Reservation:
     result = await store.reserve(charges(), guards or {}, NOW)
     assert isinstance(result, Reservation), result
     return result

@@ -77,6 +77,8 @@ PROJECTED = "_projected"
 """Subject key holding the subject as it would be after this call's own counter charge."""
 
 _PROJECTED_OPS = frozenset({"lt", "lte"})
+ORDER_OPS = frozenset({"lt", "lte", "gt", "gte"})
+"""Operators whose outcome on a counter changes at one threshold (guards are ranges)."""
 _PLAN_CACHE_SIZE = 4096
 
 
@@ -115,6 +117,21 @@ class CompiledRateLimit:
 
 
 @dataclass(frozen=True, slots=True)
+class StateLeaf:
+    """A leaf condition that reads a counter, as the engine needs it to build guards.
+
+    `threshold` is the number an `lt`/`lte`/`gt`/`gte` leaf compares with (None for every
+    other operator: the guard then pins the exact value); `projected` leaves compare the
+    value after this call's own charge.
+    """
+
+    counter: CompiledCounter
+    op: str
+    threshold: Decimal | None
+    projected: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CompiledCondition:
     """One condition as written (for explanations) and its predicate.
 
@@ -148,6 +165,8 @@ class CompiledRule:
     approval_timeout: float | None
     denial: Decision | None = None
     """The DENY decision when the author wrote its text (the same for every tool)."""
+    watches: tuple[StateLeaf, ...] = ()
+    """Every leaf condition that reads a counter (the engine's guards come from these)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -587,6 +606,11 @@ class _Compiler:
                     denial=Decision(Verdict.DENY, rule=rule.name, reason=rule.message)
                     if rule.message
                     else None,
+                    watches=tuple(
+                        leaf
+                        for condition in rule.conditions
+                        for leaf in self._state_leaves(condition, own)
+                    ),
                 )
             )
         return tuple(compiled)
@@ -595,6 +619,22 @@ class _Compiler:
         for leaf in _leaves(condition):
             if leaf.path is not None and leaf.path.startswith("state"):
                 yield self._counter_for(leaf.path)
+
+    def _state_leaves(
+        self, condition: ConditionSpec, own: CompiledCounter | None
+    ) -> Iterator[StateLeaf]:
+        for leaf in _leaves(condition):
+            if leaf.path is None or not leaf.path.startswith("state"):
+                continue
+            counter = self._counter_for(leaf.path)
+            if counter is None:
+                continue  # reported by `_leaf`
+            op = leaf.op or ""
+            threshold = _threshold(leaf.value) if op in ORDER_OPS else None
+            if op in ORDER_OPS and threshold is None:
+                continue  # an invalid value, reported by `_leaf`
+            projected = counter is own and op in _PROJECTED_OPS
+            yield StateLeaf(counter, op, threshold, projected)
 
     def _counter_for(self, path: str) -> CompiledCounter | None:
         try:
@@ -690,6 +730,24 @@ def _frozen(value: Any) -> Hashable:
     if isinstance(value, dict):
         return ("dict", tuple(sorted((repr(k), _frozen(v)) for k, v in value.items())))
     return (type(value).__name__, value)
+
+
+def _threshold(value: Any) -> Decimal | None:
+    """The exact number an ordering condition compares with (as `conditions` reads it)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | Decimal):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            number = Decimal(value.strip())
+        except ArithmeticError:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
 
 
 def _projected(predicate: Predicate) -> Predicate:

@@ -12,7 +12,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from callgate.state.counters import Charge, CounterKey
+from callgate.state.counters import Charge, CounterKey, Guard
 
 
 class Verdict(StrEnum):
@@ -65,8 +65,9 @@ class Decision:
     """The engine's answer for one call.
 
     `charges` are the counter increments and rate-limit slots to reserve when the call is
-    allowed (all-or-nothing); `guards` are the counter values the decision relied on, so
-    the store can refuse the reservation if another call changed them meanwhile.
+    allowed (all-or-nothing); `guards` are the ranges the counters it read must still be
+    in for the decision to stand (see `callgate.policy.engine`), so the store refuses the
+    reservation, and the proxy judges again, when another call moved one out of its range.
     """
 
     verdict: Verdict
@@ -74,7 +75,7 @@ class Decision:
     reason: str = ""
     retry_after: float | None = None
     charges: tuple[Charge, ...] = ()
-    guards: Mapping[CounterKey, Decimal] = field(default_factory=dict)
+    guards: Mapping[CounterKey, Guard] = field(default_factory=dict)
     validate_arguments: bool = False
     approval_timeout: float | None = None
 

@@ -17,15 +17,27 @@ Order of evaluation (Intercept's, extended):
 4. the first rule that fails decides; only when all pass are charges returned (the store
    reserves them all or none): APPROVAL_REQUIRED when an approval rule was noted, else ALLOW.
 
-Counter values come in `Facts.counters` (the proxy reads the keys `counter_keys` names);
-a counter missing from it reads as 0, and every value read is returned in
-`Decision.guards` so the store refuses the reservation when it has changed meanwhile.
+Counter values come in `Facts.counters` (the proxy fills in the keys `counter_keys`
+names, from values it last saw); a counter missing from it reads as 0. The decision
+depends on a counter only through the leaf conditions that read it, so for every such
+leaf of the rules evaluated the engine records the range in which the leaf's outcome
+stays the same, and returns their conjunction per key in `Decision.guards`:
+
+- `lt`/`lte`/`gt`/`gte` against `c`: `value op c` when the leaf held, its complement
+  (`lt` <-> `gte`, `lte` <-> `gt`) when it failed; a projected leaf (`value + amount op c`)
+  gives `value op c - amount`;
+- any other operator: `value == v`, the value judged.
+
+Keeping every leaf's outcome keeps every rule's outcome (whatever `any`/`all`/`not`
+combine them) and so the decision; the store refuses a reservation whose guards no longer
+hold, and the proxy judges again with the values the store returns.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -36,11 +48,13 @@ from callgate.policy.compiler import (
     CompiledPolicy,
     CompiledRule,
     Plan,
+    StateLeaf,
 )
 from callgate.policy.decision import Agent, Decision, Facts, ToolCall, Verdict
 from callgate.policy.paths import MISSING
 from callgate.policy.schema import Action
-from callgate.state.counters import Charge, CounterKey, Scope, Window
+from callgate.state.amounts import subtract
+from callgate.state.counters import UNGUARDED, Charge, CounterKey, Guard, Scope, Window
 
 HIDE_RULE = "hide"
 DEFAULT_RULE = "default"
@@ -63,13 +77,16 @@ def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
         )
     subject: dict[str, Any] | None = None
     charges: list[Charge] = []
+    guards: dict[CounterKey, Guard] = {}
     approval: CompiledRule | None = None
     for applicable in plan.entries:
         for rule in applicable.entry.rules:
             action = rule.action
             if action is Action.DENY:
-                return rule.denial or Decision(
-                    Verdict.DENY, rule=rule.name, reason=_deny_text(rule, tool)
+                return _guarded(
+                    rule.denial
+                    or Decision(Verdict.DENY, rule=rule.name, reason=_deny_text(rule, tool)),
+                    guards,
                 )
             limit = rule.rate_limit
             if limit is not None:
@@ -82,24 +99,37 @@ def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
             if counter is not None:
                 found = charge_amount(counter, call.arguments)
                 if isinstance(found, str):
-                    return Decision(Verdict.DENY, rule=rule.name, reason=found)
+                    return _guarded(Decision(Verdict.DENY, rule=rule.name, reason=found), guards)
                 amount = found
                 if rule.projects:
                     subject[PROJECTED] = with_charge(subject, counter, amount)
+            if rule.watches:
+                _narrow(
+                    guards,
+                    rule.watches,
+                    policy=policy,
+                    call=call,
+                    facts=facts,
+                    state=subject["state"],
+                    amount=amount,
+                )
             predicate = rule.predicate
             holds = predicate is None or predicate(subject)
             if action is Action.REQUIRE_APPROVAL:
                 if holds and approval is None:
                     approval = rule
             elif not holds:
-                return rule.denial or Decision(
-                    Verdict.DENY, rule=rule.name, reason=_failure_text(rule, tool, subject)
+                return _guarded(
+                    rule.denial
+                    or Decision(
+                        Verdict.DENY, rule=rule.name, reason=_failure_text(rule, tool, subject)
+                    ),
+                    guards,
                 )
             if counter is not None:
                 charges.append(_counter_charge(policy, call, facts, counter, amount))
-    if not charges and not plan.reads and approval is None:
+    if not charges and not guards and approval is None:
         return plan.allow
-    guards = _guards(policy, plan, call, facts)
     if approval is not None:
         return Decision(
             Verdict.APPROVAL_REQUIRED,
@@ -226,18 +256,48 @@ def with_charge(
     return {"state": {counter.tool: {counter.name: current + amount}}}
 
 
-def _guards(
-    policy: CompiledPolicy, plan: Plan, call: ToolCall, facts: Facts
-) -> dict[CounterKey, Decimal]:
-    if not plan.reads:
-        return {}
-    values = facts.counters
-    return {
-        _key(
+def _guarded(decision: Decision, guards: dict[CounterKey, Guard]) -> Decision:
+    """A denial with the guards of the conditions judged before it (none: unchanged)."""
+    return replace(decision, guards=guards) if guards else decision
+
+
+def _narrow(
+    guards: dict[CounterKey, Guard],
+    leaves: tuple[StateLeaf, ...],
+    *,
+    policy: CompiledPolicy,
+    call: ToolCall,
+    facts: Facts,
+    state: Mapping[str, Mapping[str, Decimal]],
+    amount: Decimal,
+) -> None:
+    """Add to `guards` the range in which each leaf keeps its outcome (module docstring)."""
+    for leaf in leaves:
+        counter = leaf.counter
+        value = state[counter.tool][counter.name]
+        key = _key(
             policy, call, facts, scope=counter.scope, name=counter.key_name, window=counter.window
-        ): values.get(counter.path, _ZERO)
-        for counter in plan.reads
-    }
+        )
+        threshold = leaf.threshold
+        if threshold is None:
+            guards[key] = Guard.exactly(value)  # every earlier guard on `key` admits it
+            continue
+        if leaf.projected:
+            threshold = subtract(threshold, amount)
+        guard = guards.get(key, UNGUARDED)
+        op = leaf.op
+        if op in ("lt", "lte"):
+            inclusive = op == "lte"
+            if value < threshold or (inclusive and value == threshold):
+                guards[key] = guard.below(threshold, inclusive=inclusive)
+            else:
+                guards[key] = guard.above(threshold, inclusive=not inclusive)
+        else:
+            inclusive = op == "gte"
+            if value > threshold or (inclusive and value == threshold):
+                guards[key] = guard.above(threshold, inclusive=inclusive)
+            else:
+                guards[key] = guard.below(threshold, inclusive=not inclusive)
 
 
 def charge_amount(counter: CompiledCounter, arguments: Mapping[str, Any]) -> Decimal | str:

@@ -5,12 +5,15 @@ phases in order, stopping at the first that refuses:
 
     strict checks    `name` a string, `arguments` an object (else a JSON-RPC error)
     hidden           a hidden tool is refused as if it did not exist
-    read counters    only the counters the matching rules read
-    evaluate         the pure policy engine decides
+    counters         the last values seen of the counters the matching rules read
+    evaluate         the pure policy engine decides (with guards on those counters)
+    confirm          a decision that relied on counters but reserves nothing is checked
+                     against the store's guards first (a changed counter: judge again)
     approval         APPROVAL_REQUIRED goes to the `approvals` collaborator (none: deny)
     validate         arguments against the tool's `inputSchema` when the rule asks
-    reserve          rate-limit slots and counter charges, all-or-nothing; a changed
-                     counter means re-read and re-evaluate (bounded)
+    reserve          rate-limit slots and counter charges, all-or-nothing, guards checked
+                     in the same step; a counter out of range means judge again with the
+                     values the store returned (bounded)
     forward          remembered as in flight until the server answers
 
 The answer settles the reservation: commit on success, roll back on a JSON-RPC error, an
@@ -46,6 +49,11 @@ REQUEST_CANCELLED = -32800
 
 MAX_STALE_RETRIES = 5
 """How often a call is re-judged when counters it relied on changed under it."""
+
+SEEN_COUNTERS = 65_536
+"""At most this many counter values are remembered (the table is cleared when full)."""
+
+_ZERO = Decimal(0)
 
 EXCHANGE = "exchange"
 """`Peer.extra` key naming one stateless HTTP exchange (2026-07-28). Request ids are unique
@@ -126,6 +134,9 @@ class Gate:
     # Calls still being judged, and those of them the client cancelled meanwhile.
     _judging: set[tuple[str, str | int]] = field(default_factory=set)
     _cancelled_early: set[tuple[str, str | int]] = field(default_factory=set)
+    # The last value the store reported per counter: calls are judged from these, and
+    # the store's guard check catches a value that moved out of the decision's range.
+    _seen: dict[CounterKey, Decimal] = field(default_factory=dict)
 
     # -- client to server -------------------------------------------------------------
 
@@ -213,20 +224,39 @@ class Gate:
         return Forward(message)
 
     async def _decide(self, call: ToolCall, peer: Peer) -> tuple[Decision, Reservation | None]:
-        """Run the phases up to the reservation; returns the decision and what was held."""
+        """Run the phases up to the reservation; returns the decision and what was held.
+
+        Counters are judged from the values this gate last saw (never read first); the
+        decision's guards say in which range each must still be, and the store checks
+        them in the same atomic step that reserves the charges. A decision that reserves
+        nothing but relied on counters (a denial, an approval to ask, an allow without
+        charges) is confirmed the same way before the gate acts on it. A refused guard
+        returns the current values: remember them and judge again (bounded).
+        """
         for _ in range(MAX_STALE_RETRIES):
             judge = self.policy.current()
             if judge.is_hidden(call.tool):
                 return _hidden(call.tool), None
             now = self.clock()
             category = self.categorize(call.server, call.tool) if self.categorize else None
-            facts = Facts(now=now, agent=peer.agent, session=peer.session, category=category)
-            try:
-                facts = await self._read_counters(judge, call, facts)
-            except StoreUnavailable:
-                if not judge.fail_open:
-                    return _store_down(), None
+            facts = self._with_counters(
+                judge,
+                call,
+                Facts(now=now, agent=peer.agent, session=peer.session, category=category),
+            )
             decision = judge.evaluate(call, facts)
+            if decision.guards and not (decision.allowed and decision.charges):
+                try:
+                    confirmed = await self.store.reserve((), decision.guards, now)
+                except StoreUnavailable:
+                    if not judge.fail_open:
+                        return _store_down(), None
+                    confirmed = None
+                if isinstance(confirmed, Rejection):
+                    self._remember(confirmed.fresh)
+                    continue
+                if confirmed is not None:
+                    self._remember(confirmed.values)
             if decision.verdict is Verdict.APPROVAL_REQUIRED:
                 decision = await self._ask_approval(call, decision, peer)
             if not decision.allowed:
@@ -242,9 +272,12 @@ class Gate:
             except StoreUnavailable:
                 return (decision, None) if judge.fail_open else (_store_down(), None)
             if isinstance(held, Reservation):
+                if held.values:
+                    self._remember(held.values)
                 return decision, held
             if held.charge is not None:
                 return _rate_limited(held, judge), None
+            self._remember(held.fresh)
         return (
             Decision(
                 Verdict.DENY,
@@ -254,12 +287,13 @@ class Gate:
             None,
         )
 
-    async def _read_counters(self, judge: Judge, call: ToolCall, facts: Facts) -> Facts:
+    def _with_counters(self, judge: Judge, call: ToolCall, facts: Facts) -> Facts:
+        """The facts with the last value seen of every counter the call's rules read."""
         keys = judge.counter_keys(call, facts)
         if not keys:
             return facts
-        values = await self.store.read(list(keys.values()), facts.now)
-        counters = {path: values.get(key, Decimal(0)) for path, key in keys.items()}
+        seen = self._seen
+        counters = {path: seen.get(key, _ZERO) for path, key in keys.items()}
         return Facts(
             now=facts.now,
             agent=facts.agent,
@@ -267,6 +301,13 @@ class Gate:
             category=facts.category,
             counters=counters,
         )
+
+    def _remember(self, values: Mapping[CounterKey, Decimal]) -> None:
+        """Keep counter values the store reported (bounded: cleared when full)."""
+        seen = self._seen
+        if len(seen) + len(values) > SEEN_COUNTERS:
+            seen.clear()
+        seen.update(values)
 
     async def _ask_approval(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
         if self.approvals is None:

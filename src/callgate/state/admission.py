@@ -2,7 +2,8 @@
 
 `check_reservation` runs steps 1 and 2 of `CounterStore.reserve` (guards, then limits) over
 a `LedgerView`, the backend's read access inside its own atomic section; the backend then
-applies the charges itself. The Redis store runs the same steps in its Lua script.
+applies the charges itself and reports the guarded values with `read_values`. The Redis
+store runs the same steps in its Lua script.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from callgate.state.amounts import ZERO, add
-from callgate.state.counters import Charge, CounterKey, WindowKind
+from callgate.state.counters import Charge, CounterKey, Guard, WindowKind
 from callgate.state.store import Rejection
 from callgate.state.windows import bucket_end, bucket_start, sliding_retry_after
 
@@ -41,6 +42,13 @@ def read_value(view: LedgerView, key: CounterKey, now: float) -> Decimal:
     return view.bucket_value(key, bucket_start(key.window.seconds, now))
 
 
+def read_values(
+    view: LedgerView, keys: Iterable[CounterKey], now: float
+) -> dict[CounterKey, Decimal]:
+    """Each key's current value (see `read_value`)."""
+    return {key: read_value(view, key, now) for key in keys}
+
+
 def validate_charges(charges: Sequence[Charge]) -> None:
     """Raise ValueError for a negative or non-finite amount, or a negative limit.
 
@@ -63,13 +71,17 @@ def validate_charges(charges: Sequence[Charge]) -> None:
 def check_reservation(
     view: LedgerView,
     charges: Sequence[Charge],
-    guards: Mapping[CounterKey, Decimal],
+    guards: Mapping[CounterKey, Guard],
     now: float,
 ) -> Rejection | None:
-    """The first reason to refuse these charges, or None when every guard and limit holds."""
-    for key, expected in guards.items():
-        if read_value(view, key, now) != expected:
-            return Rejection(charge=None, stale_key=key)
+    """The first reason to refuse these charges, or None when every guard and limit holds.
+
+    A guard that no longer admits its counter refuses with every guarded counter's
+    current value, so the caller can judge again without another read.
+    """
+    for key, guard in guards.items():
+        if not guard.admits(read_value(view, key, now)):
+            return Rejection(charge=None, stale_key=key, fresh=read_values(view, guards, now))
     earlier: dict[CounterKey, Decimal] = {}
     for charge in charges:
         key = charge.key

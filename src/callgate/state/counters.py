@@ -70,3 +70,50 @@ class Charge:
     amount: Decimal
     rule: str
     limit: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """The range a counter must still be in for a decision to stand.
+
+    A decision depends on a counter only through the conditions that read it; each
+    condition holds (or fails) for every value on one side of its threshold, so the
+    decision stands while the counter stays inside `low`..`high` (None: unbounded; an
+    `*_open` end excludes the bound itself). The engine builds guards from the values it
+    judged with; a store refuses a reservation whose guard no longer admits the counter.
+    """
+
+    low: Decimal | None = None
+    low_open: bool = False
+    high: Decimal | None = None
+    high_open: bool = False
+
+    @classmethod
+    def exactly(cls, value: Decimal) -> Guard:
+        """A guard admitting only `value` (conditions other than lt/lte/gt/gte)."""
+        return cls(low=value, high=value)
+
+    def admits(self, value: Decimal) -> bool:
+        """True when the counter's `value` keeps the decision as it was made."""
+        low, high = self.low, self.high
+        if low is not None and (value < low or (self.low_open and value == low)):
+            return False
+        return high is None or not (value > high or (self.high_open and value == high))
+
+    def below(self, bound: Decimal, *, inclusive: bool) -> Guard:
+        """This guard narrowed to values below `bound` (or equal when `inclusive`)."""
+        high = self.high
+        if high is not None and (high < bound or (high == bound and self.high_open)):
+            return self
+        return Guard(self.low, self.low_open, bound, not inclusive)
+
+    def above(self, bound: Decimal, *, inclusive: bool) -> Guard:
+        """This guard narrowed to values above `bound` (or equal when `inclusive`)."""
+        low = self.low
+        if low is not None and (low > bound or (low == bound and self.low_open)):
+            return self
+        return Guard(bound, not inclusive, self.high, self.high_open)
+
+
+UNGUARDED = Guard()
+"""A guard that admits every value (the start of a conjunction)."""

@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TypeAlias
 
-from callgate.state.admission import check_reservation, read_value, validate_charges
+from callgate.state.admission import check_reservation, read_value, read_values, validate_charges
 from callgate.state.amounts import ZERO, add, subtract, total
-from callgate.state.counters import Charge, CounterKey, WindowKind
+from callgate.state.counters import Charge, CounterKey, Guard, WindowKind
 from callgate.state.store import Rejection, Reservation
 from callgate.state.windows import bucket_end, bucket_start, sliding_cutoff
 
@@ -105,7 +105,7 @@ class MemoryStore:
     async def reserve(
         self,
         charges: Sequence[Charge],
-        guards: Mapping[CounterKey, Decimal],
+        guards: Mapping[CounterKey, Guard],
         now: float,
     ) -> Reservation | Rejection:
         """Atomically check every guard and limit, then apply every charge, or none."""
@@ -115,13 +115,13 @@ class MemoryStore:
             if rejection is not None:
                 return rejection
             reservation_id = f"m{next(self._sequence)}"
-            applied = [self._apply(charge, now) for charge in charges]
-            if applied:
-                self._pending[reservation_id] = applied
-            self._writes_since_sweep += 1
-            if self._writes_since_sweep >= SWEEP_EVERY:
-                self._sweep(now)
-            return Reservation(id=reservation_id, charges=tuple(charges))
+            if charges:
+                self._pending[reservation_id] = [self._apply(charge, now) for charge in charges]
+                self._writes_since_sweep += 1
+                if self._writes_since_sweep >= SWEEP_EVERY:
+                    self._sweep(now)
+            values = read_values(self, guards, now) if guards else {}
+            return Reservation(id=reservation_id, charges=tuple(charges), values=values)
 
     async def commit(self, reservation: Reservation, now: float) -> None:
         """Make a reservation permanent (the upstream call succeeded)."""

@@ -1,7 +1,9 @@
 """`RedisStore`: counters in Redis, shared by every callgate instance that uses it.
 
 One Lua script call per reservation (every guard and charge of a call in one EVALSHA), so a
-decision costs at most one round trip; commit and rollback are one call each. Redis runs a
+decision costs one round trip while the counters it relied on stay inside its guards; a
+refused guard returns every guarded value, so the caller judges again without a read.
+Commit and rollback are one call each. Redis runs a
 script atomically, so many instances enforce one limit exactly.
 
 Key layout (`<key>` is `CounterKey.render()`):
@@ -38,7 +40,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from callgate.state.admission import validate_charges
-from callgate.state.counters import Charge, CounterKey, WindowKind
+from callgate.state.counters import Charge, CounterKey, Guard, WindowKind
 from callgate.state.store import Rejection, Reservation, StoreUnavailable
 from callgate.state.windows import bucket_end, bucket_start
 
@@ -202,9 +204,11 @@ end
 
 # KEYS: reservation, guard keys..., charge keys...
 # ARGV: now, reservation id, guard count, charge count,
-#       per guard: kind ('s'liding | 'c'alendar), seconds, expected value;
+#       per guard: kind ('s'liding | 'c'alendar), seconds, low, low open ('1' | '0'),
+#                  high, high open ('' for an unbounded end);
 #       per charge: kind, seconds, amount, limit ('' for none), seconds until bucket end.
-# Returns {'ok'} | {'stale', guard index} | {'limit', charge index, retry_after or ''}.
+# Returns {'ok', guard values after the charges...} | {'stale', guard index, guard values...}
+#       | {'limit', charge index, retry_after or ''}.
 RESERVE_LUA = (
     DECIMAL_LUA
     + r"""
@@ -215,13 +219,30 @@ local charge_count = tonumber(ARGV[4])
 -- A retried call (the reply was lost) finds its reservation already made.
 if redis.call('EXISTS', KEYS[1]) == 1 then return {'ok'} end
 
-for g = 1, guard_count do
-  local a = 4 + (g - 1) * 3
-  local value = current_value(ARGV[a + 1], KEYS[1 + g], now, tonumber(ARGV[a + 2]))
-  if dec_sign(dec_add(value, dec_neg(ARGV[a + 3]))) ~= 0 then return {'stale', g} end
+-- Is `value` inside the guard's range? An end is '' (unbounded) or a decimal string.
+local function admits(value, bound, open, side)
+  if bound == '' then return true end
+  local sign = dec_sign(dec_add(value, dec_neg(bound))) * side
+  return sign < 0 or (sign == 0 and open == '0')
 end
 
-local first = 4 + guard_count * 3
+local seen, stale = {}, nil
+for g = 1, guard_count do
+  local a = 4 + (g - 1) * 6
+  local value = current_value(ARGV[a + 1], KEYS[1 + g], now, tonumber(ARGV[a + 2]))
+  seen[g] = value
+  if stale == nil and not (admits(value, ARGV[a + 3], ARGV[a + 4], -1)
+      and admits(value, ARGV[a + 5], ARGV[a + 6], 1)) then
+    stale = g
+  end
+end
+if stale ~= nil then
+  local reply = {'stale', stale}
+  for g = 1, guard_count do reply[2 + g] = seen[g] end
+  return reply
+end
+
+local first = 4 + guard_count * 6
 local held = {}
 for c = 1, charge_count do
   local a = first + (c - 1) * 5
@@ -272,7 +293,9 @@ for c = 1, charge_count do
   if ttl_ms > keep_ms then keep_ms = ttl_ms end
 end
 if charge_count > 0 then redis.call('PEXPIRE', KEYS[1], keep_ms) end
-return {'ok'}
+local reply = {'ok'}
+for g = 1, guard_count do reply[1 + g] = dec_add(seen[g], held[KEYS[1 + g]] or '0') end
+return reply
 """
 )
 
@@ -355,7 +378,7 @@ class RedisStore:
     async def reserve(
         self,
         charges: Sequence[Charge],
-        guards: Mapping[CounterKey, Decimal],
+        guards: Mapping[CounterKey, Guard],
         now: float,
     ) -> Reservation | Rejection:
         """Atomically check every guard and limit, then apply every charge, or none."""
@@ -365,8 +388,13 @@ class RedisStore:
         args = [repr(now), reservation_id, str(len(guards)), str(len(charges))]
         guard_keys = list(guards)
         for key in guard_keys:
+            guard = guards[key]
             keys.append(_redis_key(key, now))
-            args += [_kind(key), str(key.window.seconds), _plain(guards[key])]
+            args += [
+                *(_kind(key), str(key.window.seconds)),
+                *(_bound(guard.low), "1" if guard.low_open else "0"),
+                *(_bound(guard.high), "1" if guard.high_open else "0"),
+            ]
         for charge in charges:
             key = charge.key
             keys.append(_redis_key(key, now))
@@ -375,9 +403,11 @@ class RedisStore:
             args += [_kind(key), str(key.window.seconds), _plain(charge.amount), limit, until_end]
         reply = await self._call(self._reserve, keys, args)
         if reply[0] == "ok":
-            return Reservation(id=reservation_id, charges=tuple(charges))
+            values = _values(guard_keys, reply[1:])
+            return Reservation(id=reservation_id, charges=tuple(charges), values=values)
         if reply[0] == "stale":
-            return Rejection(charge=None, stale_key=guard_keys[int(reply[1]) - 1])
+            fresh = _values(guard_keys, reply[2:])
+            return Rejection(charge=None, stale_key=guard_keys[int(reply[1]) - 1], fresh=fresh)
         retry_after = float(reply[2]) if reply[2] != "" else None
         return Rejection(charge=charges[int(reply[1]) - 1], retry_after=retry_after)
 
@@ -421,6 +451,18 @@ def _redis_key(key: CounterKey, now: float) -> str:
     if key.window.kind is WindowKind.SLIDING:
         return PREFIX + key.render()
     return f"{PREFIX}{key.render()}@{bucket_start(key.window.seconds, now)}"
+
+
+def _values(keys: Sequence[CounterKey], replied: Sequence[str]) -> dict[CounterKey, Decimal]:
+    """The guarded values a script returned (none when a retried call found its
+    reservation already made)."""
+    if len(replied) != len(keys):
+        return {}
+    return {key: Decimal(value) for key, value in zip(keys, replied, strict=True)}
+
+
+def _bound(bound: Decimal | None) -> str:
+    return "" if bound is None else _plain(bound)
 
 
 def _plain(amount: Decimal) -> str:

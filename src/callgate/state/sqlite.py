@@ -35,9 +35,9 @@ from typing import TypeVar
 
 import anyio.to_thread
 
-from callgate.state.admission import check_reservation, read_value, validate_charges
+from callgate.state.admission import check_reservation, read_value, read_values, validate_charges
 from callgate.state.amounts import ZERO, add, subtract, total
-from callgate.state.counters import Charge, CounterKey, WindowKind
+from callgate.state.counters import Charge, CounterKey, Guard, WindowKind
 from callgate.state.store import Rejection, Reservation, StoreUnavailable
 from callgate.state.windows import bucket_end, bucket_start, sliding_cutoff
 
@@ -120,15 +120,22 @@ class SqliteStore:
     async def reserve(
         self,
         charges: Sequence[Charge],
-        guards: Mapping[CounterKey, Decimal],
+        guards: Mapping[CounterKey, Guard],
         now: float,
     ) -> Reservation | Rejection:
-        """Atomically check every guard and limit, then apply every charge, or none."""
-        validate_charges(charges)
-        self._writes += 1
-        sweep = self._writes % SWEEP_EVERY == 0
+        """Atomically check every guard and limit, then apply every charge, or none.
 
-        def work(connection: sqlite3.Connection) -> list[_Undo] | Rejection:
+        Without charges (a confirmation of guards) it is a read transaction: no write lock.
+        """
+        validate_charges(charges)
+        write = bool(charges)
+        if write:
+            self._writes += 1
+        sweep = write and self._writes % SWEEP_EVERY == 0
+
+        def work(
+            connection: sqlite3.Connection,
+        ) -> tuple[list[_Undo], dict[CounterKey, Decimal]] | Rejection:
             view = _Ledger(connection)
             rejection = check_reservation(view, charges, guards, now)
             if rejection is not None:
@@ -136,17 +143,19 @@ class SqliteStore:
             undo = [view.apply(charge, now, random.getrandbits(63)) for charge in charges]
             if sweep:
                 view.sweep(now)
-            return undo
+            # The ledger remembers what it read and wrote: no statement runs for these.
+            return undo, read_values(view, guards, now)
 
-        outcome = await self._run(work, write=True)
+        outcome = await self._run(work, write=write)
         if isinstance(outcome, Rejection):
             return outcome
+        undo, values = outcome
         reservation_id = f"{self._id_prefix}-{next(self._sequence)}"
-        if outcome:
-            self._pending[reservation_id] = outcome
+        if undo:
+            self._pending[reservation_id] = undo
         if sweep:
             self._forget_expired(now)
-        return Reservation(id=reservation_id, charges=tuple(charges))
+        return Reservation(id=reservation_id, charges=tuple(charges), values=values)
 
     async def commit(self, reservation: Reservation, now: float) -> None:
         """Make a reservation permanent (the upstream call succeeded): nothing to write."""
