@@ -19,6 +19,7 @@ import anyio
 from callgate.approvals.assembly import open_approvals
 from callgate.classifier import CategoryChange, ToolCategories, classify_tool
 from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
+from callgate.proxy.announcer import ToolListAnnouncer
 from callgate.proxy.audit import AuditSink, JsonlAuditSink, NullAuditSink, load_install_key
 from callgate.proxy.catalog import ToolCatalog
 from callgate.proxy.gate import Approvals, Gate
@@ -85,8 +86,13 @@ async def open_gate(
     options: GateOptions,
     watcher: PolicyWatcher[CompiledPolicy] | None = None,
     approvals: Approvals | None = None,
+    announcer: ToolListAnnouncer | None = None,
 ) -> AsyncIterator[Gate]:
-    """A ready gate; the policy is watched for edits until the block ends."""
+    """A ready gate; the policy is watched for edits until the block ends.
+
+    With `announcer`, the gate records listed tools in its catalog and every valid reload
+    that changes what is hidden is announced to the sessions the transports enrol there.
+    """
     watcher = watcher or load_policy_watcher(options)
     if watcher.current().fail_open:
         print(
@@ -105,7 +111,9 @@ async def open_gate(
         async with open_approvals(
             lambda: watcher.current().approvals, options.state_url, audit.record
         ) as own:
-            catalog = ToolCatalog()
+            catalog = announcer.catalog if announcer is not None else ToolCatalog()
+            if announcer is not None:
+                watcher.subscribe(announcer.on_reload)
             gate = Gate(
                 policy=watcher,
                 store=store,

@@ -125,7 +125,7 @@ def _listen_address(value: str) -> tuple[str, int] | None:
     return host.strip("[]") or "127.0.0.1", int(port)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispatch
     """Check the options, load the policy, and proxy until the session ends."""
     command = list(args.command)
     if command and command[0] == "--":
@@ -184,8 +184,11 @@ def run(args: argparse.Namespace) -> int:
 
     async def serve() -> int:
         from callgate.approvals.interceptor import ClientApprovalInterceptor
+        from callgate.proxy.announcer import ToolListAnnouncer
 
-        async with open_gate(options, watcher) as bare_gate:
+        # Clients that listed tools are told when a reload hides or shows some.
+        announcer = ToolListAnnouncer()
+        async with open_gate(options, watcher, announcer=announcer) as bare_gate:
             # Approvals asked in the client, progress while a call waits.
             gate = ClientApprovalInterceptor(bare_gate, progress_interval=args.approval_progress)
             if address is not None:
@@ -215,6 +218,7 @@ def run(args: argparse.Namespace) -> int:
                     max_message_bytes=options.max_message_bytes,
                     allowed_hosts=args.allow_host,
                     admin=admin,
+                    announcer=announcer,
                 )
             if args.upstream:
                 from callgate.transports.http_upstream import run_stdio_to_http
@@ -230,7 +234,12 @@ def run(args: argparse.Namespace) -> int:
             from callgate.transports.stdio import run_stdio
 
             return await run_stdio(
-                gate, command, server=server, agent=agent, max_bytes=options.max_message_bytes
+                gate,
+                command,
+                server=server,
+                agent=agent,
+                max_bytes=options.max_message_bytes,
+                announcer=announcer,
             )
 
     try:

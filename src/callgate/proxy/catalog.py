@@ -8,7 +8,7 @@ annotations without asking the server again.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 ToolListener = Callable[[str, Mapping[str, Mapping[str, Any]]], None]
 """Called with (server, {tool name: definition}) whenever a server's tools are learned."""
@@ -39,6 +39,14 @@ class ToolCatalog:
         for listener in self._listeners:
             listener(server, learned)
 
+    def listed(self, server: str) -> bool:
+        """Whether a `tools/list` answer of `server` was seen."""
+        return server in self._tools
+
+    def names(self) -> set[str]:
+        """Every tool name any server listed."""
+        return {name for tools in self._tools.values() for name in tools}
+
     def definition(self, server: str, tool: str) -> Mapping[str, Any] | None:
         """The tool's definition as the server last listed it, or None when never seen."""
         return self._tools.get(server, {}).get(tool)
@@ -48,3 +56,49 @@ class ToolCatalog:
         definition = self.definition(server, tool)
         schema = definition.get("inputSchema") if definition is not None else None
         return schema if isinstance(schema, dict) else None
+
+
+class Hiding(Protocol):
+    """What a policy says about hidden tools (`CompiledPolicy` is one)."""
+
+    @property
+    def hide_all(self) -> bool:
+        """`hide: ["*"]`."""
+        ...
+
+    @property
+    def hidden_names(self) -> frozenset[str]:
+        """The exact names under `hide:`."""
+        ...
+
+    @property
+    def hidden_patterns(self) -> tuple[_Pattern, ...]:
+        """The patterns under `hide:` (`delete_*`)."""
+        ...
+
+    def is_hidden(self, tool: str) -> bool:
+        """Whether the tool is removed from `tools/list` and refused."""
+        ...
+
+
+class _Pattern(Protocol):
+    @property
+    def text(self) -> str: ...
+
+
+def _hide_entries(policy: Hiding) -> tuple[bool, frozenset[str], frozenset[str]]:
+    patterns = frozenset(pattern.text for pattern in policy.hidden_patterns)
+    return policy.hide_all, policy.hidden_names, patterns
+
+
+def hiding_changed(old: Hiding, new: Hiding, catalog: ToolCatalog) -> bool:
+    """Whether going from `old` to `new` changes which tools a client may see.
+
+    Judged over the tools the servers listed (a new pattern that matches none of them
+    changes nothing a client saw); when no tool was listed yet, the `hide` entries
+    themselves are compared.
+    """
+    names = catalog.names()
+    if not names:
+        return _hide_entries(old) != _hide_entries(new)
+    return any(old.is_hidden(name) != new.is_hidden(name) for name in names)

@@ -4,13 +4,15 @@ A background task compares the file's (inode, size, mtime) every `interval` seco
 `stat`, nothing on the hot path). A changed file is loaded and compiled in a worker
 thread; when valid it becomes `current()` for the next call, when invalid the old policy
 stays and every error is written to stderr. Counters live in the store, not in the
-policy, so they survive reloads.
+policy, so they survive reloads. Subscribers are called with (old, new) after each valid
+reload, on the event loop (the tool-list announcer is one).
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+import traceback
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -20,6 +22,9 @@ import anyio.to_thread
 from callgate.errors import PolicyError
 
 T = TypeVar("T")
+
+ReloadListener = Callable[[T, T], Awaitable[object]]
+"""Called with (old policy, new policy) after a valid reload."""
 
 _Signature = tuple[int, int, int, int]
 
@@ -63,7 +68,12 @@ class PolicyWatcher(Generic[T]):
         self._report = report
         self._seen = _signature(path)
         self._current = load(path)
+        self._listeners: list[ReloadListener[T]] = []
         self.reloads = 0
+
+    def subscribe(self, listener: ReloadListener[T]) -> None:
+        """Be called with (old, new) after each valid reload that `watch` applies."""
+        self._listeners.append(listener)
 
     def current(self) -> T:
         """The policy to judge the next call with."""
@@ -94,4 +104,16 @@ class PolicyWatcher(Generic[T]):
         while True:
             await anyio.sleep(self.interval)
             if self.changed():
-                await anyio.to_thread.run_sync(self.reload)
+                await self.apply()
+
+    async def apply(self) -> bool:
+        """Reload (in a worker thread) and tell the subscribers; True when it took effect."""
+        old = self._current
+        if not await anyio.to_thread.run_sync(self.reload):
+            return False
+        for listener in self._listeners:
+            try:
+                await listener(old, self._current)
+            except Exception:  # a subscriber's bug must not stop the watching
+                traceback.print_exc(file=sys.stderr)
+        return True

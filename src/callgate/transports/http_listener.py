@@ -25,7 +25,7 @@ import sys
 import uuid
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack
+from contextlib import AsyncExitStack, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -33,6 +33,7 @@ import anyio
 import anyio.abc
 import httpx2
 import uvicorn
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -41,6 +42,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from callgate.policy.decision import ANONYMOUS, Agent
+from callgate.proxy.announcer import LIST_CHANGED, ToolListAnnouncer
 from callgate.proxy.gate import EXCHANGE
 from callgate.proxy.hooks import (
     OPENED_SESSION,
@@ -90,6 +92,10 @@ PATH: Final = "/mcp"
 ADMIN_PATH: Final = "/admin"
 MAX_OWNED_SESSIONS: Final = 10_000
 JSON: Final = "application/json"
+LISTEN: Final = "subscriptions/listen"
+LISTEN_ACK: Final = "notifications/subscriptions/acknowledged"
+SUBSCRIPTION_ID: Final = "io.modelcontextprotocol/subscriptionId"
+TOOLS_CHANGED: Final = encode({"jsonrpc": "2.0", "method": LIST_CHANGED})
 
 Authenticate = Callable[[Headers], Agent | None]
 """Maps a request's headers to the calling agent, or None to refuse it (HTTP 401)."""
@@ -224,6 +230,12 @@ class Listener:
     """Input schemas of the tools that declare `Mcp-Param-*` headers, by tool name."""
     """callgate's open questions to clients, answered by a later POST of the same client."""
     """Session id -> the agent that opened it; another agent's requests get 404."""
+    announcer: ToolListAnnouncer | None = None
+    """Where sessions that listed tools are enrolled, to hear that a reload changed them."""
+    standalone: dict[str, MemoryObjectSendStream[bytes]] = field(default_factory=dict)
+    """2025-11-25 session id -> its open GET stream's channel for callgate's own notices."""
+    unsent: OrderedDict[str, None] = field(default_factory=OrderedDict)
+    """Sessions told their tools changed while no GET stream was open (for the next GET)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -480,7 +492,97 @@ class Listener:
         answered = {id_key(m.body.get("id")) for m in kept if m.is_response}
         if answered and exchange.lists_tools:
             self._learn_tools(exchange, kept)
+            self._enrol(exchange)
         return out, answered
+
+    def _enrol(self, exchange: _Exchange) -> None:
+        """A 2025-11-25 session listed tools: tell it (on its GET stream) when they change."""
+        session = exchange.request.headers.get(mcp_headers.SESSION_ID)
+        peer = exchange.peer
+        if (
+            self.announcer is None
+            or session is None
+            or mcp_headers.is_modern(peer.protocol_version)
+        ):
+            return
+        key = ("http-session", session)
+        if key not in self.announcer:
+
+            async def notify() -> None:
+                self._tell_session(session)
+
+            self.announcer.join(key, notify)
+
+    def _tell_session(self, session: str) -> None:
+        """Queue one `tools/list_changed` on the session's GET stream, or for its next one."""
+        channel = self.standalone.get(session)
+        if channel is not None:
+            _offer(channel, TOOLS_CHANGED)
+            return
+        self.unsent[session] = None
+        if len(self.unsent) > MAX_OWNED_SESSIONS:
+            self.unsent.popitem(last=False)
+
+    def _own_notices(
+        self, exchange: _Exchange, answer: Answer, head: list[Event]
+    ) -> _OwnNotices | None:
+        """The channel for callgate's own notices on a stream that can carry them.
+
+        A 2025-11-25 session's standalone GET stream; or a 2026-07-28 `subscriptions/listen`
+        stream that asked for tool changes, once the server acknowledged it (the ack must
+        be the first frame the client sees).
+        """
+        if self.announcer is None or answer.status != 200:
+            return None
+        if exchange.request.method == "GET":
+            session = exchange.request.headers.get(mcp_headers.SESSION_ID)
+            if session is None or session in self.standalone:
+                return None
+            notices = _OwnNotices(session, *anyio.create_memory_object_stream[bytes](1))
+            self.standalone[session] = notices.sink
+            if session in self.unsent:
+                del self.unsent[session]
+                _offer(notices.sink, TOOLS_CHANGED)
+            return notices
+        listen = _listen_request(exchange.judged.requests)
+        if listen is None:
+            return None
+        subscription = listen.body["id"]
+        meta = {SUBSCRIPTION_ID: subscription}
+        body = {"jsonrpc": "2.0", "method": LIST_CHANGED, "params": {"_meta": meta}}
+        notices = _OwnNotices(None, *anyio.create_memory_object_stream[bytes](1), encode(body))
+        notices.subscription = subscription
+        for event in head:
+            self._watch_ack(notices, event)
+        return notices
+
+    def _watch_ack(self, notices: _OwnNotices, event: Event) -> None:
+        """Enrol a listen stream once the server's ack honouring tool changes went by."""
+        if (
+            notices.subscription is None
+            or notices.enrolled
+            or LISTEN_ACK.encode() not in event.data
+        ):
+            return
+        body = _loads(event.data)
+        if not isinstance(body, dict) or not _acks_tool_changes(body, notices.subscription):
+            return
+        assert self.announcer is not None
+        sink, message = notices.sink, notices.message
+
+        async def notify() -> None:
+            _offer(sink, message)
+
+        notices.enrolled = True
+        self.announcer.join(("listen", id(notices)), notify)
+
+    def _close_notices(self, notices: _OwnNotices) -> None:
+        notices.sink.close()
+        notices.source.close()
+        if notices.session is not None and self.standalone.get(notices.session) is notices.sink:
+            del self.standalone[notices.session]
+        if notices.enrolled and self.announcer is not None:
+            self.announcer.leave(("listen", id(notices)))
 
     def _learn_tools(self, exchange: _Exchange, kept: list[Message]) -> None:
         """Remember the `x-mcp-header` declarations of the tools a `tools/list` answer names."""
@@ -534,6 +636,23 @@ class Listener:
             await _send_event(send, event)
         streaming = bool(waiting) or not exchange.judged.requests
         ended = _StreamEnd(resumable=any(event.id for event in head))
+        notices = self._own_notices(exchange, answer, head) if streaming else None
+        try:
+            await self._stream_events(exchange, frames, waiting, ended, notices)
+        finally:
+            if notices is not None:
+                self._close_notices(notices)
+
+    async def _stream_events(
+        self,
+        exchange: _Exchange,
+        frames: AsyncIterator[Event],
+        waiting: set[Any],
+        ended: _StreamEnd,
+        notices: _OwnNotices | None,
+    ) -> None:
+        send = exchange.send
+        streaming = bool(waiting) or not exchange.judged.requests
 
         async def pump(cancel: anyio.CancelScope) -> None:
             try:
@@ -544,6 +663,8 @@ class Listener:
                         await _send_event(
                             send, Event(data or b"", event.id, event.retry, event.event)
                         )
+                    if notices is not None and data is not None:
+                        self._watch_ack(notices, Event(data))
                     waiting.difference_update(answered)
                     if exchange.judged.requests and not waiting:
                         break
@@ -558,10 +679,16 @@ class Listener:
                 pass
             cancel.cancel()
 
+        async def tell(source: MemoryObjectReceiveStream[bytes]) -> None:
+            async for data in source:
+                await _send_event(send, Event(data))
+
         if streaming:
             async with anyio.create_task_group() as task_group:
                 task_group.start_soon(pump, task_group.cancel_scope)
                 task_group.start_soon(watch_disconnect, task_group.cancel_scope)
+                if notices is not None:
+                    task_group.start_soon(tell, notices.source)
         if waiting and not ended.upstream and mcp_headers.is_modern(exchange.peer.protocol_version):
             # On 2026-07-28 a client closing its stream cancels the request: settle it.
             for key in waiting:
@@ -605,8 +732,57 @@ class Listener:
             return
         if request.method == "DELETE" and answer.status < 300 and session is not None:
             await self.interceptor.on_upstream_lost(peer)
+            if self.announcer is not None:
+                self.announcer.leave(("http-session", session))
+            self.unsent.pop(session, None)
         self._own(request, answer, peer.agent)
         await self._relay(exchange, answer)
+
+
+@dataclass(eq=False)
+class _OwnNotices:
+    """callgate's own notifications for one open stream, queued by the announcer."""
+
+    session: str | None
+    """The 2025-11-25 session whose GET stream this is; None for a listen stream."""
+    sink: MemoryObjectSendStream[bytes]
+    source: MemoryObjectReceiveStream[bytes]
+    message: bytes = TOOLS_CHANGED
+    subscription: Any = None
+    """The `subscriptions/listen` request id this stream answers (its frames carry it)."""
+    enrolled: bool = False
+
+
+def _offer(sink: MemoryObjectSendStream[bytes], data: bytes) -> None:
+    """Queue `data` unless one is already waiting (change notices are level triggers)."""
+    with suppress(anyio.WouldBlock):
+        sink.send_nowait(data)
+
+
+def _listen_request(requests: list[Message]) -> Message | None:
+    """The exchange's `subscriptions/listen` request when it asked for tool changes."""
+    if len(requests) != 1 or requests[0].method != LISTEN:
+        return None
+    params = requests[0].body.get("params")
+    wanted = params.get("notifications") if isinstance(params, dict) else None
+    if not isinstance(wanted, dict) or wanted.get("toolsListChanged") is not True:
+        return None
+    return requests[0]
+
+
+def _acks_tool_changes(body: dict[str, Any], subscription: Any) -> bool:
+    """Whether `body` is the server's ack of `subscription` that honours tool changes."""
+    params = body.get("params")
+    if body.get("method") != LISTEN_ACK or not isinstance(params, dict):
+        return False
+    meta = params.get("_meta")
+    honored = params.get("notifications")
+    return (
+        isinstance(meta, dict)
+        and id_key(meta.get(SUBSCRIPTION_ID)) == id_key(subscription)
+        and isinstance(honored, dict)
+        and honored.get("toolsListChanged") is True
+    )
 
 
 @dataclass(slots=True)
@@ -715,6 +891,7 @@ async def serve_http(
     authenticate: Authenticate | None = None,
     ready: Callable[[int], None] | None = None,
     admin: ASGIApp | None = None,
+    announcer: ToolListAnnouncer | None = None,
 ) -> int:
     """Serve `/mcp` on HOST:PORT in front of a URL or a command until stopped; returns 0.
 
@@ -722,7 +899,8 @@ async def serve_http(
     (by default the address is announced on stderr). Requests name the agent through
     `authenticate`; without it every request is `agent`. Host headers must name loopback,
     the listen address, or one of `allowed_hosts`. `admin` (the approvals admin API) is
-    served under `/admin` when given.
+    served under `/admin` when given. Sessions that list tools are enrolled with
+    `announcer`, so a reload that hides or shows tools reaches them.
     """
     if not is_loopback(host):
         logger.warning(
@@ -740,6 +918,7 @@ async def serve_http(
     if authenticate is None and agent != ANONYMOUS:
         authenticate = _constant(agent)
     listener = Listener(interceptor, backend, server, policy, max_message_bytes, authenticate)
+    listener.announcer = announcer
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family)
     bound = sock.getsockname()[1]

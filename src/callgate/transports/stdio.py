@@ -29,6 +29,7 @@ from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from callgate.policy.decision import ANONYMOUS, Agent
+from callgate.proxy.announcer import LIST_CHANGED, ToolListAnnouncer
 from callgate.proxy.hooks import Forward, Interceptor, Message, Peer, Reply
 from callgate.proxy.jsonrpc import (
     INTERNAL_ERROR,
@@ -226,6 +227,8 @@ class StdioProxy:
     max_bytes: int = MAX_MESSAGE_BYTES
     max_upstream_bytes: int = MAX_UPSTREAM_BYTES
     grace: float = 5.0
+    announcer: ToolListAnnouncer | None = None
+    """Told about this session, so a reload that changes hidden tools reaches the client."""
     peer: Peer = field(init=False)
     _requests: dict[str | int, None] = field(default_factory=dict)
     _initialize_ids: set[str | int] = field(default_factory=set)
@@ -246,6 +249,9 @@ class StdioProxy:
     async def notify(self, method: str, params: dict[str, Any]) -> None:
         """Tell the client something on callgate's own behalf (`ClientNotifier`)."""
         await self._out.write(encode({"jsonrpc": "2.0", "method": method, "params": params}))
+
+    async def _tools_changed(self) -> None:
+        await self.notify(LIST_CHANGED, {})
 
     async def request(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """Ask the client something on callgate's own behalf (`ClientRequests`)."""
@@ -299,6 +305,8 @@ class StdioProxy:
         self._child_in = process.stdin
         client_io = await _open_client_io(stdin or sys.stdin.buffer, stdout or sys.stdout.buffer)
         read_client, self._out = client_io.read, client_io.output
+        if self.announcer is not None:
+            self.announcer.join(self.peer.session, self._tools_changed, server=self.server)
         loop = asyncio.get_running_loop()
         forwarded = []
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -315,6 +323,8 @@ class StdioProxy:
                 await client
             await self._stop(process)
         finally:
+            if self.announcer is not None:
+                self.announcer.leave(self.peer.session)
             for signum in forwarded:
                 loop.remove_signal_handler(signum)
             for task in list(self._calls):
@@ -527,7 +537,10 @@ async def run_stdio(
     server: str = "default",
     agent: Agent = ANONYMOUS,
     max_bytes: int = MAX_MESSAGE_BYTES,
+    announcer: ToolListAnnouncer | None = None,
 ) -> int:
     """Proxy our stdin/stdout to `command` until it exits; returns its exit status."""
-    proxy = StdioProxy(interceptor, command, server=server, agent=agent, max_bytes=max_bytes)
+    proxy = StdioProxy(
+        interceptor, command, server=server, agent=agent, max_bytes=max_bytes, announcer=announcer
+    )
     return await proxy.run()
