@@ -230,9 +230,11 @@ class Gate:
         decision's guards say in which range each must still be, and the store checks
         them in the same atomic step that reserves the charges. A decision that reserves
         nothing but relied on counters (a denial, an approval to ask, an allow without
-        charges) is confirmed the same way before the gate acts on it. A refused guard
+        charges) is confirmed the same way before the gate acts on it, unless it was
+        judged from values the store returned in this same decision. A refused guard
         returns the current values: remember them and judge again (bounded).
         """
+        fresh: Mapping[CounterKey, Decimal] = {}  # values the store just returned
         for _ in range(MAX_STALE_RETRIES):
             judge = self.policy.current()
             if judge.is_hidden(call.tool):
@@ -245,15 +247,21 @@ class Gate:
                 Facts(now=now, agent=peer.agent, session=peer.session, category=category),
             )
             decision = judge.evaluate(call, facts)
-            if decision.guards and not (decision.allowed and decision.charges):
+            guards = decision.guards
+            if (
+                guards
+                and not (decision.allowed and decision.charges)
+                and not guards.keys() <= fresh.keys()
+            ):
                 try:
-                    confirmed = await self.store.reserve((), decision.guards, now)
+                    confirmed = await self.store.reserve((), guards, now)
                 except StoreUnavailable:
                     if not judge.fail_open:
                         return _store_down(), None
                     confirmed = None
                 if isinstance(confirmed, Rejection):
-                    self._remember(confirmed.fresh)
+                    fresh = confirmed.fresh
+                    self._remember(fresh)
                     continue
                 if confirmed is not None:
                     self._remember(confirmed.values)
@@ -277,7 +285,8 @@ class Gate:
                 return decision, held
             if held.charge is not None:
                 return _rate_limited(held, judge), None
-            self._remember(held.fresh)
+            fresh = held.fresh
+            self._remember(fresh)
         return (
             Decision(
                 Verdict.DENY,
