@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import state_url_for
+from tests.e2e.fleet import run_fleet
 from tests.e2e.support import (
     Setup,
     callgate_listening,
@@ -36,7 +37,6 @@ tools:
         rate_limit: {max: 50, window: hour, scope: global}
 """
 
-CLIENTS_PER_INSTANCE = 4
 CALLS = 200
 
 
@@ -51,40 +51,18 @@ async def test_a_global_limit_of_50_holds_exactly_across_two_instances(
 ) -> None:
     setup = Setup(tmp_path, GLOBAL_LIMIT)
     state = shared_state
-    verdicts: Counter[str] = Counter()
-    limited_reasons: list[str] = []
-    with anyio.fail_after(120):
-        async with (
-            http_upstream() as upstream,
-            callgate_listening(setup, state, upstream, name="a") as first,
-            callgate_listening(setup, state, upstream, name="b") as second,
-        ):
-
-            async def client(url: str, mode: str, calls: int) -> None:
-                async with connect(url, mode=mode) as session, anyio.create_task_group() as tg:
-                    for n in range(calls):
-                        tg.start_soon(one_call, session, n)
-
-            async def one_call(session: object, n: int) -> None:
-                result = await session.call_tool("work", {"n": n})  # type: ignore[attr-defined]
-                outcome = verdict(result)
-                verdicts[outcome] += 1
-                if outcome == "rate_limited":
-                    limited_reasons.append(decision_meta(result)["reason"])
-
-            per_client = CALLS // (2 * CLIENTS_PER_INSTANCE)
-            async with anyio.create_task_group() as group:
-                for index in range(CLIENTS_PER_INSTANCE):
-                    mode = "legacy" if index % 2 else "auto"  # 2025-11-25 and 2026-07-28
-                    for gate in (first, second):
-                        group.start_soon(client, gate.url, mode, per_client)
-            upstream_saw = await seen(upstream)
-
+    run = await run_fleet(setup, state, "work", {"n": 1}, CALLS)
+    results = run.results
+    upstream_saw = run.upstream_saw
+    verdicts = Counter(verdict(result) for result in results)
+    limited_reasons = [
+        decision_meta(result)["reason"] for result in results if verdict(result) == "rate_limited"
+    ]
     assert verdicts == {"allow": 50, "rate_limited": 150}
     assert upstream_saw["work"] == 50
     assert all("at most 50 calls per 3600 s" in reason for reason in limited_reasons)
     # Both instances decided some of the calls, and every decision was audited.
-    audited = [first.audit(), second.audit()]
+    audited = run.audits
     assert all(records for records in audited)
     decisions = Counter(record["decision"] for records in audited for record in records)
     assert decisions == {"allow": 50, "rate_limited": 150}
