@@ -9,6 +9,7 @@ callback, bounded by `anyio.fail_after`.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,7 +23,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 from mcp_types import ToolListChangedNotification
 
-from tests.e2e.support import ROOT, Lines, started
+from tests.e2e.support import ROOT, Lines, stop
 from tests.transports.conftest import UPSTREAM_SERVER
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -119,15 +120,35 @@ async def through_listener(
     argv: list[str], tmp_path: Path, changes: Changes, mode: str = "legacy"
 ) -> AsyncIterator[tuple[Client, Lines]]:
     """`callgate run --listen ...` started, and an SDK client connected to it."""
-    async with started(argv, environment(tmp_path)) as (_, _out, err):
-        found = await err.wait_for(r"callgate listening on (http://\S+/mcp)")
-        transport = streamable_http_client(found.group(1))
-        async with Client(transport, mode=mode, message_handler=changes) as client:
-            yield client, err
+    err = Lines()
+    process = await anyio.open_process(
+        argv, cwd=ROOT, env=environment(tmp_path), stdin=subprocess.DEVNULL
+    )
+    async with process, anyio.create_task_group() as group:
+        assert process.stderr is not None
+        group.start_soon(err.pump, process.stderr)
+        try:
+            found = await err.wait_for(r"callgate listening on (http://\S+/mcp)")
+            transport = streamable_http_client(found.group(1))
+            async with Client(transport, mode=mode, message_handler=changes) as client:
+                yield client, err
+        finally:
+            with anyio.CancelScope(shield=True):
+                await stop(process)
 
 
-async def test_http_session_is_told_on_its_get_stream(policy: Path, tmp_path: Path) -> None:
-    argv = command(policy, tmp_path, "--listen", "127.0.0.1:0", "--", *STDIO_SERVER)
+@pytest.fixture(params=["command", "url"])
+def upstream(request: pytest.FixtureRequest, upstream_url: str) -> list[str]:
+    """What `--listen` fronts: a stdio child (`-- CMD`) or an HTTP server (`--upstream`)."""
+    if request.param == "command":
+        return ["--", *STDIO_SERVER]
+    return ["--upstream", upstream_url]
+
+
+async def test_http_session_is_told_on_its_get_stream(
+    policy: Path, tmp_path: Path, upstream: list[str]
+) -> None:
+    argv = command(policy, tmp_path, "--listen", "127.0.0.1:0", *upstream)
     changes = Changes()
     with anyio.fail_after(60):
         async with through_listener(argv, tmp_path, changes) as (client, _err):
@@ -154,3 +175,25 @@ async def test_a_reload_that_changes_no_listed_tool_tells_nobody(
             assert len(told) == 1
             assert len(reloads) == 2
             assert changes.count == 1
+
+
+async def check_listen_stream(client: Client, policy: Path) -> None:
+    """2026-07-28: the change arrives on a `subscriptions/listen` stream asking for it."""
+    assert "echo" in await names(client)
+    async with client.listen(tools_list_changed=True) as subscription:
+        events = aiter(subscription)
+        edit(policy, HIDDEN)
+        await anext(events)
+        assert "echo" not in await names(client)
+        edit(policy, SHOWN)
+        await anext(events)
+        assert "echo" in await names(client)
+
+
+async def test_stateless_client_is_told_on_its_listen_stream(
+    policy: Path, tmp_path: Path, upstream: list[str]
+) -> None:
+    argv = command(policy, tmp_path, "--listen", "127.0.0.1:0", *upstream)
+    with anyio.fail_after(60):
+        async with through_listener(argv, tmp_path, Changes(), mode="auto") as (client, _err):
+            await check_listen_stream(client, policy)

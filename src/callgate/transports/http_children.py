@@ -53,6 +53,8 @@ BACKLOG: Final = 256
 """Server messages kept for a session's next GET stream when no stream is open."""
 STREAM_BUFFER: Final = 1024
 STOP_GRACE: Final = 5.0
+SUBSCRIPTION_ID: Final = "io.modelcontextprotocol/subscriptionId"
+"""The `_meta` key naming the `subscriptions/listen` request a listen-stream frame belongs to."""
 
 Key = tuple[bool, Any]
 
@@ -525,6 +527,8 @@ class ChildBackend:
                     rewritten = {**params, "progressToken": stream.tokens[key]}
                     await stream.put({**body, "params": rewritten})
                     return
+        if await self._route_listen_frame(body):
+            return
         streams = set(self._shared_pending.values())
         if len(streams) == 1:
             await streams.pop().put(body, message.raw)
@@ -532,6 +536,29 @@ class ChildBackend:
             # Request-scoped notifications need their request; with several in flight
             # there is no telling, and guessing could show one client another's data.
             logger.debug("dropped %s: cannot tell which request it belongs to", message.method)
+
+    async def _route_listen_frame(self, body: dict[str, Any]) -> bool:
+        """Send a `subscriptions/listen` frame to its stream, stamped with the client's id.
+
+        The child stamps every frame of a listen stream with the request id it saw
+        (callgate's); the client matches frames by its own.
+        """
+        params = body.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        if (
+            not isinstance(params, dict)
+            or not isinstance(meta, dict)
+            or SUBSCRIPTION_ID not in meta
+        ):
+            return False
+        key = id_key(meta[SUBSCRIPTION_ID])
+        stream = self._shared_pending.get(key)
+        if stream is None:
+            logger.debug("dropped a frame of a listen stream nobody reads")
+            return True
+        stamped = {**meta, SUBSCRIPTION_ID: stream.waiting[key]}
+        await stream.put({**body, "params": {**params, "_meta": stamped}})
+        return True
 
     async def _shared_lost(self, child: Child) -> None:
         if not self._closing:

@@ -62,7 +62,7 @@ from callgate.proxy.jsonrpc import (
 )
 from callgate.transports import headers as mcp_headers
 from callgate.transports.exchange import Answer, Backend, Outgoing
-from callgate.transports.http_children import ChildBackend
+from callgate.transports.http_children import SUBSCRIPTION_ID, ChildBackend
 from callgate.transports.http_upstream import (
     TRANSPORT_ERRORS,
     HttpUpstream,
@@ -94,7 +94,6 @@ MAX_OWNED_SESSIONS: Final = 10_000
 JSON: Final = "application/json"
 LISTEN: Final = "subscriptions/listen"
 LISTEN_ACK: Final = "notifications/subscriptions/acknowledged"
-SUBSCRIPTION_ID: Final = "io.modelcontextprotocol/subscriptionId"
 TOOLS_CHANGED: Final = encode({"jsonrpc": "2.0", "method": LIST_CHANGED})
 
 Authenticate = Callable[[Headers], Agent | None]
