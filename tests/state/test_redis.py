@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from callgate.state.amounts import add
 from callgate.state.counters import Charge, CounterKey, Guard, Scope, Window, WindowKind
-from callgate.state.redis import DECIMAL_LUA, RedisStore
+from callgate.state.redis import DECIMAL_LUA, RESERVE_LUA, RedisStore
 from callgate.state.store import Reservation, StoreUnavailable
 from tests.fixtures.redis import RedisServer
 
@@ -186,6 +186,45 @@ def test_lua_decimal_addition_is_exact(
         client.close()
     assert Decimal(result) == add(first, second)
     assert sign == (first > 0) - (first < 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    value=DECIMALS,
+    bound=st.one_of(DECIMALS, st.none()),
+    lower=st.booleans(),
+    inclusive=st.booleans(),
+)
+def test_lua_guard_check_agrees_with_guard_admits(
+    redis_server: RedisServer,
+    value: Decimal,
+    bound: Decimal | None,
+    lower: bool,
+    inclusive: bool,
+) -> None:
+    edge = value if bound is None else bound  # None: the bound is the value itself
+    guard = (
+        Guard().above(edge, inclusive=inclusive)
+        if lower
+        else Guard().below(edge, inclusive=inclusive)
+    )
+    plain = format(edge, "f")
+    open_end = "0" if inclusive else "1"
+    ends = [plain, open_end, "", "0"] if lower else ["", "0", plain, open_end]
+    client = redis.Redis(host=redis_server.host, port=redis_server.port, decode_responses=True)
+    try:
+        client.set("callgate:guarded", format(value, "f"))
+        reply = client.eval(
+            RESERVE_LUA,
+            2,
+            *("callgate:reservation:never", "callgate:guarded"),
+            *(repr(NOW), "never", "1", "0", "c", "86400", *ends),
+        )
+    finally:
+        client.delete("callgate:guarded")
+        client.close()
+    assert (reply[0] == "ok") is guard.admits(value)
+    assert Decimal(reply[-1]) == value  # the value, returned either way
 
 
 async def test_a_resent_reservation_is_not_charged_twice(store: RedisStore) -> None:
