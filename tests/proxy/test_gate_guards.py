@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -22,6 +22,7 @@ import redis
 import redis.asyncio
 
 from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
+from callgate.policy.decision import Decision, ToolCall, Verdict
 from callgate.proxy.audit import NullAuditSink
 from callgate.proxy.gate import Gate
 from callgate.proxy.hooks import Forward, Message, Peer, Reply
@@ -298,3 +299,47 @@ async def test_a_decision_that_cannot_be_confirmed_fails_closed(tmp_path: Path) 
     assert refused is not None
     assert (refused["verdict"], refused["rule"]) == ("deny", "fail_mode")
     assert "limit store unavailable" in refused["reason"]
+
+
+@dataclass
+class ApprovingPerson:
+    """An approver that says yes to everything and remembers what it was asked."""
+
+    asked: list[str] = field(default_factory=list)
+
+    async def resolve(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
+        self.asked.append(decision.rule or "")
+        return replace(decision, verdict=Verdict.ALLOW, reason="approved")
+
+
+BIG_SPENDERS_ASK = """\
+version: "1"
+tools:
+  pay:
+    rules:
+      - name: ask big spenders
+        action: require_approval
+        conditions: [{path: state.pay.spent, op: gt, value: 100}]
+      - name: count
+        conditions: [{path: args.amount, op: gte, value: 0}]
+        state: {counter: spent, window: day, increment_from: args.amount}
+"""
+
+
+async def test_a_person_is_asked_only_when_the_stores_value_calls_for_it(
+    tmp_path: Path, shared_store: tuple[CounterStore, CounterStore]
+) -> None:
+    person = ApprovingPerson()
+    first = _gate(tmp_path, shared_store[0], BIG_SPENDERS_ASK)
+    first.gate.approvals = person
+    second = _gate(tmp_path, shared_store[1], BIG_SPENDERS_ASK)
+    assert await second.pay(200, settle=False) is None  # in flight on the other instance
+    # Judged from 0 (never seen): no approval; the reservation finds 200 and returns it;
+    # judged again, the call needs approval, asked and granted, then reserved.
+    assert await first.pay(1) is None
+    assert person.asked == ["ask big spenders"]
+    await second.answer(second.in_flight.pop(), failed=True)  # rolled back: 1
+    # Judged from 201 (remembered), the call would need approval: confirmed first, the
+    # store says 1, so nobody is bothered.
+    assert await first.pay(1) is None
+    assert person.asked == ["ask big spenders"]
