@@ -124,12 +124,17 @@ async def open_gate(
                 catalog=catalog,
             )
             own.categorize = gate.categorize  # approval prompts show the risk category
-            async with anyio.create_task_group() as group:
-                group.start_soon(watcher.watch)
-                try:
-                    yield gate
-                finally:
-                    group.cancel_scope.cancel()
+            try:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(watcher.watch)
+                    await group.start(gate.run_settler)
+                    try:
+                        yield gate
+                    finally:
+                        group.cancel_scope.cancel()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await gate.settle_answered()
     finally:
         await audit.aclose()
         try:

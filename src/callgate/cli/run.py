@@ -144,8 +144,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
     if isinstance(admin_token, int):
         return admin_token
 
-    import anyio
-
+    from callgate import runtime
     from callgate.app import GateOptions, load_policy_watcher, open_gate
     from callgate.approvals.store import ApprovalSetupError
     from callgate.errors import PolicyError
@@ -243,7 +242,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
             )
 
     try:
-        return anyio.run(serve)
+        return runtime.run(serve)
     except (StoreURLError, ApprovalSetupError) as error:
         print(f"callgate: {error}", file=sys.stderr)
         return 2

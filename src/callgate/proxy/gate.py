@@ -27,12 +27,15 @@ from __future__ import annotations
 
 import sys
 import time
+import traceback
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
 import anyio
+from anyio import TASK_STATUS_IGNORED
+from anyio.abc import TaskStatus
 
 from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
 from callgate.proxy.audit import AuditSink, build_event
@@ -137,6 +140,9 @@ class Gate:
     # The last value the store reported per counter: calls are judged from these, and
     # the store's guard check catches a value that moved out of the decision's range.
     _seen: dict[CounterKey, Decimal] = field(default_factory=dict)
+    # Answered calls waiting for `run_settler`: (entry, success, outcome, answered at).
+    _answered: list[tuple[_InFlight, bool, str, float]] = field(default_factory=list)
+    _wake: anyio.Event | None = None
 
     # -- client to server -------------------------------------------------------------
 
@@ -351,7 +357,12 @@ class Gate:
         if entry.method == "tools/list":
             return self._filter_tools(message, peer)
         success, outcome = _outcome(message.body)
-        await self._settle(entry, success=success, outcome=outcome)
+        if self._wake is None:
+            await self._settle(entry, success=success, outcome=outcome)
+        else:
+            # The answer goes out first; counters and audit are settled right after it.
+            self._answered.append((entry, success, outcome, self.monotonic()))
+            self._wake.set()
         return message
 
     def _filter_tools(self, message: Message, peer: Peer) -> Message:
@@ -401,11 +412,43 @@ class Gate:
             del self._in_flight[key]
             await self._settle(entry, success=False, outcome="timeout")
 
-    async def _settle(self, entry: _InFlight, *, success: bool, outcome: str) -> None:
+    async def run_settler(self, *, task_status: TaskStatus[None] = TASK_STATUS_IGNORED) -> None:
+        """Settle answered calls after their answers went out (run as a background task).
+
+        While it runs, an answer is handed to the client without waiting for its counters
+        to be committed (or rolled back) and its audit record to be built: that work is
+        done here, in the next turn of the loop, off the answer's path. `settle_answered`
+        finishes what is queued when it stops.
+        """
+        started = False
+        try:
+            while True:
+                self._wake = anyio.Event()
+                if not started:
+                    task_status.started()
+                    started = True
+                await self._wake.wait()
+                await self.settle_answered()
+        finally:
+            self._wake = None
+
+    async def settle_answered(self) -> None:
+        """Settle every answered call still queued (also at shutdown, after the settler)."""
+        while self._answered:
+            batch, self._answered = self._answered, []
+            for entry, success, outcome, answered in batch:
+                try:
+                    await self._settle(entry, success=success, outcome=outcome, at=answered)
+                except Exception:  # one bad record must not stop the others
+                    traceback.print_exc(file=sys.stderr)
+
+    async def _settle(
+        self, entry: _InFlight, *, success: bool, outcome: str, at: float | None = None
+    ) -> None:
         if entry.call is None or entry.decision is None:
             return
         await self._release(entry.reservation, commit=success)
-        latency_ms = (self.monotonic() - entry.started) * 1000.0
+        latency_ms = ((self.monotonic() if at is None else at) - entry.started) * 1000.0
         self._record(
             entry.peer,
             call=entry.call,
