@@ -42,3 +42,17 @@ def test_an_exact_guard_admits_only_its_value_however_it_is_written() -> None:
     assert guard.admits(Decimal("2.5"))
     assert not guard.admits(Decimal("2.5000000000000000000000000000001"))
     assert not guard.admits(Decimal("2.4999999999999999999999999999999"))
+
+
+@given(st.lists(BOUND, max_size=3), st.lists(BOUND, max_size=3), NUMBERS)
+def test_two_guards_together_admit_what_both_admit(
+    first: list[tuple[str, Decimal]], second: list[tuple[str, Decimal]], value: Decimal
+) -> None:
+    guards = []
+    for bounds in (first, second):
+        guard = UNGUARDED
+        for op, bound in bounds:
+            guard = narrowed(guard, op, bound)
+        guards.append(guard)
+    both = guards[0].within(guards[1])
+    assert both.admits(value) is (guards[0].admits(value) and guards[1].admits(value))

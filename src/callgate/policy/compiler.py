@@ -32,7 +32,8 @@ through:
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Iterator, Mapping, Sequence
+import operator
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -70,7 +71,16 @@ from callgate.policy.schema import (
     RuleSpec,
 )
 from callgate.policy.source import Loc, SourceMap, suggest
-from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
+from callgate.state.amounts import subtract
+from callgate.state.counters import (
+    UNGUARDED,
+    Charge,
+    CounterKey,
+    Guard,
+    Scope,
+    Window,
+    WindowKind,
+)
 
 GLOBAL_TOOL = "_global"
 PROJECTED = "_projected"
@@ -122,13 +132,36 @@ class StateLeaf:
 
     `threshold` is the number an `lt`/`lte`/`gt`/`gte` leaf compares with (None for every
     other operator: the guard then pins the exact value); `projected` leaves compare the
-    value after this call's own charge.
+    value after this call's own charge. `guards` are the ranges (leaf held, leaf failed)
+    when they do not depend on the call: every ordering leaf but a projected one whose
+    charge comes from an argument.
     """
 
     counter: CompiledCounter
     op: str
     threshold: Decimal | None
     projected: bool
+    guards: tuple[Guard, Guard] | None = None
+
+
+ORDER_TESTS: dict[str, Callable[[Decimal, Decimal], bool]] = {
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
+
+
+def bound_guard(op: str, threshold: Decimal, *, holds: bool) -> Guard:
+    """The range of a counter in which a leaf `value <op> threshold` keeps the outcome
+    `holds`: the leaf's own side, or its complement (`lt` <-> `gte`, `lte` <-> `gt`)."""
+    below = op in ("lt", "lte")
+    inclusive = op in ("lte", "gte")
+    if not holds:
+        below, inclusive = not below, not inclusive
+    if below:
+        return UNGUARDED.below(threshold, inclusive=inclusive)
+    return UNGUARDED.above(threshold, inclusive=inclusive)
 
 
 @dataclass(frozen=True, slots=True)
@@ -634,7 +667,13 @@ class _Compiler:
             if op in ORDER_OPS and threshold is None:
                 continue  # an invalid value, reported by `_leaf`
             projected = counter is own and op in _PROJECTED_OPS
-            yield StateLeaf(counter, op, threshold, projected)
+            guards = None
+            if threshold is not None and not (projected and counter.increment_from is not None):
+                if projected:  # a fixed increment: the range is known now
+                    threshold = subtract(threshold, counter.increment)
+                held = bound_guard(op, threshold, holds=True)
+                guards = (held, bound_guard(op, threshold, holds=False))
+            yield StateLeaf(counter, op, threshold, projected, guards)
 
     def _counter_for(self, path: str) -> CompiledCounter | None:
         try:

@@ -42,6 +42,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from callgate.policy.compiler import (
+    ORDER_TESTS,
     PROJECTED,
     CompiledCondition,
     CompiledCounter,
@@ -49,12 +50,13 @@ from callgate.policy.compiler import (
     CompiledRule,
     Plan,
     StateLeaf,
+    bound_guard,
 )
 from callgate.policy.decision import Agent, Decision, Facts, ToolCall, Verdict
 from callgate.policy.paths import MISSING
 from callgate.policy.schema import Action
 from callgate.state.amounts import subtract
-from callgate.state.counters import UNGUARDED, Charge, CounterKey, Guard, Scope, Window
+from callgate.state.counters import Charge, CounterKey, Guard, Scope, Window
 
 HIDE_RULE = "hide"
 DEFAULT_RULE = "default"
@@ -275,29 +277,21 @@ def _narrow(
     for leaf in leaves:
         counter = leaf.counter
         value = state[counter.tool][counter.name]
+        known = leaf.guards
+        if known is not None:
+            held, failed = known
+            guard = held if held.admits(value) else failed
+        elif leaf.threshold is None:
+            guard = Guard.exactly(value)
+        else:  # projected, and this call's charge comes from an argument
+            threshold = subtract(leaf.threshold, amount)
+            holds = ORDER_TESTS[leaf.op](value, threshold)
+            guard = bound_guard(leaf.op, threshold, holds=holds)
         key = _key(
             policy, call, facts, scope=counter.scope, name=counter.key_name, window=counter.window
         )
-        threshold = leaf.threshold
-        if threshold is None:
-            guards[key] = Guard.exactly(value)  # every earlier guard on `key` admits it
-            continue
-        if leaf.projected:
-            threshold = subtract(threshold, amount)
-        guard = guards.get(key, UNGUARDED)
-        op = leaf.op
-        if op in ("lt", "lte"):
-            inclusive = op == "lte"
-            if value < threshold or (inclusive and value == threshold):
-                guards[key] = guard.below(threshold, inclusive=inclusive)
-            else:
-                guards[key] = guard.above(threshold, inclusive=not inclusive)
-        else:
-            inclusive = op == "gte"
-            if value > threshold or (inclusive and value == threshold):
-                guards[key] = guard.above(threshold, inclusive=inclusive)
-            else:
-                guards[key] = guard.below(threshold, inclusive=not inclusive)
+        previous = guards.get(key)
+        guards[key] = guard if previous is None else previous.within(guard)
 
 
 def charge_amount(counter: CompiledCounter, arguments: Mapping[str, Any]) -> Decimal | str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
+from typing import NamedTuple
 
 
 class Scope(StrEnum):
@@ -72,8 +73,7 @@ class Charge:
     limit: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Guard:
+class Guard(NamedTuple):
     """The range a counter must still be in for a decision to stand.
 
     A decision depends on a counter only through the conditions that read it; each
@@ -81,6 +81,7 @@ class Guard:
     decision stands while the counter stays inside `low`..`high` (None: unbounded; an
     `*_open` end excludes the bound itself). The engine builds guards from the values it
     judged with; a store refuses a reservation whose guard no longer admits the counter.
+    (A named tuple: the engine builds some per call, three times cheaper than a dataclass.)
     """
 
     low: Decimal | None = None
@@ -113,6 +114,15 @@ class Guard:
         if low is not None and (low > bound or (low == bound and self.low_open)):
             return self
         return Guard(bound, not inclusive, self.high, self.high_open)
+
+    def within(self, other: Guard) -> Guard:
+        """The values both guards admit."""
+        guard = self
+        if other.high is not None:
+            guard = guard.below(other.high, inclusive=not other.high_open)
+        if other.low is not None:
+            guard = guard.above(other.low, inclusive=not other.low_open)
+        return guard
 
 
 UNGUARDED = Guard()
