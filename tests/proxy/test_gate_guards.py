@@ -200,6 +200,23 @@ async def test_a_cap_crossed_by_another_instance_is_denied_from_the_fresh_values
     assert await _spent(server) == 50
 
 
+@pytest.mark.redis
+async def test_a_remembered_denial_that_no_longer_holds_costs_two_round_trips(
+    fleet: tuple[Instance, Instance], server: RedisServer
+) -> None:
+    first, second = fleet
+    assert await second.pay(30, settle=False) is None  # in flight on the other instance
+    assert await first.pay(20) is None  # 50
+    assert await first.pay(1) is not None  # the first instance has seen 50
+    await second.answer(second.in_flight.pop(), failed=True)  # rolled back: 20
+    async with watching(server) as sent:
+        assert await first.pay(1, settle=False) is None
+    # The remembered denial is confirmed and refused (with the fresh 20), then the allow
+    # judged from 20 reserves: the one case that takes two.
+    assert sent.commands == ["EVALSHA", "EVALSHA"]
+    assert sent.evalsha_calls == 2
+
+
 @pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
 async def shared_store(
     request: pytest.FixtureRequest, tmp_path: Path
@@ -343,3 +360,16 @@ async def test_a_person_is_asked_only_when_the_stores_value_calls_for_it(
     # store says 1, so nobody is bothered.
     assert await first.pay(1) is None
     assert person.asked == ["ask big spenders"]
+
+
+async def test_a_cap_reached_yesterday_is_confirmed_and_lifted_at_midnight(
+    tmp_path: Path, shared_store: tuple[CounterStore, CounterStore]
+) -> None:
+    instance = _gate(tmp_path, shared_store[0])
+    now = [NOW]
+    instance.gate.clock = lambda: now[0]
+    assert await instance.pay(50) is None
+    refused = await instance.pay(1)
+    assert refused is not None and refused["verdict"] == "deny"  # 50 remembered
+    now[0] = (NOW // 86_400 + 1) * 86_400  # midnight UTC: a new day's bucket, at 0
+    assert await instance.pay(1) is None
