@@ -25,6 +25,7 @@ from callgate.proxy.catalog import ToolCatalog
 from callgate.proxy.gate import Approvals, Gate
 from callgate.proxy.jsonrpc import MAX_MESSAGE_BYTES
 from callgate.proxy.reload import PolicyWatcher
+from callgate.state.split import SessionLocalStore
 from callgate.state.url import default_sqlite_path, open_store
 
 
@@ -49,6 +50,8 @@ class GateOptions:
     reload_interval: float = 0.5
     call_timeout: float = 600.0
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    session_local: bool = False
+    """Sessions live and die with this process (stdio): keep their counters in memory."""
 
 
 def load_policy_watcher(options: GateOptions) -> PolicyWatcher[CompiledPolicy]:
@@ -101,6 +104,8 @@ async def open_gate(
             file=sys.stderr,
         )
     store = open_store(options.state_url)
+    if options.session_local:
+        store = SessionLocalStore(store)
     audit: AuditSink = NullAuditSink()
     try:
         if options.audit:

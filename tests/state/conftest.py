@@ -10,6 +10,7 @@ import pytest
 
 from callgate.state.memory import MemoryStore
 from callgate.state.redis import RedisStore
+from callgate.state.split import SessionLocalStore
 from callgate.state.sqlite import SqliteStore
 from callgate.state.store import CounterStore
 from tests.fixtures.redis import RedisServer
@@ -42,7 +43,7 @@ class Backend:
 
 
 @pytest.fixture(
-    params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)],
+    params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis), "session-local"],
 )
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     """Each backend in turn, empty at the start of the test."""
@@ -52,6 +53,11 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     elif request.param == "sqlite":
         path = tmp_path / "state.db"
         chosen = Backend("sqlite", lambda: SqliteStore(path))
+    elif request.param == "session-local":
+        # stdio's store: session keys in this process's memory, the rest in a SQLite file.
+        local = MemoryStore()
+        path = tmp_path / "state.db"
+        chosen = Backend("session-local", lambda: SessionLocalStore(SqliteStore(path), local=local))
     else:
         server: RedisServer = request.getfixturevalue("redis_server")
         server.flush()

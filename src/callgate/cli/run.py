@@ -160,6 +160,8 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
         reload_interval=args.reload_interval,
         call_timeout=args.call_timeout,
         max_message_bytes=args.max_message_bytes or MAX_MESSAGE_BYTES,
+        # A stdio session is this process's one connection: nothing else can share it.
+        session_local=address is None,
     )
     try:
         watcher = load_policy_watcher(options)
