@@ -32,12 +32,13 @@ through:
 from __future__ import annotations
 
 import copy
+import functools
 import operator
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -242,6 +243,7 @@ class CompiledPolicy:
     counters: dict[tuple[str, str], CompiledCounter]
     rate_limits: dict[str, CompiledRateLimit]
     _plans: dict[tuple[str, str | None], Plan] = field(default_factory=dict)
+    _hidden_by_pattern: dict[str, bool] = field(default_factory=dict)
     # Counter keys and fixed charges by (server, scope key, name): built once, reused.
     memo: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
@@ -271,7 +273,13 @@ class CompiledPolicy:
             return True
         if not self.hidden_patterns:
             return False
-        return any(pattern.matches(tool) for pattern in self.hidden_patterns)
+        found = self._hidden_by_pattern.get(tool)
+        if found is None:
+            found = any(pattern.matches(tool) for pattern in self.hidden_patterns)
+            if len(self._hidden_by_pattern) >= _PLAN_CACHE_SIZE:
+                self._hidden_by_pattern.clear()  # bounded, like the plans
+            self._hidden_by_pattern[tool] = found
+        return found
 
     def rate_limit_reason(self, charge: Charge) -> str:
         """The text an agent sees when the store refuses this rate-limit charge.
@@ -306,15 +314,31 @@ class CompiledPolicy:
 
     def evaluate(self, call: ToolCall, facts: Facts) -> Decision:
         """The decision for `call` (see `callgate.policy.engine.evaluate`)."""
-        from callgate.policy.engine import evaluate  # noqa: PLC0415 - engine imports us
-
-        return evaluate(self, call, facts)
+        return _engine().evaluate(self, call, facts)
 
     def counter_keys(self, call: ToolCall, facts: Facts) -> dict[str, CounterKey]:
         """The counters the call's rules read (see `callgate.policy.engine.counter_keys`)."""
-        from callgate.policy.engine import counter_keys  # noqa: PLC0415 - engine imports us
+        if not self.plan(call.tool, facts.category).reads:
+            return {}  # the common case, answered without the engine
+        return _engine().counter_keys(self, call, facts)
 
-        return counter_keys(self, call, facts)
+
+class _Engine(Protocol):
+    """What the compiled policy calls in `callgate.policy.engine`."""
+
+    def evaluate(self, policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision: ...
+
+    def counter_keys(
+        self, policy: CompiledPolicy, call: ToolCall, facts: Facts
+    ) -> dict[str, CounterKey]: ...
+
+
+@functools.cache
+def _engine() -> _Engine:
+    """The engine module (it imports this one, so it is imported on first use, once)."""
+    import callgate.policy.engine  # noqa: PLC0415 - engine imports us
+
+    return callgate.policy.engine
 
 
 def _make_plan(entries: tuple[Applicable[CompiledEntry], ...]) -> Plan:

@@ -100,10 +100,14 @@ def _retry_after(view: LedgerView, charge: Charge, held: Decimal, now: float) ->
     key = charge.key
     seconds = key.window.seconds
     if key.window.kind is WindowKind.SLIDING:
+        window_total = view.window_total(key, now)
+        if held:
+            window_total = add(window_total, held)
+        if add(window_total, charge.amount) <= charge.limit:
+            return 0.0  # fits now: the events need not be looked at
         events: Iterable[tuple[float, Decimal]] = view.window_events(key, now)
         if held:
             events = itertools.chain(events, [(now, held)])
-        window_total = add(view.window_total(key, now), held)
         return sliding_retry_after(
             events,
             held=window_total,

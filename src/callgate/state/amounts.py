@@ -21,14 +21,12 @@ EXACT = decimal.Context(
 )
 
 
-def add(first: Decimal, second: Decimal) -> Decimal:
-    """`first + second`, exactly."""
-    return EXACT.add(first, second)
+# Bound methods rather than wrappers: counters add on every call.
+add = EXACT.add
+"""`add(first, second)`: `first + second`, exactly."""
 
-
-def subtract(first: Decimal, second: Decimal) -> Decimal:
-    """`first - second`, exactly."""
-    return EXACT.subtract(first, second)
+subtract = EXACT.subtract
+"""`subtract(first, second)`: `first - second`, exactly."""
 
 
 def total(amounts: Iterable[Decimal]) -> Decimal:

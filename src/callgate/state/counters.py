@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import NamedTuple
@@ -49,6 +49,16 @@ class CounterKey:
     scope_key: str
     name: str
     window: Window
+    _hash: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self) -> None:
+        # Keys are looked up in dicts on every call; hashing five fields (two of them enums,
+        # whose hash is Python code) each time costs more than the lookup itself.
+        key = (self.server, self.scope.value, self.scope_key, self.name, self.window)
+        object.__setattr__(self, "_hash", hash(key))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def render(self) -> str:
         """One stable string for the key, used by every backend."""
