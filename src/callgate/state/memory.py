@@ -37,13 +37,6 @@ class _Log:
         """Index of the first event stamped after `cutoff`."""
         return bisect.bisect_right(self.events, cutoff, key=_stamp)
 
-    def total(self, cutoff: float) -> Decimal:
-        """Sum of the amounts stamped after `cutoff`."""
-        first = self.first_inside(cutoff)
-        if not first:
-            return self.sum
-        return subtract(self.sum, total(amount for _, _, amount in self.events[:first]))
-
     def prune(self, cutoff: float) -> None:
         """Drop the events stamped at or before `cutoff`: they can never count again."""
         first = self.first_inside(cutoff)
@@ -140,7 +133,13 @@ class MemoryStore:
     def window_total(self, key: CounterKey, now: float) -> Decimal:
         """The sum of the sliding window's amounts at `now`."""
         log = self._logs.get(key)
-        return ZERO if log is None else log.total(sliding_cutoff(key.window.seconds, now))
+        if log is None:
+            return ZERO
+        cutoff = now - key.window.seconds  # sliding_cutoff, inline: this runs on every call
+        events = log.events
+        if events and events[0][0] <= cutoff:
+            log.prune(cutoff)  # expired events can never count again: drop them now
+        return log.sum
 
     def window_events(self, key: CounterKey, now: float) -> Iterator[tuple[float, Decimal]]:
         """The sliding window's `(timestamp, amount)` events at `now`, oldest first."""
@@ -162,7 +161,9 @@ class MemoryStore:
             log = self._logs.get(key)
             if log is None:
                 log = self._logs[key] = _Log()
-            log.prune(sliding_cutoff(key.window.seconds, now))
+            cutoff = now - key.window.seconds
+            if log.events and log.events[0][0] <= cutoff:
+                log.prune(cutoff)
             event = (now, next(self._sequence), charge.amount)
             log.add(event)
             return _Applied(key=key, expires=now + key.window.seconds, event=event)
