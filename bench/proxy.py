@@ -1,19 +1,26 @@
-"""What callgate adds to a tool call: sequential `tools/call` round trips, four ways.
+"""What callgate adds to a tool call: sequential `tools/call` round trips, several ways.
 
     python bench/proxy.py [--calls N] [--warmup N] [--mode legacy|auto] [--json FILE]
 
 For stdio and for Streamable HTTP, the official SDK client times the same `echo` call
-    direct      client -> upstream (an SDK MCPServer)
-    relay       client -> callgate's own transport with the PassThrough interceptor -> upstream
-    callgate    client -> `callgate run` with a realistic policy (about 20 rules, conditions,
-                rate limits that never fire, SQLite state, audit log) -> upstream
-    fastmcp     client -> FastMCP 4.1.2 `create_proxy` -> upstream
-(plus `callgate-mem`, callgate with `--state memory://`, to show what the SQLite store costs)
-and prints p50, p99, the p50 each proxy adds over direct, the proxy process's peak RSS,
-and the ratios against their targets: callgate's added p50 <= 1.5x the relay's and
-<= 0.2x FastMCP's; callgate's peak RSS < 80 MB.
+    direct           client -> upstream (an SDK MCPServer)
+    byte-relay       (stdio) client -> a plain line-copying relay on asyncio's loop -> upstream
+    relay            client -> callgate's own transports with the PassThrough interceptor (the
+                     same code and event loop as callgate, nothing judged) -> upstream
+    callgate         client -> `callgate run` with a realistic policy (about 20 rules,
+                     conditions, per-session rate limits that never fire, SQLite state, an
+                     audit log) -> upstream
+    callgate-global  (stdio) the same with the all-tools limit scoped `global`, so every call
+                     also writes the SQLite file (a stdio session's own counters stay in memory)
+    callgate-mem     (http) callgate with `--state memory://`, to show what SQLite costs
+    fastmcp          client -> FastMCP 4.1.2 `create_proxy` -> upstream
+and prints p50, p99, the p50 each proxy adds over direct (paired round by round), the
+proxy process's peak RSS, and the ratios against their targets: callgate's added p50
+<= 1.5x the relay's and <= 0.2x FastMCP's; callgate's peak RSS < 80 MB. Over stdio the
+ratio against the plain byte relay is printed too.
 
-The same file also runs the pieces as processes (`upstream`, `relay`, `fastmcp` roles).
+The same file also runs the pieces as processes (`upstream`, `relay`, `byte-relay`,
+`fastmcp` roles).
 """
 
 # Each role imports only what it runs, so a proxy's RSS is its own and not the bench's.
@@ -22,7 +29,6 @@ The same file also runs the pieces as processes (`upstream`, `relay`, `fastmcp` 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import socket
@@ -121,9 +127,14 @@ tools:
           - {path: args.to, op: regex, value: "@example\\\\.com$"}
   "*":
     rules:
-      - name: "global-rate"
+      - name: "all-tools-rate"
         rate_limit: 1000000/hour
 """
+
+
+GLOBAL_POLICY = "global.yaml"
+GLOBAL_LIMIT = "rate_limit: {max: 1000000, window: hour, scope: global}"
+"""The all-tools limit shared by every session: each call then writes the state file."""
 
 
 # --- the pieces, run as processes ------------------------------------------------------------
@@ -147,16 +158,60 @@ def serve_upstream(port: int | None) -> None:
 
 def serve_relay(port: int | None, upstream: str | None, command: list[str]) -> None:
     """callgate's transports with the PassThrough interceptor: the plain byte relay."""
+    import functools
+
+    from callgate import runtime
     from callgate.proxy.hooks import PassThrough
 
+    # The same transports on the same event loop as `callgate run`: only the gate differs.
     if port is None:
         from callgate.transports.stdio import run_stdio
 
-        sys.exit(asyncio.run(run_stdio(PassThrough(), command, server="relay")))
+        sys.exit(runtime.run(functools.partial(run_stdio, PassThrough(), command, server="relay")))
     from callgate.transports.http_listener import serve_http
 
     assert upstream is not None
-    asyncio.run(serve_http(PassThrough(), "127.0.0.1", port, upstream, server="relay"))
+    serve = functools.partial(
+        serve_http, PassThrough(), "127.0.0.1", port, upstream, server="relay"
+    )
+    runtime.run(serve)
+
+
+def serve_byte_relay(port: int | None, upstream: str | None, command: list[str]) -> None:
+    """A plain byte relay over stdio: lines copied both ways, nothing parsed, asyncio's loop.
+
+    `CALLGATE_EVENT_LOOP=uvloop` runs the same relay on uvloop.
+    """
+    import asyncio
+
+    async def pipe_to(reader: asyncio.StreamReader, write: Any, drain: Any) -> None:
+        while line := await reader.readline():
+            write(line)
+            await drain()
+
+    async def relay() -> int:
+        loop = asyncio.get_running_loop()
+        child = await asyncio.create_subprocess_exec(
+            *command, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        assert child.stdin is not None and child.stdout is not None
+        stdin = asyncio.StreamReader(limit=2**26)
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(stdin), sys.stdin)
+        out, _ = await loop.connect_write_pipe(asyncio.Protocol, sys.stdout)
+
+        async def no_drain() -> None:
+            return None
+
+        upward = asyncio.create_task(pipe_to(stdin, child.stdin.write, child.stdin.drain))
+        await pipe_to(child.stdout, out.write, no_drain)
+        upward.cancel()
+        return await child.wait()
+
+    if os.environ.get("CALLGATE_EVENT_LOOP") == "uvloop":
+        import uvloop
+
+        sys.exit(uvloop.run(relay()))
+    sys.exit(asyncio.run(relay()))
 
 
 def serve_fastmcp(port: int | None, upstream: str | None, command: list[str]) -> None:
@@ -328,9 +383,9 @@ def summarise(
     return Measurement(transport, path, statistics.median(ordered), p99, added, rss)
 
 
-def callgate_run(work: Path, state: str, name: str) -> list[str]:
+def callgate_run(work: Path, state: str, name: str, policy_file: str = "policy.yaml") -> list[str]:
     """`callgate run` with the realistic policy, its own state and an audit log."""
-    policy = str(work / "policy.yaml")
+    policy = str(work / policy_file)
     audit = str(work / f"{name}-audit.jsonl")
     return [PYTHON, "-m", "callgate", "run", "-c", policy, "--state", state, "--audit", audit]
 
@@ -340,6 +395,7 @@ async def measure_stdio(work: Path, args: argparse.Namespace) -> list[Measuremen
     upstream = [*SELF, "upstream", "--stdio"]
     paths = [
         Route("direct", upstream),
+        Route("byte-relay", [*SELF, "byte-relay", "--stdio", "--", *upstream], "byte-relay"),
         Route("relay", [*SELF, "relay", "--stdio", "--", *upstream], "relay --stdio"),
         Route(
             "callgate",
@@ -347,9 +403,13 @@ async def measure_stdio(work: Path, args: argparse.Namespace) -> list[Measuremen
             "stdio.db",
         ),
         Route(
-            "callgate-mem",
-            [*callgate_run(work, "memory://", "stdio-mem"), "--", *upstream],
-            "memory://",
+            "callgate-global",
+            [
+                *callgate_run(work, f"sqlite:///{work}/global.db", "global", GLOBAL_POLICY),
+                "--",
+                *upstream,
+            ],
+            "global.db",
         ),
         Route("fastmcp", [*SELF, "fastmcp", "--stdio", "--", *upstream], "fastmcp --stdio"),
     ]
@@ -398,12 +458,19 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
             rss = f"{m.peak_rss_mb:.1f}" if m.peak_rss_mb is not None else "-"
             added_text = f"{added:+.3f}" if m.path != "direct" else "-"
             table.add_row(transport, m.path, f"{m.p50_ms:.3f}", f"{m.p99_ms:.3f}", added_text, rss)
-        added_of = {name: rows[name].added_p50_ms for name in ("relay", "callgate", "fastmcp")}
+        added_of = {name: row.added_p50_ms for name, row in rows.items()}
         summary["ratios"][transport] = {
             "callgate_vs_relay": added_of["callgate"] / added_of["relay"],
             "callgate_vs_fastmcp": added_of["callgate"] / added_of["fastmcp"],
             "callgate_peak_rss_mb": rows["callgate"].peak_rss_mb,
         }
+        if "byte-relay" in added_of:
+            summary["ratios"][transport]["callgate_vs_byte_relay"] = (
+                added_of["callgate"] / added_of["byte-relay"]
+            )
+            summary["ratios"][transport]["callgate_global_vs_relay"] = (
+                added_of["callgate-global"] / added_of["relay"]
+            )
         table.add_section()
     console.print(table)
     for transport, ratios in summary["ratios"].items():
@@ -420,6 +487,14 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
             f"{rss if rss is None else f'{rss:.1f}'} MB (target < {TARGET_RSS_MB:.0f}: "
             f"{'met' if rss_ok else 'MISSED'})"
         )
+        if "callgate_vs_byte_relay" in ratios:
+            byte_ok = ratios["callgate_vs_byte_relay"] <= TARGET_RELAY_RATIO
+            console.print(
+                f"{transport}: callgate added p50 / plain byte relay added p50 = "
+                f"{ratios['callgate_vs_byte_relay']:.2f} (target <= {TARGET_RELAY_RATIO}: "
+                f"{'met' if byte_ok else 'MISSED'}); callgate-global / relay = "
+                f"{ratios['callgate_global_vs_relay']:.2f}"
+            )
     return summary
 
 
@@ -444,6 +519,11 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="callgate-bench-") as tmp:
         work = Path(tmp)
         (work / "policy.yaml").write_text(POLICY)
+        (work / GLOBAL_POLICY).write_text(
+            POLICY.replace("rate_limit: 1000000/hour", GLOBAL_LIMIT).replace(
+                "all-tools-rate", "fleet-rate"
+            )
+        )
 
         async def measure_all() -> list[Measurement]:
             return [*await measure_stdio(work, args), *await measure_http(work, args)]
@@ -456,6 +536,7 @@ def main(argv: list[str] | None = None) -> None:
 ROLES = {
     "upstream": lambda port, upstream, command: serve_upstream(port),
     "relay": serve_relay,
+    "byte-relay": serve_byte_relay,
     "fastmcp": serve_fastmcp,
 }
 
