@@ -183,7 +183,8 @@ class Gate:
             return Reply(
                 error_response(request_id, INVALID_PARAMS, '"arguments" must be an object')
             )
-        await self._expire()
+        if self._in_flight and self._oldest_expired():
+            await self._expire()
         call = ToolCall(peer.server, params["name"], arguments)
         key = _flight(peer, request_id)
         self._judging.add(key)
@@ -401,6 +402,11 @@ class Gate:
         entry.started = self.monotonic()
         self._in_flight[key] = entry
         return None
+
+    def _oldest_expired(self) -> bool:
+        """Whether the oldest call in flight has outlived `call_timeout` (a cheap check)."""
+        oldest = next(iter(self._in_flight.values()))
+        return oldest.started <= self.monotonic() - self.call_timeout
 
     async def _expire(self) -> None:
         """Roll back calls older than `call_timeout` (oldest first: dicts keep order)."""
