@@ -8,6 +8,13 @@
   child and mapped back on the way out, so two clients that both send `"id": 1` each get
   only their own response. Closing a response stream cancels the request in the child.
 
+A spare child is kept running (started with the listener, and again in the background
+each time one is taken), so a session's `initialize`, or the first stateless request, gets
+a server that has already started instead of waiting for one to boot. A spare that exits
+before it is used is replaced after a back-off that doubles while the command keeps
+failing; a session then gets a fresh child as it would without a spare, and the client
+sees the command's failure. `CALLGATE_SPARE_CHILD=0` turns the spare off.
+
 Server messages are routed to the POST stream they belong to: a response by its id,
 progress by its token. Anything else a 2025-11-25 child sends (requests such as
 elicitation, log notifications) goes to the only open request stream when there is one,
@@ -18,6 +25,7 @@ else to the standalone GET stream, else to the oldest open request stream, else 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -53,6 +61,10 @@ BACKLOG: Final = 256
 """Server messages kept for a session's next GET stream when no stream is open."""
 STREAM_BUFFER: Final = 1024
 STOP_GRACE: Final = 5.0
+SPARE_BACKOFF: Final = (0.5, 30.0)
+"""First and longest wait before replacing a spare that exited unused."""
+SPARE_HEALTHY: Final = 10.0
+"""A spare that ran this long before exiting was not failing at once: no back-off."""
 SUBSCRIPTION_ID: Final = "io.modelcontextprotocol/subscriptionId"
 """The `_meta` key naming the `subscriptions/listen` request a listen-stream frame belongs to."""
 
@@ -156,6 +168,50 @@ class Child:
             await self.exited.wait()
 
 
+class _Spare:
+    """A child started before anyone needs it; its messages and its exit go to whoever
+    adopts it (a session, or the stateless requests)."""
+
+    def __init__(self, child: Child) -> None:
+        self.child = child
+        self.started = time.monotonic()
+        self.settled = anyio.Event()
+        """Set when the spare is adopted or exits unused."""
+        self.spoke = anyio.Event()
+        """Set at the child's first message, or its exit: it has finished starting."""
+        self._route: Callable[[Message], Awaitable[None]] | None = None
+        self._lost: Callable[[], Awaitable[None]] | None = None
+
+    @property
+    def adopted(self) -> bool:
+        return self._route is not None
+
+    def adopt(
+        self,
+        label: str,
+        route: Callable[[Message], Awaitable[None]],
+        lost: Callable[[], Awaitable[None]],
+    ) -> Child:
+        """Hand the running child over; returns it."""
+        self.child.label = label
+        self._route, self._lost = route, lost
+        self.settled.set()
+        return self.child
+
+    async def route(self, message: Message) -> None:
+        self.spoke.set()
+        if self._route is None:
+            logger.warning("a spare server wrote before any client used it; dropped")
+            return
+        await self._route(message)
+
+    async def lost(self) -> None:
+        self.settled.set()
+        self.spoke.set()
+        if self._lost is not None:
+            await self._lost()
+
+
 async def _reap(process: anyio.abc.Process) -> int:
     """The MCP stdio shutdown: EOF on stdin, then SIGTERM, then SIGKILL; returns the status."""
     if process.returncode is not None:
@@ -257,8 +313,11 @@ class ChildBackend:
         *,
         max_message_bytes: int,
         max_sessions: int = MAX_SESSIONS,
+        spare: bool = True,
     ) -> None:
         self.argv = list(argv)
+        self._keep_spare = spare
+        self._spare: _Spare | None = None
         self._interceptor = interceptor
         self._max = max_message_bytes
         self._max_sessions = max_sessions
@@ -271,16 +330,75 @@ class ChildBackend:
         self._closing = False
 
     async def start(self, task_group: anyio.abc.TaskGroup) -> None:
-        """Children run in `task_group` (the listener's)."""
+        """Children run in `task_group` (the listener's); the first spare starts now."""
         self._task_group = task_group
+        if self._keep_spare:
+            task_group.start_soon(self._spares)
 
     async def aclose(self) -> None:
-        """Stop every child."""
+        """Stop every child, the spare too."""
         self._closing = True
         for session in list(self._sessions.values()):
             await session.child.stop()
         if self._shared is not None:
             await self._shared.stop()
+        spare, self._spare = self._spare, None
+        if spare is not None and not spare.adopted:
+            await spare.child.stop()
+
+    # -- the spare child --------------------------------------------------------------
+
+    async def _spares(self) -> None:
+        """Keep one spare running: start one, wait until it is taken or dies, repeat.
+
+        A spare that dies unused soon after starting means the command fails: wait, longer
+        each time, so a broken command is never respawned in a tight loop.
+        """
+        backoff = SPARE_BACKOFF[0]
+        while not self._closing:
+            spare = _Spare(Child(self.argv, "spare server", self._max))
+            assert self._task_group is not None
+            try:
+                await self._task_group.start(self._supervise, spare.child, spare.route, spare.lost)
+            except OSError as exc:
+                logger.error(  # noqa: TRY400 - the cause is in the message
+                    "cannot start a spare server (%s); retrying in %.1f s", exc, backoff
+                )
+            else:
+                self._spare = spare
+                await spare.settled.wait()
+                if self._spare is spare:
+                    self._spare = None
+                if spare.adopted:
+                    backoff = SPARE_BACKOFF[0]
+                    # Taken before it finished starting: let it finish first, rather than
+                    # slow it down with the next spare starting beside it.
+                    await spare.spoke.wait()
+                    continue
+                if self._closing:
+                    return
+                if time.monotonic() - spare.started >= SPARE_HEALTHY:
+                    backoff = SPARE_BACKOFF[0]
+                logger.error(
+                    "the spare server exited unused (status %s); another in %.1f s",
+                    spare.child.returncode,
+                    backoff,
+                )
+            await anyio.sleep(backoff)
+            backoff = min(backoff * 2, SPARE_BACKOFF[1])
+
+    def _take_spare(
+        self,
+        label: str,
+        route: Callable[[Message], Awaitable[None]],
+        lost: Callable[[], Awaitable[None]],
+    ) -> Child | None:
+        """The running spare, handed to `route`/`lost`; None when there is none alive."""
+        spare, self._spare = self._spare, None
+        if spare is None or spare.child.exited.is_set() or spare.adopted:
+            return None
+        logger.info("%s uses the spare server", label)
+        return spare.adopt(label, route, lost)
 
     # -- 2025-11-25 sessions ---------------------------------------------------------
 
@@ -345,13 +463,24 @@ class ChildBackend:
 
     async def _open_session(self, peer: Peer) -> _Session:
         session_id = uuid.uuid4().hex
-        child = Child(self.argv, f"session {session_id[:8]}", self._max)
-        session = _Session(session_id, child, peer)
+        label = f"session {session_id[:8]}"
+        session = _Session(session_id, Child(self.argv, label, self._max), peer)
+
+        async def lost() -> None:
+            await self._session_lost(session)
+
+        spare = self._take_spare(label, session.route, lost)
+        if spare is not None:
+            session.child = spare
+            self._sessions[session_id] = session
+            return session
         self._sessions[session_id] = session
         assert self._task_group is not None
-        await self._task_group.start(
-            self._supervise, child, session.route, lambda: self._session_lost(session)
-        )
+        try:
+            await self._task_group.start(self._supervise, session.child, session.route, lost)
+        except BaseException:
+            self._sessions.pop(session_id, None)
+            raise
         return session
 
     async def _supervise(
@@ -490,14 +619,22 @@ class ChildBackend:
     async def _shared_child(self) -> Child:
         async with self._shared_lock:
             if self._shared is None or self._shared.exited.is_set():
-                child = Child(self.argv, "stateless server", self._max)
-                assert self._task_group is not None
-                await self._task_group.start(
-                    self._supervise,
-                    child,
-                    lambda m: self._route_shared(child, m),
-                    lambda: self._shared_lost(child),
-                )
+                holder: list[Child] = []
+
+                async def route(message: Message) -> None:
+                    await self._route_shared(holder[0], message)
+
+                async def lost() -> None:
+                    await self._shared_lost(holder[0])
+
+                child = self._take_spare("stateless server", route, lost)
+                if child is None:
+                    child = Child(self.argv, "stateless server", self._max)
+                    holder.append(child)
+                    assert self._task_group is not None
+                    await self._task_group.start(self._supervise, child, route, lost)
+                else:
+                    holder.append(child)
                 self._shared = child
             return self._shared
 

@@ -20,12 +20,13 @@ the session); on 2026-07-28 it is `<agent>/<Callgate-Session header or "default"
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import uuid
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from contextlib import AsyncExitStack, suppress
+from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
+from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
@@ -92,6 +93,8 @@ PATH: Final = "/mcp"
 ADMIN_PATH: Final = "/admin"
 MAX_OWNED_SESSIONS: Final = 10_000
 JSON: Final = "application/json"
+SPARE_SWITCH: Final = "CALLGATE_SPARE_CHILD"
+"""Environment variable: `0` starts `-- CMD` children only when a session needs one."""
 LISTEN: Final = "subscriptions/listen"
 LISTEN_ACK: Final = "notifications/subscriptions/acknowledged"
 TOOLS_CHANGED: Final = encode({"jsonrpc": "2.0", "method": LIST_CHANGED})
@@ -851,6 +854,20 @@ async def _send_event(send: Send, event: Event) -> None:
     await send({"type": "http.response.body", "body": encode_event(event), "more_body": True})
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus its re-raising of SIGINT/SIGTERM when `serve` ends: that
+    would kill the process before the stdio children are stopped and the audit log is
+    flushed. callgate shuts down in order and exits normally instead."""
+
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        with super().capture_signals():
+            try:
+                yield
+            finally:
+                self._captured_signals.clear()
+
+
 def build_app(listener: Listener, admin: ASGIApp | None = None) -> Starlette:
     """The Starlette application: `/mcp`, and the operators' `admin` app under `/admin`
     when given (behind the same Host/Origin checks; it checks its own token)."""
@@ -913,7 +930,12 @@ async def serve_http(
     if isinstance(upstream, str):
         backend = HttpBackend(HttpUpstream(upstream, headers, max_message_bytes=max_message_bytes))
     else:
-        backend = ChildBackend(list(upstream), interceptor, max_message_bytes=max_message_bytes)
+        # A spare child is kept warm unless the operator says not to (a server whose start
+        # has side effects, or costs too much to keep one idle).
+        spare = os.environ.get(SPARE_SWITCH, "1").strip() != "0"
+        backend = ChildBackend(
+            list(upstream), interceptor, max_message_bytes=max_message_bytes, spare=spare
+        )
     if authenticate is None and agent != ANONYMOUS:
         authenticate = _constant(agent)
     listener = Listener(interceptor, backend, server, policy, max_message_bytes, authenticate)
@@ -928,7 +950,7 @@ async def serve_http(
         # Open SSE streams would otherwise hold a graceful shutdown forever.
         timeout_graceful_shutdown=2,
     )
-    uv = uvicorn.Server(config)
+    uv = _Server(config)
     logger.info("callgate listening on http://%s:%d%s", host, bound, PATH)
     if ready is None:
         shown = f"[{host}]" if ":" in host else host
