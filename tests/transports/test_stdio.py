@@ -148,8 +148,10 @@ def test_dead_upstream_fails_in_flight_calls_and_its_status_is_ours() -> None:
         until={2, 3},
     )
     assert status == 7
-    failed = sorted(message["id"] for message in output if "error" in message)
-    assert failed == [2, 3]
+    failed = {message["id"] for message in output if "error" in message}
+    # Every request still waiting fails; on a loaded machine the server may die (the
+    # crash runs concurrently) before it has answered initialize, which then fails too.
+    assert {2, 3} <= failed <= {2, 3, INITIALIZE["id"]}
 
 
 class _Exploding(PassThrough):
