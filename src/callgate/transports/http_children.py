@@ -115,7 +115,10 @@ class Child:
         task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Start the process, hand each message it writes to `on_message`, return at its EOF."""
-        process = await anyio.open_process(self.argv, stderr=None)
+        # Shielded: a start cancelled half-way (shutdown while the spare starts) would leave
+        # a process running that nobody reaps.
+        with anyio.CancelScope(shield=True):
+            process = await anyio.open_process(self.argv, stderr=None)
         self._process = process
         logger.info("started %s (pid %d): %s", self.label, process.pid, " ".join(self.argv))
         task_status.started()
@@ -147,6 +150,7 @@ class Child:
         finally:
             with anyio.CancelScope(shield=True):
                 self.returncode = await _reap(process)
+                await process.aclose()  # its pipes too
                 self.exited.set()
 
     async def send(self, data: bytes) -> None:
