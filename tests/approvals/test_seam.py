@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping
 from decimal import Decimal
 
 import pytest
@@ -96,7 +97,9 @@ async def test_an_unknown_approval_in_a_retry_denies() -> None:
 async def test_a_2026_client_that_can_elicit_gets_a_prompt_instead_of_a_wait() -> None:
     store = MemoryApprovalStore()
     seam = seam_on(store, ApprovalSettings())
-    meta = {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}}}
+    meta: dict[str, object] = {
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {"form": {}}}
+    }
     context = CallContext(meta=meta)
     token = CALL_CONTEXT.set(context)
     try:
@@ -109,8 +112,8 @@ async def test_a_2026_client_that_can_elicit_gets_a_prompt_instead_of_a_wait() -
     assert (await store.get(context.prompt.id)).status is Status.REQUESTED
 
 
-def tools_call(params: dict[str, object]) -> Message:
-    return Message({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params})
+def tools_call(params: Mapping[str, object]) -> Message:
+    return Message({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": dict(params)})
 
 
 async def test_callgates_request_state_never_reaches_the_server() -> None:

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from callgate.classifier.classification import Category
 from callgate.errors import IssueCode, PolicyError, PolicyIssue
 from callgate.policy.compiler import load_compiled_policy
 from callgate.policy.loader import load_policy, load_policy_text
-from callgate.policy.schema import Action, Category
+from callgate.policy.schema import Action
 from callgate.state.counters import Scope
 
 
