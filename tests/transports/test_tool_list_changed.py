@@ -197,3 +197,17 @@ async def test_stateless_client_is_told_on_its_listen_stream(
     with anyio.fail_after(60):
         async with through_listener(argv, tmp_path, Changes(), mode="auto") as (client, _err):
             await check_listen_stream(client, policy)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_stdio_client_of_an_http_upstream_is_told_too(
+    policy: Path, tmp_path: Path, upstream_url: str, mode: str
+) -> None:
+    argv = command(policy, tmp_path, "--upstream", upstream_url)
+    params = StdioServerParameters(
+        command=argv[0], args=argv[1:], env=environment(tmp_path), cwd=ROOT
+    )
+    changes = Changes()
+    with anyio.fail_after(60):
+        async with Client(params, mode=mode, message_handler=changes) as client:
+            await check_hide_and_show(client, changes, policy)

@@ -231,6 +231,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
                     server=server,
                     agent=agent,
                     max_message_bytes=options.max_message_bytes,
+                    announcer=announcer,
                 )
             from callgate.transports.stdio import run_stdio
 

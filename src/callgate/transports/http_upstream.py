@@ -37,6 +37,7 @@ import anyio.abc
 import httpx2
 
 from callgate.policy.decision import ANONYMOUS, Agent
+from callgate.proxy.announcer import LIST_CHANGED, ToolListAnnouncer
 from callgate.proxy.hooks import Forward, Interceptor, Message, Peer
 from callgate.proxy.jsonrpc import (
     INVALID_REQUEST,
@@ -176,8 +177,10 @@ class StdioHttpBridge:
         *,
         server: str,
         agent: Agent = ANONYMOUS,
+        announcer: ToolListAnnouncer | None = None,
     ) -> None:
         self._interceptor = interceptor
+        self._announcer = announcer
         self._upstream = upstream
         self._write = write
         self._server = server
@@ -212,14 +215,24 @@ class StdioHttpBridge:
 
     async def run(self, lines: AsyncIterator[bytes]) -> int:
         """Relay until the client closes stdin; returns the exit status."""
-        async with anyio.create_task_group() as task_group:
-            self._task_group = task_group
-            async for line in lines:
-                if line.strip():
-                    await self.on_client_frame(line)
-            task_group.cancel_scope.cancel()
+        if self._announcer is not None:
+            # A reload that hides or shows listed tools is announced to the client.
+            self._announcer.join(self._session, self._tools_changed, server=self._server)
+        try:
+            async with anyio.create_task_group() as task_group:
+                self._task_group = task_group
+                async for line in lines:
+                    if line.strip():
+                        await self.on_client_frame(line)
+                task_group.cancel_scope.cancel()
+        finally:
+            if self._announcer is not None:
+                self._announcer.leave(self._session)
         await self.end_session()
         return 0
+
+    async def _tools_changed(self) -> None:
+        await self._own_requests.notify(LIST_CHANGED, {})
 
     async def on_client_frame(self, line: bytes) -> None:
         """Judge one line from the client and act on each message in it."""
@@ -546,6 +559,7 @@ async def run_stdio_to_http(
     max_message_bytes: int = MAX_MESSAGE_BYTES,
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
+    announcer: ToolListAnnouncer | None = None,
 ) -> int:
     """Relay an MCP client on stdio to the Streamable HTTP server at `url`; returns 0 at EOF."""
     async with HttpUpstream(url, headers, max_message_bytes=max_message_bytes) as upstream:
@@ -555,5 +569,6 @@ async def run_stdio_to_http(
             stdout_writer(stdout or sys.stdout.buffer),
             server=server,
             agent=agent,
+            announcer=announcer,
         )
         return await bridge.run(read_lines(stdin or sys.stdin.buffer, max_message_bytes))
