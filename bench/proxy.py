@@ -16,8 +16,9 @@ For stdio and for Streamable HTTP, the official SDK client times the same `echo`
     fastmcp          client -> FastMCP 4.1.2 `create_proxy` -> upstream
 and prints p50, p99, the p50 each proxy adds over direct (paired round by round), the
 proxy process's peak RSS, and the ratios against their targets: callgate's added p50
-<= 1.5x the relay's and <= 0.2x FastMCP's; callgate's peak RSS < 80 MB. Over stdio the
-ratio against the plain byte relay is printed too.
+<= 1.5x the plain byte relay's (over HTTP, where there is no byte relay here, the relay's)
+and <= 0.2x FastMCP's; callgate's peak RSS < 80 MB. The ratio against the pass-through
+relay (what judging costs on top of callgate's own transport) is printed as a diagnostic.
 
 The same file also runs the pieces as processes (`upstream`, `relay`, `byte-relay`,
 `fastmcp` roles).
@@ -474,26 +475,27 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
         table.add_section()
     console.print(table)
     for transport, ratios in summary["ratios"].items():
-        relay_ok = ratios["callgate_vs_relay"] <= TARGET_RELAY_RATIO
+        # The target's baseline is the plain byte relay where there is one (stdio); over HTTP
+        # callgate's own transports with nothing judged stand in for it.
+        base = "plain byte relay" if "callgate_vs_byte_relay" in ratios else "relay"
+        ratio = ratios.get("callgate_vs_byte_relay", ratios["callgate_vs_relay"])
+        relay_ok = ratio <= TARGET_RELAY_RATIO
         fast_ok = ratios["callgate_vs_fastmcp"] <= TARGET_FASTMCP_RATIO
         rss = ratios["callgate_peak_rss_mb"]
         rss_ok = rss is not None and rss < TARGET_RSS_MB
         console.print(
-            f"{transport}: callgate added p50 / relay added p50 = "
-            f"{ratios['callgate_vs_relay']:.2f} (target <= {TARGET_RELAY_RATIO}: "
-            f"{'met' if relay_ok else 'MISSED'}); / FastMCP added p50 = "
+            f"{transport}: callgate added p50 / {base} added p50 = {ratio:.2f} (target <= "
+            f"{TARGET_RELAY_RATIO}: {'met' if relay_ok else 'MISSED'}); / FastMCP added p50 = "
             f"{ratios['callgate_vs_fastmcp']:.2f} (target <= {TARGET_FASTMCP_RATIO}: "
             f"{'met' if fast_ok else 'MISSED'}); callgate peak RSS "
             f"{rss if rss is None else f'{rss:.1f}'} MB (target < {TARGET_RSS_MB:.0f}: "
             f"{'met' if rss_ok else 'MISSED'})"
         )
         if "callgate_vs_byte_relay" in ratios:
-            byte_ok = ratios["callgate_vs_byte_relay"] <= TARGET_RELAY_RATIO
             console.print(
-                f"{transport}: callgate added p50 / plain byte relay added p50 = "
-                f"{ratios['callgate_vs_byte_relay']:.2f} (target <= {TARGET_RELAY_RATIO}: "
-                f"{'met' if byte_ok else 'MISSED'}); callgate-global / relay = "
-                f"{ratios['callgate_global_vs_relay']:.2f}"
+                f"{transport} (diagnostic, no target): callgate / relay (callgate's own "
+                f"transport, same event loop, nothing judged) = {ratios['callgate_vs_relay']:.2f}; "
+                f"callgate-global / relay = {ratios['callgate_global_vs_relay']:.2f}"
             )
     return summary
 
