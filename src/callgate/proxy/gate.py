@@ -25,6 +25,7 @@ Everything else passes through untouched, so the transport can write the origina
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 import traceback
@@ -142,7 +143,7 @@ class Gate:
     _seen: dict[CounterKey, Decimal] = field(default_factory=dict)
     # Answered calls waiting for `run_settler`: (entry, success, outcome, answered at).
     _answered: list[tuple[_InFlight, bool, str, float]] = field(default_factory=list)
-    _wake: anyio.Event | None = None
+    _wake: asyncio.Event | None = None
 
     # -- client to server -------------------------------------------------------------
 
@@ -426,14 +427,13 @@ class Gate:
         done here, in the next turn of the loop, off the answer's path. `settle_answered`
         finishes what is queued when it stops.
         """
-        started = False
+        # One event for the settler's life, cleared after each wake: no allocation per call.
+        wake = self._wake = asyncio.Event()
+        task_status.started()
         try:
             while True:
-                self._wake = anyio.Event()
-                if not started:
-                    task_status.started()
-                    started = True
-                await self._wake.wait()
+                await wake.wait()
+                wake.clear()
                 await self.settle_answered()
         finally:
             self._wake = None
