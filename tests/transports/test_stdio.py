@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -191,3 +192,44 @@ async def test_a_crashing_interceptor_refuses_instead_of_forwarding(
     assert "not forwarded" in answers[5]["error"]["message"]
     assert "bug in the judge" in capfd.readouterr().err
     assert [json.loads(line)["method"] for line in log.read_text().splitlines()] == ["initialize"]
+
+
+@pytest.mark.parametrize("loop", ["uvloop", "asyncio"])
+def test_callgate_reads_and_writes_regular_files_and_dev_null(tmp_path: Path, loop: str) -> None:
+    # Event loops watch pipes and sockets only (uvloop aborts the process on a regular file
+    # or /dev/null), so stdin and stdout that are files go through threads.
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('version: "1"\ndefault: allow\n')
+    requests = tmp_path / "requests.jsonl"
+    listing = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+    requests.write_bytes(
+        b"".join(
+            json.dumps(message).encode() + b"\n"
+            for message in (INITIALIZE, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        )
+        + json.dumps(listing).encode()
+        + b"\n"
+    )
+    command = [
+        sys.executable, "-m", "callgate", "run", "-c", str(policy), "--state", "memory://",
+        "--no-audit", "--", *SDK_SERVER,
+    ]  # fmt: skip
+    environment = {**os.environ, "CALLGATE_EVENT_LOOP": loop}
+    answers = tmp_path / "answers.jsonl"
+    with requests.open("rb") as stdin, answers.open("wb") as stdout:
+        done = subprocess.run(
+            command, check=False, stdin=stdin, stdout=stdout, cwd=ROOT, env=environment
+        )
+    assert done.returncode == 0
+    ids = [json.loads(line)["id"] for line in answers.read_bytes().splitlines()]
+    assert ids == [INITIALIZE["id"], 2]
+    quiet = subprocess.run(
+        command,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        cwd=ROOT,
+        env=environment,
+    )
+    assert quiet.returncode == 0
+    assert quiet.stdout == b""

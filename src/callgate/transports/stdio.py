@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
+import os
 import re
 import signal
+import stat
 import sys
 import traceback
 import uuid
@@ -190,30 +193,41 @@ class _ClientIO:
             self.read_transport.close()
 
 
+def _is_pipe(file: IO[bytes]) -> bool:
+    """Whether the event loop may watch `file`: a pipe or a socket.
+
+    Anything else is read and written from worker threads: asyncio refuses regular files,
+    and uvloop aborts the whole process on a regular file or a character device such as
+    /dev/null (`callgate run ... < requests.jsonl > answers.jsonl` must work).
+    """
+    try:
+        mode = os.fstat(file.fileno()).st_mode
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return False
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
 async def _open_client_io(stdin: IO[bytes], stdout: IO[bytes]) -> _ClientIO:
-    """Async pipes for our stdin/stdout; threads when they are regular files."""
+    """Async pipes for our stdin/stdout; threads when they are not pipes."""
     loop = asyncio.get_running_loop()
     read: Callable[[int], Awaitable[bytes]]
     read_transport: asyncio.ReadTransport | None = None
-    try:
+    if _is_pipe(stdin):
         reader = asyncio.StreamReader(limit=CHUNK)
         read_transport, _ = await loop.connect_read_pipe(
             lambda: asyncio.StreamReaderProtocol(reader), stdin
         )
         read = reader.read
-    except (ValueError, OSError):
+    else:
 
         async def read(size: int) -> bytes:
             return await asyncio.to_thread(stdin.read1, size)  # type: ignore[attr-defined]
 
-    try:
-        transport, protocol = await loop.connect_write_pipe(
-            asyncio.streams.FlowControlMixin, stdout
-        )
-        writer = asyncio.StreamWriter(transport, protocol, None, loop)
-        return _ClientIO(read, _ClientOutput(writer), read_transport)
-    except (ValueError, OSError):
+    if not _is_pipe(stdout):
         return _ClientIO(read, _ClientOutput(None, stdout), read_transport)
+    transport, protocol = await loop.connect_write_pipe(asyncio.streams.FlowControlMixin, stdout)
+    writer = asyncio.StreamWriter(transport, protocol, None, loop)
+    return _ClientIO(read, _ClientOutput(writer), read_transport)
 
 
 @dataclass
