@@ -19,6 +19,7 @@ the session); on 2026-07-28 it is `<agent>/<Callgate-Session header or "default"
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -28,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable, Generator, Mapping, Sequence
 from contextlib import AsyncExitStack, contextmanager, suppress
 from dataclasses import dataclass, field, replace
+from types import FrameType
 from typing import Any, Final
 
 import anyio
@@ -238,6 +240,13 @@ class Listener:
     """2025-11-25 session id -> its open GET stream's channel for callgate's own notices."""
     unsent: OrderedDict[str, None] = field(default_factory=OrderedDict)
     """Sessions told their tools changed while no GET stream was open (for the next GET)."""
+    streams: set[anyio.CancelScope] = field(default_factory=set)
+    """The SSE streams open now, so a shutdown can end them at once."""
+
+    def close_streams(self) -> None:
+        """End every open SSE stream (shutdown: clients see their streams close)."""
+        for scope in list(self.streams):
+            scope.cancel()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -686,11 +695,18 @@ class Listener:
                 await _send_event(send, Event(data))
 
         if streaming:
-            async with anyio.create_task_group() as task_group:
-                task_group.start_soon(pump, task_group.cancel_scope)
-                task_group.start_soon(watch_disconnect, task_group.cancel_scope)
-                if notices is not None:
-                    task_group.start_soon(tell, notices.source)
+            scope: anyio.CancelScope | None = None
+            try:
+                async with anyio.create_task_group() as task_group:
+                    scope = task_group.cancel_scope
+                    self.streams.add(scope)
+                    task_group.start_soon(pump, scope)
+                    task_group.start_soon(watch_disconnect, scope)
+                    if notices is not None:
+                        task_group.start_soon(tell, notices.source)
+            finally:
+                if scope is not None:
+                    self.streams.discard(scope)
         if waiting and not ended.upstream and mcp_headers.is_modern(exchange.peer.protocol_version):
             # On 2026-07-28 a client closing its stream cancels the request: settle it.
             for key in waiting:
@@ -859,6 +875,18 @@ class _Server(uvicorn.Server):
     would kill the process before the stdio children are stopped and the audit log is
     flushed. callgate shuts down in order and exits normally instead."""
 
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        """`on_exit` runs on the event loop once a shutdown signal arrives (open streams
+        end then, so the graceful shutdown neither waits for them nor cancels them
+        mid-write with a traceback)."""
+        super().__init__(config)
+        self._on_exit = on_exit
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        self._loop = asyncio.get_running_loop()
+        await super().serve(sockets)
+
     @contextmanager
     def capture_signals(self) -> Generator[None, None, None]:
         with super().capture_signals():
@@ -866,6 +894,11 @@ class _Server(uvicorn.Server):
                 yield
             finally:
                 self._captured_signals.clear()
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._on_exit)
 
 
 def build_app(listener: Listener, admin: ASGIApp | None = None) -> Starlette:
@@ -950,7 +983,7 @@ async def serve_http(
         # Open SSE streams would otherwise hold a graceful shutdown forever.
         timeout_graceful_shutdown=2,
     )
-    uv = _Server(config)
+    uv = _Server(config, on_exit=listener.close_streams)
     logger.info("callgate listening on http://%s:%d%s", host, bound, PATH)
     if ready is None:
         shown = f"[{host}]" if ":" in host else host
