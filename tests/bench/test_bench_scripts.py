@@ -9,6 +9,7 @@ a count of commands, not a time.
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -42,12 +43,14 @@ def test_the_proxy_benchmark_measures_every_path(tmp_path: Path) -> None:
     http = ["direct", "relay", "callgate", "callgate-mem", "fastmcp"]
     assert paths == {("stdio", p) for p in stdio} | {("http", p) for p in http}
     assert all(m["p50_ms"] > 0 for m in figures["measurements"])
+    # Ten calls on a busy machine can put any difference of medians below zero: the
+    # ratios are only checked to be computed, never judged.
     for transport in ("stdio", "http"):
         ratios = figures["ratios"][transport]
-        assert ratios["callgate_vs_relay"] > 0
-        assert ratios["callgate_vs_fastmcp"] > 0
+        assert math.isfinite(ratios["callgate_vs_relay"])
+        assert math.isfinite(ratios["callgate_vs_fastmcp"])
         assert ratios["callgate_peak_rss_mb"] > 0
-    assert figures["ratios"]["stdio"]["callgate_vs_byte_relay"] > 0
+    assert math.isfinite(figures["ratios"]["stdio"]["callgate_vs_byte_relay"])
 
 
 @pytest.mark.redis
