@@ -34,10 +34,9 @@ class SessionLocalStore:
     def __init__(self, shared: CounterStore, local: MemoryStore | None = None) -> None:
         self.shared = shared
         self.local = local or MemoryStore()
-        # Reservations that span both parts: id -> (local part, shared part).
-        self._pairs: dict[str, tuple[Reservation, Reservation]] = {}
-        # Reservations held by the local part alone.
-        self._local_only: set[str] = set()
+        # What holds each reservation that is not the shared part's alone: our id -> the
+        # (part, its reservation) pairs to settle together.
+        self._held: dict[str, tuple[tuple[CounterStore, Reservation], ...]] = {}
 
     async def read(self, keys: Sequence[CounterKey], now: float) -> dict[CounterKey, Decimal]:
         """Current value of each key, from the part that holds it."""
@@ -62,7 +61,7 @@ class SessionLocalStore:
         if len(local_charges) == len(charges) and len(local_guards) == len(guards):
             held = await self.local.reserve(charges, guards, now)
             if isinstance(held, Reservation):
-                self._local_only.add(held.id)
+                self._held[held.id] = ((self.local, held),)
             return held
         shared_charges = [charge for charge in charges if not _is_local(charge.key)]
         shared_guards = {key: guard for key, guard in guards.items() if not _is_local(key)}
@@ -89,26 +88,18 @@ class SessionLocalStore:
             charges=tuple(charges),
             values={**local.values, **shared.values},
         )
-        self._pairs[pair.id] = (local, shared)
+        self._held[pair.id] = ((self.local, local), (self.shared, shared))
         return pair
 
     async def commit(self, reservation: Reservation, now: float) -> None:
         """Commit in the part (or both parts) that holds the reservation."""
-        pair = self._pairs.pop(reservation.id, None)
-        if pair is None:
-            await self._owner(reservation).commit(reservation, now)
-            return
-        await self.local.commit(pair[0], now)
-        await self.shared.commit(pair[1], now)
+        for store, part in self._parts(reservation):
+            await store.commit(part, now)
 
     async def rollback(self, reservation: Reservation, now: float) -> None:
         """Roll back in the part (or both parts) that holds the reservation."""
-        pair = self._pairs.pop(reservation.id, None)
-        if pair is None:
-            await self._owner(reservation).rollback(reservation, now)
-            return
-        await self.local.rollback(pair[0], now)
-        await self.shared.rollback(pair[1], now)
+        for store, part in self._parts(reservation):
+            await store.rollback(part, now)
 
     async def aclose(self) -> None:
         """Close both parts."""
@@ -117,8 +108,6 @@ class SessionLocalStore:
         finally:
             await self.local.aclose()
 
-    def _owner(self, reservation: Reservation) -> CounterStore:
-        if reservation.id in self._local_only:
-            self._local_only.discard(reservation.id)
-            return self.local
-        return self.shared
+    def _parts(self, reservation: Reservation) -> tuple[tuple[CounterStore, Reservation], ...]:
+        """The parts to settle (forgotten here: a reservation is settled once)."""
+        return self._held.pop(reservation.id, ((self.shared, reservation),))
