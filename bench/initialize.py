@@ -29,18 +29,12 @@ from pathlib import Path
 import httpx2
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # for the initialize request the tests send
+
+from tests.fixtures.servers.raw_session import INITIALIZE  # noqa: E402
+
 SERVER = [sys.executable, str(ROOT / "tests" / "transports" / "upstream_server.py"), "stdio"]
 POLICY = 'version: "1"\ndefault: allow\n'
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-11-25",
-        "capabilities": {},
-        "clientInfo": {"name": "bench", "version": "1"},
-    },
-}
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
