@@ -7,7 +7,13 @@ destructive, financial), severity, confidence with a numeric score, and the reas
 from __future__ import annotations
 
 from callgate.classifier.cache import CategoryChange, ToolCategories
-from callgate.classifier.classification import Category, Classification, Confidence, Severity
+from callgate.classifier.classification import (
+    Category,
+    Classification,
+    Confidence,
+    Flag,
+    Severity,
+)
 from callgate.classifier.engine import classify_tool
 
 __all__ = [
@@ -15,6 +21,7 @@ __all__ = [
     "CategoryChange",
     "Classification",
     "Confidence",
+    "Flag",
     "Severity",
     "ToolCategories",
     "classify_tool",
