@@ -75,3 +75,26 @@ def test_explain_reports_an_invalid_policy(
     policy.write_text('version: "1"\ntool: {}\n')
     assert main(["explain", "-c", str(policy), "--tool", "x"]) == 1
     assert "unknown key 'tool' (did you mean 'tools'?)" in capsys.readouterr().err
+
+
+def test_explain_shows_the_flag_entries_the_given_flags_select(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    args = ["explain", "-c", str(EXAMPLES / "github.yaml"), "--tool", "get_secret"]
+    assert main([*args, "--category", "read", "--flags", "credentials, bulk"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "· entry flags.credentials: a flag of the tool" in out
+    assert "· flags bulk: no flags entry for them" in out
+    decision = (
+        "decision: APPROVAL REQUIRED by rule 'credentials need approval': "
+        "calls to 'get_secret' need approval (rule 'credentials need approval')"
+    )
+    assert decision in out
+    assert main(args) == 0
+    assert "decision: ALLOW" in capsys.readouterr().out.splitlines()
+
+
+def test_explain_refuses_an_unknown_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["explain", "-c", str(EXAMPLES / "github.yaml"), "--tool", "x"]
+    assert main([*args, "--flags", "money,credential"]) == 2
+    assert "unknown flag 'credential' (did you mean 'credentials'?)" in capsys.readouterr().err

@@ -43,3 +43,16 @@ def test_every_example_conforms_to_the_schema(policy: Path, schema: dict[str, ob
 def test_schema_rejects_an_unknown_key(schema: dict[str, object]) -> None:
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate({"version": "1", "tolls": {}}, schema)
+
+
+def test_schema_knows_flag_entries(schema: dict[str, object]) -> None:
+    policy = {
+        "version": "1",
+        "tools": {"rotate_key": {"flags": ["credentials"]}},
+        "flags": {"credentials": {"rules": [{"name": "ask", "action": "require_approval"}]}},
+    }
+    jsonschema.validate(policy, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"version": "1", "flags": {"credentials_": {}}}, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"version": "1", "tools": {"x": {"flags": ["secret"]}}}, schema)

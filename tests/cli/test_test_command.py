@@ -128,3 +128,40 @@ def test_agent_roles_and_category_in_cases(tmp_path: Path) -> None:
         """,
     )
     assert main(["test", str(path)]) == 0
+
+
+def test_cases_give_the_tools_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(
+        tmp_path,
+        "flags.test.yaml",
+        """\
+        policy:
+          version: "1"
+          flags:
+            credentials: {rules: [{name: ask, action: require_approval}]}
+        cases:
+          - {tool: read_vault, flags: [credentials], expect: approval_required, rule: ask}
+          - {tool: read_vault, flags: [money], expect: allow}
+          - {tool: read_vault, expect: allow}
+        """,
+    )
+    assert main(["test", str(path)]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "3 passed, 0 failed"
+
+
+def test_a_misspelt_flag_in_a_case_is_an_error_with_a_suggestion(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write(
+        tmp_path,
+        "typo.test.yaml",
+        """\
+        policy: {version: "1"}
+        cases:
+          - {tool: pay, flags: [monye], expect: allow}
+        """,
+    )
+    assert main(["test", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert f"{path}:3:25: cases[0].flags[0]: Input should be 'money'" in out
+    assert "(did you mean 'money'?)" in out

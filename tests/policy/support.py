@@ -28,6 +28,7 @@ def decide(
     agent: Agent | None = None,
     session: str = "s1",
     category: str | None = None,
+    flags: tuple[str, ...] = (),
     counters: Mapping[str, int | str | Decimal] | None = None,
 ) -> Decision:
     """The decision for one call against `policy` (compiled or YAML text)."""
@@ -37,6 +38,7 @@ def decide(
         agent=agent or Agent("anonymous"),
         session=session,
         category=category,
+        flags=flags,
         counters={k: Decimal(v) for k, v in (counters or {}).items()},
     )
     return evaluate(compiled, ToolCall(SERVER, tool, dict(args or {})), facts)

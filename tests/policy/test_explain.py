@@ -31,6 +31,7 @@ def example_calls() -> list[tuple[Path, ToolCall, Facts]]:
                 agent=Agent(agent) if isinstance(agent, str) else Agent("anonymous"),
                 session=case.session,
                 category=case.category,
+                flags=tuple(case.flags),
                 counters=dict(case.counters),
             )
             found.append((tests.parent / spec.policy, ToolCall("s", case.tool, case.args), facts))

@@ -136,7 +136,7 @@ def test_invalid_rules_are_refused_with_a_reason(rule: str, message: str) -> Non
         ("tools: {}\n", "missing required key 'version'"),
         ('version: "1"\nhide: ["a", "a"]\n', "duplicate entry 'a'"),
         ('version: "1"\nhide: [" "]\n', "must not be empty"),
-        ('version: "1"\ncategories: {dangerous: {}}\n', "Input should be 'read'"),
+        ('version: "1"\ncategories: {dangerous: {}}\n', "'dangerous' is not one of 'read'"),
         ('version: "1"\nagents: [{name: a}]\n', "exactly one of token_sha256 or token_env"),
         (
             'version: "1"\nagents: [{name: a, token_env: A}, {name: a, token_env: B}]\n',

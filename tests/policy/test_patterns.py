@@ -21,6 +21,7 @@ from callgate.policy.patterns import (
 class Entry:
     label: str
     category: str | None = None
+    flags: tuple[str, ...] | None = None
 
 
 def select(
@@ -30,15 +31,19 @@ def select(
     exact: dict[str, Entry] | None = None,
     patterns: list[str] | None = None,
     categories: dict[str, Entry] | None = None,
+    flags: tuple[str, ...] = (),
+    by_flag: dict[str, Entry] | None = None,
     wildcard: Entry | None = None,
 ) -> list[tuple[EntryKind, str]]:
     compiled = order_patterns([(ToolPattern.compile(p), Entry(p)) for p in patterns or []])
     found = select_entries(
         tool,
         category,
+        flags,
         exact=exact or {},
         patterns=compiled,
         categories=categories or {},
+        by_flag=by_flag,
         wildcard=wildcard,
     )
     return [(item.kind, item.key) for item in found]
@@ -109,6 +114,57 @@ def test_entry_category_overrides_the_classifier() -> None:
         categories={"destructive": Entry("cat"), "read": Entry("reads")},
     )
     assert chosen == [(EntryKind.TOOL, "rm"), (EntryKind.CATEGORY, "destructive")]
+
+
+def test_flag_entries_come_after_the_category_and_before_the_wildcard_in_file_order() -> None:
+    chosen = select(
+        "transfer",
+        category="financial",
+        flags=("bulk", "credentials", "money"),
+        exact={"transfer": Entry("own")},
+        categories={"financial": Entry("cat")},
+        by_flag={"money": Entry("m"), "personal_data": Entry("p"), "bulk": Entry("b")},
+        wildcard=Entry("all"),
+    )
+    assert chosen == [
+        (EntryKind.TOOL, "transfer"),
+        (EntryKind.CATEGORY, "financial"),
+        (EntryKind.FLAG, "money"),
+        (EntryKind.FLAG, "bulk"),
+        (EntryKind.WILDCARD, "*"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("own", "expected"),
+    [
+        (Entry("own", flags=("bulk",)), [(EntryKind.PATTERN, "wipe_*"), (EntryKind.FLAG, "bulk")]),
+        (Entry("own", flags=()), [(EntryKind.PATTERN, "wipe_*")]),
+        (Entry("own"), [(EntryKind.PATTERN, "wipe_*"), (EntryKind.FLAG, "money")]),
+    ],
+    ids=["pinned", "pinned-none", "classifier"],
+)
+def test_entry_flags_override_the_classifier(
+    own: Entry, expected: list[tuple[EntryKind, str]]
+) -> None:
+    compiled = order_patterns([(ToolPattern.compile("wipe_*"), own)])
+    found = select_entries(
+        "wipe_all",
+        None,
+        ("money",),
+        exact={},
+        patterns=compiled,
+        categories={},
+        by_flag={"money": Entry("m"), "bulk": Entry("b")},
+        wildcard=None,
+    )
+    assert [(item.kind, item.key) for item in found] == expected
+
+
+def test_flags_select_nothing_without_flag_entries() -> None:
+    assert select("transfer", flags=("money",), wildcard=Entry("all")) == [
+        (EntryKind.WILDCARD, "*")
+    ]
 
 
 names = st.text(alphabet="abc_", min_size=1, max_size=8)

@@ -1,7 +1,7 @@
 """`callgate explain -c POLICY --tool NAME [--args JSON] ...`: why a call gets its decision.
 
 Shows, step by step, whether the tool is hidden, which entries apply (exact name, pattern,
-category, "*"), each rule in order with the value every condition saw, and the decision.
+category, flags, "*"), each rule in order with the value every condition saw, and the decision.
 Exit 0 whatever the decision; 1 when the policy is invalid; 2 for bad arguments.
 """
 
@@ -33,6 +33,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--session", default="explain", metavar="ID")
     parser.add_argument("--category", metavar="C", help="the tool's category (classifier)")
     parser.add_argument(
+        "--flags", default="", metavar="A,B", help="the tool's flags (classifier), e.g. money,bulk"
+    )
+    parser.add_argument(
         "--counters",
         default="{}",
         metavar="JSON",
@@ -50,10 +53,12 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from callgate.classifier.classification import Flag
     from callgate.errors import PolicyError
     from callgate.policy.compiler import load_compiled_policy
     from callgate.policy.decision import Agent, Facts, ToolCall
     from callgate.policy.explain import Outcome, explain
+    from callgate.policy.source import suggest
 
     try:
         arguments = json.loads(args.args, parse_float=Decimal)
@@ -69,6 +74,13 @@ def run(args: argparse.Namespace) -> int:
     except ArithmeticError:
         print("callgate explain: counter values must be numbers", file=sys.stderr)
         return EXIT_USAGE
+    flags = tuple(flag.strip() for flag in args.flags.split(",") if flag.strip())
+    known = [flag.value for flag in Flag]
+    for flag in flags:
+        if flag not in known:
+            hint = suggest(flag, known) or f"flags are {', '.join(known)}"
+            print(f"callgate explain: --flags: unknown flag {flag!r} ({hint})", file=sys.stderr)
+            return EXIT_USAGE
     try:
         policy = load_compiled_policy(Path(args.config))
     except PolicyError as error:
@@ -81,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
         agent=Agent(args.agent, roles),
         session=args.session,
         category=args.category,
+        flags=flags,
         counters=values,
     )
     result = explain(policy, ToolCall(args.server, args.tool, arguments), facts)

@@ -1,10 +1,10 @@
 """Validated `PolicySpec` → `CompiledPolicy`: all the slow work, done once.
 
 Compiling indexes entries by tool name, orders patterns by precedence, resolves category
-entries, compiles every condition (paths parsed, regexes compiled) into one predicate per
-rule, checks every `state.` reference against a defined counter, refuses duplicate
-counters, and turns `rate_limit` and `state` into counter definitions. Every problem is
-collected with its position; `PolicyError` carries them all.
+and flag entries, compiles every condition (paths parsed, regexes compiled) into one
+predicate per rule, checks every `state.` reference against a defined counter, refuses
+duplicate counters, and turns `rate_limit` and `state` into counter definitions. Every
+problem is collected with its position; `PolicyError` carries them all.
 
 Counters (Intercept semantics):
 - a `state` block under tool `T` defines counter `T.<counter>`; under `"*"` it defines
@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import functools
 import operator
-from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -67,6 +67,7 @@ from callgate.policy.schema import (
     Action,
     AgentSpec,
     ApprovalsSpec,
+    CategorySpec,
     ConditionSpec,
     PolicySpec,
     RuleSpec,
@@ -205,18 +206,22 @@ class CompiledRule:
 
 @dataclass(frozen=True, slots=True)
 class CompiledEntry:
-    """A tool, pattern, category or `"*"` entry with its compiled rules."""
+    """A tool, pattern, category, flag or `"*"` entry with its compiled rules.
+
+    `category` and `flags` are a tool entry's overrides of the classifier's (None: not set).
+    """
 
     kind: EntryKind
     key: str
     rules: tuple[CompiledRule, ...]
     category: str | None = None
     validate_arguments: bool | None = None
+    flags: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
-    """What applies to one (tool, category): the entries, in order, and what they read."""
+    """What applies to one (tool, category, flags): the entries, in order, and what they read."""
 
     entries: tuple[Applicable[CompiledEntry], ...]
     listed: bool
@@ -239,13 +244,21 @@ class CompiledPolicy:
     tools: dict[str, CompiledEntry]
     patterns: tuple[tuple[ToolPattern, CompiledEntry], ...]
     categories: dict[str, CompiledEntry]
+    flags: dict[str, CompiledEntry]
+    """The `flags:` entries by flag, in file order (their order of precedence)."""
     wildcard: CompiledEntry | None
     counters: dict[tuple[str, str], CompiledCounter]
     rate_limits: dict[str, CompiledRateLimit]
-    _plans: dict[tuple[str, str | None], Plan] = field(default_factory=dict)
+    uses_flags: bool = field(init=False)
+    """Whether the policy has flag entries: only then do a tool's flags matter (and the
+    proxy looks them up)."""
+    _plans: dict[tuple[str, str | None, tuple[str, ...]], Plan] = field(default_factory=dict)
     _hidden_by_pattern: dict[str, bool] = field(default_factory=dict)
     # Counter keys and fixed charges by (server, scope key, name): built once, reused.
     memo: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.uses_flags = bool(self.flags)
 
     @property
     def fail_open(self) -> bool:
@@ -292,18 +305,22 @@ class CompiledPolicy:
             return limit.message
         return f"rate limit of {charge.limit} per {charge.key.window.seconds} s reached"
 
-    def plan(self, tool: str, category: str | None) -> Plan:
-        """The entries that apply to `tool` (cached: names repeat, the policy does not change)."""
-        cache_key = (tool, category)
+    def plan(self, tool: str, category: str | None, flags: tuple[str, ...] = ()) -> Plan:
+        """The entries that apply to `tool` with the classifier's category and flags (cached:
+        names repeat, the policy does not change). Without flag entries the proxy passes no
+        flags, so the key stays one per (tool, category)."""
+        cache_key = (tool, category, flags)
         found = self._plans.get(cache_key)
         if found is not None:
             return found
         entries = select_entries(
             tool,
             category,
+            flags,
             exact=self.tools,
             patterns=self.patterns,
             categories=self.categories,
+            by_flag=self.flags,
             wildcard=self.wildcard,
         )
         plan = _make_plan(entries)
@@ -318,7 +335,7 @@ class CompiledPolicy:
 
     def counter_keys(self, call: ToolCall, facts: Facts) -> dict[str, CounterKey]:
         """The counters the call's rules read (see `callgate.policy.engine.counter_keys`)."""
-        if not self.plan(call.tool, facts.category).reads:
+        if not self.plan(call.tool, facts.category, facts.flags).reads:
             return {}  # the common case, answered without the engine
         return _engine().counter_keys(self, call, facts)
 
@@ -420,12 +437,19 @@ def _stand_in(data: dict[str, Any], loc: Loc) -> bool:
             old = rules[loc[at]]
             rules[loc[at]] = dict(_INVALID_RULE)
             return isinstance(old, dict) and "state" in old
-    if len(loc) >= 2 and loc[0] in ("tools", "categories") and isinstance(data.get(loc[0]), dict):
-        data[loc[0]][loc[1]] = {}
-        return True
+    block = str(loc[0]) if loc else ""
+    entries = block in ("tools", "categories", "flags")
+    if len(loc) >= 2 and entries and isinstance(data.get(block), dict):
+        if block == "tools":
+            data["tools"][loc[1]] = {}
+            return True
+        # The key itself may be what is wrong (no such category or flag); these entries
+        # cannot define counters, so dropping one hides no counter.
+        data[block].pop(loc[1], None)
+        return False
     if loc and loc[0] != "version":
         data.pop(str(loc[0]), None)
-        return loc[0] in ("tools", "categories")
+        return entries
     data["version"] = "1"
     return False
 
@@ -468,24 +492,22 @@ class _Compiler:
             if not key:
                 self.fail(IssueCode.INVALID_PATTERN, loc, "a tool name must not be empty")
             rules = self._rules(kind, key, tool.rules, loc)
-            entry = CompiledEntry(kind, key, rules, tool.category, tool.validate_arguments)
+            entry = CompiledEntry(
+                kind,
+                key,
+                rules,
+                tool.category,
+                tool.validate_arguments,
+                None if tool.flags is None else tuple(tool.flags),
+            )
             if kind is EntryKind.WILDCARD:
                 wildcard = entry
             elif kind is EntryKind.PATTERN:
                 patterns.append((ToolPattern.compile(key), entry))
             else:
                 tools[key] = entry
-        categories: dict[str, CompiledEntry] = {}
-        for category, category_spec in spec.categories.items():
-            loc = ("categories", category.value)
-            rules = self._rules(EntryKind.CATEGORY, category.value, category_spec.rules, loc)
-            categories[category.value] = CompiledEntry(
-                EntryKind.CATEGORY,
-                category.value,
-                rules,
-                None,
-                category_spec.validate_arguments,
-            )
+        categories = self._entries_by(EntryKind.CATEGORY, "categories", spec.categories.items())
+        flags = self._entries_by(EntryKind.FLAG, "flags", spec.flags.items())
         hidden_patterns = tuple(ToolPattern.compile(name) for name in spec.hide if is_pattern(name))
         if self.issues:
             raise PolicyError(self.issues)
@@ -498,10 +520,22 @@ class _Compiler:
             tools=tools,
             patterns=order_patterns(patterns),
             categories=categories,
+            flags=flags,
             wildcard=wildcard,
             counters=dict(self.counters),
             rate_limits=dict(self.rate_limits),
         )
+
+    def _entries_by(
+        self, kind: EntryKind, block: str, specs: Iterable[tuple[str, CategorySpec]]
+    ) -> dict[str, CompiledEntry]:
+        """The entries of a `categories:` or `flags:` block, keyed by value, in file order."""
+        entries: dict[str, CompiledEntry] = {}
+        for key, entry_spec in specs:
+            name = str(key)
+            rules = self._rules(kind, name, entry_spec.rules, (block, name))
+            entries[name] = CompiledEntry(kind, name, rules, None, entry_spec.validate_arguments)
+        return entries
 
     # -- counters ---------------------------------------------------------------------
 
@@ -547,15 +581,20 @@ class _Compiler:
                     increment_from_text=rule.state.increment_from,
                     rule=rule.name,
                 )
-        for category, category_spec in self.spec.categories.items():
-            for index, rule in enumerate(category_spec.rules):
-                if rule.state is not None:
-                    self.fail(
-                        IssueCode.INVALID_RULE,
-                        ("categories", category.value, "rules", index, "state"),
-                        "state counters belong to an exact tool name or '*', not a category",
-                        "use rate_limit here, or move the counter under each tool",
-                    )
+        blocks: tuple[tuple[str, str, Iterable[tuple[str, CategorySpec]]], ...] = (
+            ("categories", "a category", self.spec.categories.items()),
+            ("flags", "a flag", self.spec.flags.items()),
+        )
+        for block, noun, entries in blocks:
+            for key, entry_spec in entries:
+                for index, rule in enumerate(entry_spec.rules):
+                    if rule.state is not None:
+                        self.fail(
+                            IssueCode.INVALID_RULE,
+                            (block, str(key), "rules", index, "state"),
+                            f"state counters belong to an exact tool name or '*', not {noun}",
+                            "use rate_limit here, or move the counter under each tool",
+                        )
 
     def _define_rate_aliases(self) -> None:
         """Intercept's names for rate-limit counters, readable as `state.<tool>._rate_<window>`.
@@ -776,7 +815,7 @@ class _Compiler:
 
 def _rate_names(kind: EntryKind, key: str, rules: Sequence[RuleSpec]) -> dict[int, str]:
     """`rate:<entry>/<rule>` for each rate-limited rule, unique within the entry."""
-    entry_name = f"category:{key}" if kind is EntryKind.CATEGORY else key
+    entry_name = f"{kind.value}:{key}" if kind in (EntryKind.CATEGORY, EntryKind.FLAG) else key
     names: dict[int, str] = {}
     for index, rule in enumerate(rules):
         if rule.rate_limit is None:

@@ -49,14 +49,17 @@ class ToolCall:
 class Facts:
     """Everything outside the call the engine may look at; `now` is seconds since the epoch.
 
-    `counters` maps a state path without its `state.` prefix (`"create_charge.spend"`,
-    `"_global.calls"`) to the counter's current value in its current window.
+    `category` and `flags` are the classifier's verdict on the tool (a tool entry's own
+    `category:` and `flags:` override them); `counters` maps a state path without its
+    `state.` prefix (`"create_charge.spend"`, `"_global.calls"`) to the counter's current
+    value in its current window.
     """
 
     now: float
     agent: Agent = ANONYMOUS
     session: str = "default"
     category: str | None = None
+    flags: tuple[str, ...] = ()
     counters: Mapping[str, Decimal] = field(default_factory=dict)
 
 

@@ -3,10 +3,10 @@
 Order of evaluation (Intercept's, extended):
 
 1. a hidden tool → HIDDEN;
-2. `default: deny` and no tool entry (exact name or pattern) → DENY; category and `"*"`
-   entries do not rescue an unlisted tool; an entry with `rules: []` lists it;
-3. the rules of the applicable entries (tool entry, category entry, `"*"`; see
-   `callgate.policy.patterns`), each in file order:
+2. `default: deny` and no tool entry (exact name or pattern) → DENY; category, flag and
+   `"*"` entries do not rescue an unlisted tool; an entry with `rules: []` lists it;
+3. the rules of the applicable entries (tool entry, category entry, flag entries, `"*"`;
+   see `callgate.policy.patterns`), each in file order:
    - `deny` → DENY;
    - `evaluate` → DENY unless every condition holds;
    - `rate_limit` → a limited charge (the store refuses it when the limit is reached);
@@ -70,7 +70,7 @@ def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
     tool = call.tool
     if policy.is_hidden(tool):
         return Decision(Verdict.HIDDEN, rule=HIDE_RULE, reason=f"tool {tool!r} is not available")
-    plan = policy.plan(tool, facts.category)
+    plan = policy.plan(tool, facts.category, facts.flags)
     if policy.default_deny and not plan.listed:
         return Decision(
             Verdict.DENY,
@@ -158,7 +158,7 @@ def counter_keys(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> dict[s
     """
     if policy.is_hidden(call.tool):
         return {}
-    plan = policy.plan(call.tool, facts.category)
+    plan = policy.plan(call.tool, facts.category, facts.flags)
     if policy.default_deny and not plan.listed:
         return {}
     return {

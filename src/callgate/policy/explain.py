@@ -71,7 +71,7 @@ def explain(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Explanation
         steps.append(Step(f"hide: {tool!r} is hidden ({_hidden_by(policy, tool)})", Outcome.FAIL))
         return Explanation(call, tuple(steps), decision)
     steps.append(Step(f"hide: {tool!r} is not hidden", Outcome.PASS))
-    plan = policy.plan(tool, facts.category)
+    plan = policy.plan(tool, facts.category, facts.flags)
     steps.extend(_entry_steps(policy, tool, facts, plan.entries))
     if policy.default_deny:
         if not plan.listed:
@@ -278,14 +278,39 @@ def _entry_steps(
         steps.append(Step(f"entry categories.{category}: the tool's category", Outcome.INFO))
     elif facts.category is not None:
         steps.append(Step(f"category {facts.category!r}: no categories entry for it", Outcome.INFO))
+    steps.extend(_flag_steps(facts, entries))
     if EntryKind.WILDCARD in kinds:
         steps.append(Step('entry "*": applies to every call, last', Outcome.INFO))
     return steps
 
 
+def _flag_steps(facts: Facts, entries: tuple[Any, ...]) -> list[Step]:
+    """Which of the tool's flags selected an entry, and where the flags came from."""
+    pinned = entries[0].entry.flags if entries and entries[0].kind in _OWN else None
+    flags = facts.flags if pinned is None else pinned
+    origin = "the tool entry's flags" if pinned is not None else "a flag of the tool"
+    matched = [a.key for a in entries if a.kind is EntryKind.FLAG]
+    steps: list[Step] = []
+    if pinned is not None and set(pinned) != set(facts.flags):
+        given = ", ".join(facts.flags) or "none"
+        steps.append(
+            Step(f"flags: the tool entry sets [{', '.join(pinned)}] (given: {given})", Outcome.INFO)
+        )
+    steps += [Step(f"entry flags.{flag}: {origin}", Outcome.INFO) for flag in matched]
+    unmatched = [flag for flag in flags if flag not in matched]
+    if unmatched:
+        steps.append(Step(f"flags {', '.join(unmatched)}: no flags entry for them", Outcome.INFO))
+    return steps
+
+
+_OWN = (EntryKind.TOOL, EntryKind.PATTERN)
+
+
 def _entry_label(kind: EntryKind, key: str) -> str:
     if kind is EntryKind.CATEGORY:
         return f"categories.{key}"
+    if kind is EntryKind.FLAG:
+        return f"flags.{key}"
     if kind is EntryKind.WILDCARD:
         return '"*"'
     return f'tools."{key}"' if kind is EntryKind.PATTERN else f"tools.{key}"

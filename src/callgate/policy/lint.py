@@ -4,7 +4,8 @@ Findings (each a `PolicyIssue` with a stable code and a position):
 
 - `unreachable-rule`: a rule after an unconditional `deny` in the same entry; the rules of
   a hidden tool (a hidden tool is refused before any rule runs); under `default: deny`
-  nothing is wrong with `"*"`, but a category entry never lists a tool, so that is noted;
+  nothing is wrong with `"*"`, but a category or flag entry never lists a tool, so that is
+  noted;
 - `shadowed-pattern`: an exact entry whose name a pattern entry also matches: the
   pattern's rules do not apply to that tool (an exact entry shadows every pattern);
 - `unused-counter`: a `state` counter that no condition reads: it counts, but limits nothing;
@@ -52,6 +53,8 @@ def _entries(policy: CompiledPolicy) -> Iterator[tuple[Loc, CompiledEntry]]:
         yield ("tools", "*"), policy.wildcard
     for key, entry in policy.categories.items():
         yield ("categories", key), entry
+    for key, entry in policy.flags.items():
+        yield ("flags", key), entry
 
 
 def _rule_loc(entry_loc: Loc, rule: CompiledRule) -> Loc:
@@ -88,16 +91,20 @@ def _unreachable(policy: CompiledPolicy, source: SourceMap) -> list[PolicyIssue]
             elif rule.action is Action.DENY:
                 blocker = rule
     if policy.default_deny:
-        for key in policy.categories:
-            found.append(
+        for block, noun, keys in (
+            ("categories", "category", policy.categories),
+            ("flags", "flag", policy.flags),
+        ):
+            found += [
                 source.issue(
                     IssueCode.UNREACHABLE_RULE,
-                    ("categories", key),
-                    "with default: deny a category entry never lets an unlisted tool through; "
+                    (block, key),
+                    f"with default: deny a {noun} entry never lets an unlisted tool through; "
                     "its rules apply only to tools listed under tools:",
                     "list the tools (or a pattern) under tools: to allow them",
                 )
-            )
+                for key in keys
+            ]
     return found
 
 

@@ -9,6 +9,7 @@ with their position too. Nothing stops at the first error: `PolicyError.issues` 
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -282,7 +283,20 @@ def _pydantic_issue(
         )
     code = IssueCode.INVALID_RULE if _is_rule(loc) else IssueCode.INVALID_VALUE
     hint = _hint_for(kind, loc)
+    if kind == "enum":
+        # A misspelt value (`action: dney`), or the key of a category or flag entry.
+        expected = str(error.get("ctx", {}).get("expected", ""))
+        if loc[-1:] == ("[key]",):
+            loc = loc[:-1]
+            message = f"{error['input']!r} is not one of {expected}"
+        hint = suggest(str(error["input"]), _QUOTED.findall(expected)) or hint
     return source.issue(code, loc, message, hint)
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+_QUOTED = re.compile(r"'([^']*)'")
 
 
 def _is_rule(loc: Loc) -> bool:

@@ -8,11 +8,15 @@ The rule, from most to least specific:
    sorts first. Only one of these applies: an exact entry shadows every pattern.
 2. **the category entry** under `categories:` for the tool's risk category: the entry's own
    `category:` when it sets one, otherwise the classifier's category.
-3. **the `"*"` entry**, whose rules apply to every call (Intercept's wildcard).
+3. **the flag entries** under `flags:`, one for each flag the tool has: the entry's own
+   `flags:` when it sets them (`[]` says none), otherwise the classifier's flags. They come
+   in the order the `flags:` block lists them (file order), whatever the order of the
+   tool's flags, so the author decides which flag's rules speak first.
+4. **the `"*"` entry**, whose rules apply to every call (Intercept's wildcard).
 
 The rules of the selected entries are evaluated in that order, so the tool's own rules speak
-first. Only a tool's entry (1) "lists" a tool for `default: deny`; a category or `"*"` entry
-never lets an unlisted tool through.
+first. Only a tool's entry (1) "lists" a tool for `default: deny`; a category, flag or `"*"`
+entry never lets an unlisted tool through.
 
 In a pattern `*` matches any run of characters (also none); every other character is literal.
 """
@@ -20,7 +24,7 @@ In a pattern `*` matches any run of characters (also none); every other characte
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Generic, Protocol, TypeVar
@@ -34,14 +38,18 @@ class EntryKind(StrEnum):
     TOOL = "tool"
     PATTERN = "pattern"
     CATEGORY = "category"
+    FLAG = "flag"
     WILDCARD = "wildcard"
 
 
 class Categorized(Protocol):
-    """An entry that may override the tool's category."""
+    """An entry that may override the tool's category and flags."""
 
     @property
     def category(self) -> str | None: ...
+
+    @property
+    def flags(self) -> tuple[str, ...] | None: ...
 
 
 E = TypeVar("E", bound=Categorized)
@@ -92,16 +100,19 @@ class Applicable(Generic[E]):
 def select_entries(
     tool: str,
     category: str | None,
+    flags: Collection[str] = (),
     *,
     exact: Mapping[str, E],
     patterns: Sequence[tuple[ToolPattern, E]],
     categories: Mapping[str, E],
+    by_flag: Mapping[str, E] | None = None,
     wildcard: E | None,
 ) -> tuple[Applicable[E], ...]:
     """The entries that apply to `tool`, most specific first (see the module docstring).
 
-    `patterns` must be in `order_patterns` order; `category` is the classifier's category,
-    overridden by the tool entry's own `category:`.
+    `patterns` must be in `order_patterns` order; `category` and `flags` are the
+    classifier's, overridden by the tool entry's own `category:` and `flags:`; `by_flag`
+    holds the flag entries in file order.
     """
     selected: list[Applicable[E]] = []
     own = exact.get(tool)
@@ -119,6 +130,14 @@ def select_entries(
         by_category = categories.get(category)
         if by_category is not None:
             selected.append(Applicable(EntryKind.CATEGORY, category, by_category))
+    if by_flag:
+        if own is not None and own.flags is not None:
+            flags = own.flags
+        selected.extend(
+            Applicable(EntryKind.FLAG, flag, entry)
+            for flag, entry in by_flag.items()
+            if flag in flags
+        )
     if wildcard is not None:
         selected.append(Applicable(EntryKind.WILDCARD, WILDCARD, wildcard))
     return tuple(selected)

@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic.json_schema import WithJsonSchema
 
-from callgate.classifier.classification import Category
+from callgate.classifier.classification import Category, Flag
 from callgate.state.counters import Scope
 
 JsonDict = dict[str, Any]
@@ -283,9 +283,20 @@ class ToolSpec(_Spec):
 
     rules: list[RuleSpec] = Field(default_factory=list)
     category: Category | None = Field(None, description="Overrides the classifier's category.")
+    flags: list[Flag] | None = Field(
+        None, description="Overrides the classifier's flags ([] says the tool has none)."
+    )
     validate_arguments: bool | None = Field(
         None, description="Check arguments against the tool's input schema."
     )
+
+    @field_validator("flags")
+    @classmethod
+    def _unique_flags(cls, value: list[Flag] | None) -> list[Flag] | None:
+        if value is not None and len(set(value)) != len(value):
+            repeated = sorted({flag.value for flag in value if value.count(flag) > 1})
+            raise ValueError(f"flags: {', '.join(repeated)} given more than once")
+        return value
 
 
 class CategorySpec(_Spec):
@@ -293,6 +304,10 @@ class CategorySpec(_Spec):
 
     rules: list[RuleSpec] = Field(default_factory=list)
     validate_arguments: bool | None = None
+
+
+class FlagSpec(CategorySpec):
+    """Rules for every tool that touches what a risk flag names (money, credentials, ...)."""
 
 
 class WebhookSpec(_Spec):
@@ -352,6 +367,10 @@ class PolicySpec(_Spec):
         json_schema_extra=_entries_may_be_empty,
     )
     categories: dict[Category, CategorySpec] = Field(default_factory=dict)
+    flags: dict[Flag, FlagSpec] = Field(
+        default_factory=dict,
+        description="Entries for risk flags: every tool the flag applies to gets their rules.",
+    )
     approvals: ApprovalsSpec = Field(default_factory=ApprovalsSpec)  # type: ignore[arg-type]
     agents: list[AgentSpec] = Field(default_factory=list)
     fail_mode: Literal["closed", "open"] = Field(

@@ -20,8 +20,9 @@ cases:
     counters: {hourly issue limit: 5}               # rate limits: calls already counted
     expect: rate_limited
 ```
-A case may also give `agent` (a name, or `{name, roles}`), `session`, `category` (the
-classifier's category), `time` (epoch seconds) and `validate_arguments` (expected flag).
+A case may also give `agent` (a name, or `{name, roles}`), `session`, `category` and
+`flags` (the classifier's category and flags, e.g. `flags: [credentials]`), `time` (epoch
+seconds) and `validate_arguments` (whether the decision asks to validate arguments).
 `expect` is one of allow, deny, hidden, rate_limited, approval_required.
 """
 
@@ -35,6 +36,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from callgate.classifier.classification import Flag
 from callgate.errors import IssueCode, PolicyError, PolicyIssue, PolicyTestError
 from callgate.policy.compiler import CompiledPolicy, compile_policy
 from callgate.policy.decision import Agent, Decision, Facts, ToolCall, Verdict
@@ -70,6 +72,7 @@ class CaseSpec(_Spec):
     agent: str | AgentCaseSpec | None = None
     session: str = "test"
     category: str | None = None
+    flags: list[Flag] = Field(default_factory=list)
     counters: dict[str, Decimal] = Field(default_factory=dict)
     time: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z
     expect: ExpectedVerdict
@@ -139,6 +142,7 @@ def run_case(policy: CompiledPolicy, case: CaseSpec, server: str = "test") -> Ca
         agent=_agent(case.agent),
         session=case.session,
         category=case.category,
+        flags=tuple(case.flags),
         counters={k: v for k, v in case.counters.items()},
     )
     decision = _with_rate_limits(policy, evaluate(policy, call, facts), case.counters)
