@@ -7,9 +7,8 @@ in use, and on the way out the audit log is flushed and the store closed.
 
 from __future__ import annotations
 
-import functools
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import anyio
 
 from callgate.approvals.assembly import open_approvals
-from callgate.classifier import CategoryChange, ToolCategories, classify_tool
+from callgate.classifier import CategoryChange, ToolCategories
 from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
 from callgate.proxy.announcer import ToolListAnnouncer
 from callgate.proxy.audit import AuditSink, JsonlAuditSink, NullAuditSink, load_install_key
@@ -65,23 +64,15 @@ def _log_category_change(change: CategoryChange) -> None:
     print(f"callgate: {change.describe()}", file=sys.stderr)
 
 
-def build_categorizer(catalog: ToolCatalog) -> Callable[[str, str], str | None]:
-    """(server, tool) -> risk category, from the listed definition when seen.
+def build_classifier(catalog: ToolCatalog) -> ToolCategories:
+    """The classifier's verdict on every tool `catalog` learns (redefinitions logged).
 
-    A tool never listed is classified by its name alone, so calling a tool without listing
-    it first cannot slip past the policy's `categories:` rules.
+    The gate asks it for a tool's category and flags: from the listed definition when
+    seen, from the name alone otherwise.
     """
     categories = ToolCategories(on_change=_log_category_change)
     catalog.subscribe(categories.learn)
-
-    @functools.lru_cache(maxsize=4096)
-    def by_name(tool: str) -> str:
-        return classify_tool({"name": tool}).category.value
-
-    def categorize(server: str, tool: str) -> str | None:
-        return categories.category(server, tool) or by_name(tool)
-
-    return categorize
+    return categories
 
 
 @asynccontextmanager
@@ -119,12 +110,14 @@ async def open_gate(
             catalog = announcer.catalog if announcer is not None else ToolCatalog()
             if announcer is not None:
                 watcher.subscribe(announcer.on_reload)
+            risk = build_classifier(catalog)
             gate = Gate(
                 policy=watcher,
                 store=store,
                 audit=audit,
                 approvals=approvals or own,
-                categorize=build_categorizer(catalog),
+                categorize=risk.category_of,
+                flag=risk.flags_of,
                 call_timeout=options.call_timeout,
                 catalog=catalog,
             )

@@ -1,20 +1,28 @@
-"""Each upstream tool's risk category, kept from the `tools/list` results seen.
+"""Each upstream tool's risk category and flags, kept from the `tools/list` results seen.
 
 The proxy learns tool definitions from `tools/list` (see `callgate.proxy.catalog`);
 `ToolCategories.learn` is its listener: it classifies each definition once, keeps the
 result per server, and reports a `CategoryChange` when a server redefines a tool so that
-its category changes (the new category applies from then on). Looking a category up is a
-dictionary read, so the hot path pays nothing for classification.
+its category changes (the new category applies from then on). Looking a category or the
+flags up is a dictionary read, so the hot path pays nothing for classification.
+
+A tool the proxy is asked to call but never saw listed is judged by its name alone
+(`verdict`), so calling a tool without listing it first cannot slip past the policy's
+`categories:` and `flags:` rules.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from callgate.classifier.classification import Category, Classification
+from callgate.classifier.classification import Category, Classification, Flag
 from callgate.classifier.engine import classify_tool
+
+_NAME_VERDICTS = 4096
+"""Verdicts on bare tool names kept (tools called without being listed)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,3 +90,27 @@ class ToolCategories:
         """The category name for `Facts.category`, or None when the tool was never listed."""
         found = self.classification(server, tool)
         return found.category.value if found is not None else None
+
+    def flags(self, server: str, tool: str) -> tuple[Flag, ...] | None:
+        """The tool's flags for `Facts.flags`, or None when the tool was never listed."""
+        found = self.classification(server, tool)
+        return found.flags if found is not None else None
+
+    def verdict(self, server: str, tool: str) -> Classification:
+        """The verdict on the tool as last listed; on its name alone when never listed."""
+        known = self._known.get(server)
+        found = known.get(tool) if known is not None else None
+        return found.classification if found is not None else _by_name(tool)
+
+    def category_of(self, server: str, tool: str) -> str:
+        """`verdict`'s category name (the gate's `categorize`)."""
+        return self.verdict(server, tool).category.value
+
+    def flags_of(self, server: str, tool: str) -> tuple[Flag, ...]:
+        """`verdict`'s flags (the gate's `flag`)."""
+        return self.verdict(server, tool).flags
+
+
+@functools.lru_cache(maxsize=_NAME_VERDICTS)
+def _by_name(tool: str) -> Classification:
+    return classify_tool({"name": tool})

@@ -16,6 +16,10 @@ phases in order, stopping at the first that refuses:
                      values the store returned (bounded)
     forward          remembered as in flight until the server answers
 
+The facts a call is judged with carry the tool's risk category (`categorize`) and, only
+when the policy has a `flags:` block, its flags (`flag`): a policy without flag entries
+never pays for the lookup.
+
 The answer settles the reservation: commit on success, roll back on a JSON-RPC error, an
 `isError` result, an `input_required` result (the call did not run; its retry is judged
 afresh), a timeout, a cancellation or a lost upstream. Every decision is audited.
@@ -71,6 +75,11 @@ class Judge(Protocol):
     @property
     def fail_open(self) -> bool:
         """True when the policy says `fail_mode: open` (allow when the store is down)."""
+        ...
+
+    @property
+    def uses_flags(self) -> bool:
+        """True when the policy has flag entries (only then are a tool's flags looked up)."""
         ...
 
     def is_hidden(self, tool: str) -> bool:
@@ -130,6 +139,9 @@ class Gate:
     approvals: Approvals | None = None
     categorize: Callable[[str, str], str | None] | None = None
     """(server, tool) -> risk category for `Facts.category`; None: categories unused."""
+    flag: Callable[[str, str], tuple[str, ...]] | None = None
+    """(server, tool) -> risk flags for `Facts.flags`, asked only when the policy has flag
+    entries; None: flags unused."""
     call_timeout: float = 600.0
     max_in_flight: int = 10_000
     catalog: ToolCatalog = field(default_factory=ToolCatalog)
@@ -249,10 +261,21 @@ class Gate:
                 return _hidden(call.tool), None
             now = self.clock()
             category = self.categorize(call.server, call.tool) if self.categorize else None
+            flags = (
+                self.flag(call.server, call.tool)
+                if judge.uses_flags and self.flag is not None
+                else ()
+            )
             facts = self._with_counters(
                 judge,
                 call,
-                Facts(now=now, agent=peer.agent, session=peer.session, category=category),
+                Facts(
+                    now=now,
+                    agent=peer.agent,
+                    session=peer.session,
+                    category=category,
+                    flags=flags,
+                ),
             )
             decision = judge.evaluate(call, facts)
             guards = decision.guards
@@ -316,6 +339,7 @@ class Gate:
             agent=facts.agent,
             session=facts.session,
             category=facts.category,
+            flags=facts.flags,
             counters=counters,
         )
 
