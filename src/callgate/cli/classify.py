@@ -1,10 +1,12 @@
 """`callgate classify`: the risk category of every tool of a server or a file.
 
     callgate classify (--tools FILE | --upstream URL [--header "K: V"]... | -- CMD ARGS...)
-                      [--format table|json]
+                      [--format table|json|card]
 
 FILE holds a JSON list of tool definitions, a `tools/list` result (`{"tools": [...]}`) or a
-JSON-RPC response carrying one; `-` reads standard input.
+JSON-RPC response carrying one; `-` reads standard input. `--format card` prints each
+tool's risk card (what it does, why its category, the attacks that exploit it, the
+recommended rule), riskiest first.
 """
 
 # Imports live inside the functions so `callgate --help` stays fast.
@@ -36,7 +38,12 @@ def register(subparsers: Any) -> None:
         "financial) with severity, confidence and reasons.",
     )
     parser.add_argument("--tools", metavar="FILE", help="JSON tool list or tools/list result")
-    parser.add_argument("--format", choices=("table", "json"), default="table")
+    parser.add_argument(
+        "--format",
+        choices=("table", "json", "card"),
+        default="table",
+        help="table (default), json, or card: a risk card per tool",
+    )
     add_upstream_arguments(parser, required=False)
     parser.set_defaults(func=run)
 
@@ -46,13 +53,21 @@ def run(args: argparse.Namespace) -> int:
     from callgate.scan.target import UpstreamError
 
     try:
-        tools = _load_tools(args)
+        tools = load_tools(args)
     except ValueError as error:
         print(f"callgate classify: {error}", file=sys.stderr)
         return EXIT_USAGE
     except UpstreamError as error:
         print(f"callgate classify: {error}", file=sys.stderr)
         return EXIT_RUNTIME
+    if args.format == "card":
+        from rich.console import Console
+
+        from callgate.catalogue.card import build_cards
+        from callgate.catalogue.terminal import print_cards
+
+        print_cards(build_cards(tools), Console(highlight=False))
+        return EXIT_OK
     from callgate.classifier import classify_tool
 
     results = [classify_tool(tool) for tool in tools]
@@ -66,7 +81,11 @@ def run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _load_tools(args: argparse.Namespace) -> list[Mapping[str, Any]]:
+def load_tools(args: argparse.Namespace) -> list[Mapping[str, Any]]:
+    """The tools named by `--tools FILE`, `--upstream URL` or `-- CMD ARGS...`.
+
+    ValueError for bad input (what and where), `UpstreamError` for an unreachable server.
+    """
     if args.tools is not None:
         if args.upstream is not None or args.command:
             raise ValueError("give --tools FILE, --upstream URL or -- CMD ARGS..., only one")
