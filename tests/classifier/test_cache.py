@@ -47,13 +47,13 @@ def test_redefined_tool_takes_its_new_category_and_the_change_is_reported() -> N
     catalog = _catalog_with(categories)
     catalog.learn("srv", [{"name": "report", "description": "Show the report"}])
 
-    catalog.learn("srv", [{"name": "report", "description": "Show the report, then delete it"}])
+    catalog.learn("srv", [{"name": "report", "description": "Permanently delete the report"}])
     catalog.learn(
         "srv",
         [
             {
                 "name": "report",
-                "description": "Show the report",
+                "description": "Permanently delete the report",
                 "annotations": {"readOnlyHint": False, "destructiveHint": True},
             }
         ],

@@ -1,164 +1,279 @@
-"""The classifier's reading of single tools: every signal, its reasons and its confidence."""
+"""The classifier's reading of single tools, by the taxonomy's rules (docs/classifier.md).
+
+The tools here are written for the tests, one per behaviour; how the classifier does on
+real servers is measured in test_evaluation.py and bench/classifier_report.py.
+"""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
 
-from callgate.classifier import Category, Confidence, Severity, classify_tool
+from callgate.classifier import Category, Confidence, Flag, Severity, classify_tool
+
+R, W, X, D, F = (
+    Category.READ,
+    Category.WRITE,
+    Category.EXECUTE,
+    Category.DESTRUCTIVE,
+    Category.FINANCIAL,
+)
 
 
 def _tool(name: str, description: str = "", **extra: Any) -> dict[str, Any]:
     return {"name": name, "description": description, **extra}
 
 
-def _schema(*names: str) -> dict[str, Any]:
-    return {"type": "object", "properties": {name: {"type": "string"} for name in names}}
+def _schema(**properties: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": properties}
+
+
+STRING: dict[str, Any] = {"type": "string"}
 
 
 def test_seed_clone_container_to_ecr_is_execute_high_with_low_confidence() -> None:
     result = classify_tool({"name": "CloneContainerToECR", "description": ""})
 
-    assert result.category is Category.EXECUTE
+    assert result.category is X
     assert result.severity is Severity.HIGH
     assert result.confidence is Confidence.LOW
-    text = " ".join(result.reasons)
-    assert "clone" in text
-    assert "container" in text
-    assert "push" in text
-    assert "description is empty" in text
+    assert "clones a container image" in result.decided_by
+    assert "pushes it to a registry" in result.decided_by
+    assert "rule 5" in result.decided_by
+    assert any("only the name could be read" in doubt for doubt in result.doubts)
 
 
 @pytest.mark.parametrize(
-    ("name", "category"),
+    ("name", "description", "category"),
     [
-        ("delete_file", Category.DESTRUCTIVE),
-        ("drop-database", Category.DESTRUCTIVE),
-        ("aws_s3_put_object", Category.WRITE),
-        ("ListBuckets", Category.READ),
-        ("issue_read", Category.READ),
-        ("label_write", Category.WRITE),
-        ("actions_run_trigger", Category.EXECUTE),
-        ("create_refund", Category.FINANCIAL),
-        ("get_invoice", Category.FINANCIAL),
-        ("stripe_search_documentation", Category.FINANCIAL),
-        ("get_merge_request", Category.READ),
-        ("create_or_delete_branch", Category.DESTRUCTIVE),
+        # Topic is not effect (rule 1): reads on a billing platform are reads.
+        ("list_invoices", "List invoices", R),
+        ("get_subscription", "Retrieve a subscription", R),
+        ("get_cost_and_usage", "Read costs and usage for the account", R),
+        ("list_subscriptions", "List the SNS topic subscriptions", R),
+        # ... and moving money is financial, whatever the verb.
+        ("create_transaction", "Create a transaction that charges the customer", F),
+        ("create_checkout_session", "Create a checkout session", F),
+        ("place_order", "Place a market order to buy a stock", F),
+        ("refund_payment", "Refund a captured payment", F),
+        ("send_invoice", "Send an invoice to the customer for payment", F),
+        ("create_payout", "Create a payout to a bank account", F),
+        ("pause_subscription", "Pause a customer's subscription", F),
+        # A notification subscription is not money (rule 1).
+        ("create_subscription", "Subscribe a webhook to repository events", W),
+        # Creating catalogue objects is write (rule 2).
+        ("create_price", "Create a price for a product", W),
+        ("create_product", "Create a product in the catalogue", W),
+        ("create_coupon", "Create a coupon definition", W),
+        ("create_payment_account", "Create a payment account for the user", W),
+        # Provisioning billable infrastructure is write (rule 3); deleting it destructive.
+        ("create_cache_cluster", "Create a cache cluster", W),
+        ("delete_cache_cluster", "Delete a cache cluster", D),
+        # Sending is execute (rule 4); a comment stays inside the system.
+        ("send_email", "Send an email to a recipient", X),
+        ("publish_message", "Publish a message to a topic", X),
+        ("create_message", "Send a new SMS message to a phone number", X),
+        ("invite_user", "Invite a user to the workspace by email", X),
+        ("add_comment", "Add a comment to an issue", W),
+        ("create_draft", "Create a draft email", W),
+        # Deploying is execute (rule 5); a plain create is write.
+        ("deploy_app", "Deploy the application", X),
+        ("apply_manifest", "Apply a Kubernetes manifest to the cluster", X),
+        ("push_image", "Push an image to the container registry", X),
+        ("install_helm_chart", "Install a Helm chart", X),
+        ("create_deployment_record", "Create a record of a deployment", W),
+        # Previews, plans and generators are reads (rule 6); generating into a file writes.
+        ("preview_invoice", "Preview the next invoice", R),
+        ("terraform_plan", "Show the changes terraform would make", R),
+        ("generate_dockerfile", "Generate a Dockerfile and return it", R),
+        ("run_audit", "Run an accessibility audit of the page", R),
+        # Driving a browser or a device is execute (rule 7).
+        ("browser_navigate", "Navigate to a URL in the browser", X),
+        ("browser_click", "Click an element on the page", X),
+        ("tap", "Tap the screen of the device at coordinates", X),
+        ("browser_take_screenshot", "Take a screenshot of the page", R),
+        # Queries (rule 8).
+        ("read_query", "Execute a read-only SELECT query", R),
+        ("run_sql", "Run any SQL statement against the database", X),
+        ("write_query", "Execute an INSERT, UPDATE or DELETE query", D),
+        ("run_funnel_query", "Run a funnel query over analytics events", R),
+        # Cancelling a running job is write (rule 11); an agreement, destructive.
+        ("cancel_job", "Cancel a running job", W),
+        ("cancel_booking", "Cancel a hotel booking", D),
+        ("cancel_subscription", "Cancel a customer's subscription", D),
+        # Plain verbs.
+        ("delete_file", "Delete a file", D),
+        ("revoke_token", "Revoke an API token", D),
+        ("update_record", "Update a record", W),
+        ("get_user", "Get a user by id", R),
+        ("execute_command", "Execute a shell command", X),
+        ("trigger_workflow", "Trigger a workflow run", X),
     ],
 )
-def test_name_verbs_and_objects_decide_the_category(name: str, category: Category) -> None:
-    assert classify_tool(_tool(name, "")).category is category
+def test_the_effect_of_one_call_decides_the_category(
+    name: str, description: str, category: Category
+) -> None:
+    result = classify_tool(_tool(name, description))
+
+    assert result.category is category, result.reasons
 
 
-def test_description_decides_when_the_name_has_no_verb() -> None:
-    result = classify_tool(_tool("make_api_request", "Execute API calls to the service"))
-
-    assert result.category is Category.EXECUTE
-    assert any("description verb 'execute'" in reason for reason in result.reasons)
-
-
-def test_description_phrase_raises_to_destructive_and_says_the_more_dangerous_wins() -> None:
-    result = classify_tool(_tool("update_records", "Updates records; permanently erases old rows"))
-
-    assert result.category is Category.DESTRUCTIVE
-    assert any("the more dangerous destructive wins" in reason for reason in result.reasons)
-    assert result.confidence is not Confidence.HIGH
-
-
-def test_command_property_makes_a_tool_execute_and_critical() -> None:
-    result = classify_tool(
-        _tool("terminal_session", "Opens a session", inputSchema=_schema("command", "cwd"))
-    )
-
-    assert result.category is Category.EXECUTE
-    assert result.severity is Severity.CRITICAL
-    assert any("`command`" in reason for reason in result.reasons)
-
-
-def test_amount_and_currency_properties_make_a_tool_financial() -> None:
-    result = classify_tool(
-        _tool("create_transfer", "Create a transfer", inputSchema=_schema("amount", "currency"))
-    )
-
-    assert result.category is Category.FINANCIAL
-    assert result.severity is Severity.CRITICAL
-
-
-def test_force_property_raises_severity_of_a_write() -> None:
-    plain = classify_tool(_tool("push_branch", "Push a branch", inputSchema=_schema("branch")))
-    forced = classify_tool(
-        _tool("push_branch", "Push a branch", inputSchema=_schema("branch", "force"))
-    )
-
-    assert plain.severity is Severity.MEDIUM
-    assert forced.severity is Severity.HIGH
-
-
-def test_url_property_raises_a_read_to_medium() -> None:
-    result = classify_tool(_tool("fetch_page", "Fetch a web page", inputSchema=_schema("url")))
-
-    assert result.category is Category.READ
-    assert result.severity is Severity.MEDIUM
-
-
-def test_sql_property_on_a_read_only_query_tool_stays_read() -> None:
-    result = classify_tool(
-        _tool("query_sql", "Execute read-only SQL queries", inputSchema=_schema("sql"))
-    )
-
-    assert result.category is Category.READ
-
-
-def test_sql_property_without_a_verb_is_execute() -> None:
-    result = classify_tool(_tool("neon_sql", "Database access", inputSchema=_schema("sql")))
-
-    assert result.category is Category.EXECUTE
-
-
-def test_destructive_hint_raises_a_write_to_destructive() -> None:
+def test_destructive_hint_on_an_ordinary_update_stays_write() -> None:
     result = classify_tool(
         _tool(
-            "write_file",
-            "Create or overwrite a file",
+            "update_issue",
+            "Update an issue's title and labels",
             annotations={"readOnlyHint": False, "destructiveHint": True},
         )
     )
 
-    assert result.category is Category.DESTRUCTIVE
-    assert any("destructiveHint" in reason for reason in result.reasons)
+    assert result.category is W
+    assert any("stays write (rule 9)" in doubt for doubt in result.doubts)
 
 
-def test_read_only_hint_confirms_and_decides_a_verbless_tool() -> None:
+def test_read_only_hint_makes_a_verbless_tool_read_but_never_hides_a_send() -> None:
+    tree = classify_tool(_tool("directory_tree", "", annotations={"readOnlyHint": True}))
+    mail = classify_tool(_tool("send_email", "Send an email", annotations={"readOnlyHint": True}))
+
+    assert tree.category is R
+    assert mail.category is X
+    assert mail.confidence is not Confidence.HIGH
+
+
+def test_the_most_dangerous_operation_of_an_enum_wins_and_the_others_are_named() -> None:
     result = classify_tool(
-        _tool("directory_tree", "", annotations={"readOnlyHint": True, "openWorldHint": False})
+        _tool(
+            "manage_files",
+            "Manage files",
+            inputSchema=_schema(
+                action={"type": "string", "enum": ["list", "read", "write", "delete"]}
+            ),
+        )
     )
 
-    assert result.category is Category.READ
+    assert result.category is D
+    assert "'delete'" in result.decided_by
+    assert "also list, read, write" in result.decided_by
 
 
-def test_read_only_hint_against_a_run_verb_keeps_execute_with_lower_confidence() -> None:
-    hinted = classify_tool(_tool("run_report", "Run a report", annotations={"readOnlyHint": True}))
-    plain = classify_tool(_tool("run_report", "Run a report"))
+def test_a_list_of_verbs_in_the_description_counts_each_verb() -> None:
+    result = classify_tool(
+        _tool("cluster_management", "Manage clusters: list, describe, create and delete them")
+    )
 
-    assert hinted.category is Category.EXECUTE
-    assert hinted.score < plain.score
+    assert result.category is D
 
 
-def test_empty_description_lowers_confidence() -> None:
-    described = classify_tool(_tool("delete_file", "Delete a file"))
+def test_a_templated_description_lowers_confidence_and_its_operation_name_is_read() -> None:
+    plain = classify_tool(_tool("API-delete-user", "Delete a user"))
+    templated = classify_tool(_tool("API-delete-user", "Execute the deleteUser operation"))
+
+    assert templated.category is D
+    assert templated.score < plain.score
+    assert any("rule 10" in doubt for doubt in templated.doubts)
+
+
+def test_a_command_parameter_makes_a_tool_execute_and_critical() -> None:
+    result = classify_tool(
+        _tool("terminal_session", "Opens a session", inputSchema=_schema(command=STRING))
+    )
+
+    assert result.category is X
+    assert result.has(Flag.CODE_EXECUTION)
+    assert result.severity is Severity.CRITICAL
+
+
+def test_a_save_path_makes_a_download_a_write() -> None:
+    result = classify_tool(
+        _tool("download_report", "Download a report", inputSchema=_schema(savePath=STRING))
+    )
+
+    assert result.category is W
+    assert "rule 6" in result.decided_by
+
+
+def test_an_http_method_enum_with_delete_on_a_url_tool_is_destructive() -> None:
+    result = classify_tool(
+        _tool(
+            "api_request",
+            "Make an HTTP request to the service's API",
+            inputSchema=_schema(
+                method={"type": "string", "enum": ["GET", "POST", "DELETE"]}, path=STRING
+            ),
+        )
+    )
+
+    assert result.category is D
+    assert "generic API call" in result.decided_by
+
+
+def test_a_verb_that_is_often_a_noun_yields_to_a_reading_description() -> None:
+    result = classify_tool(_tool("pipelines_build", "Retrieve build data for a project"))
+
+    assert result.category is R
+    assert any("may be a noun" in doubt for doubt in result.doubts)
+
+
+@pytest.mark.parametrize(
+    ("tool", "flags"),
+    [
+        (_tool("send_email", "Send an email"), {Flag.EXTERNAL_COMMS}),
+        (_tool("create_access_key", "Create an access key for a user"), {Flag.CREDENTIALS}),
+        (_tool("list_customers", "List customers"), {Flag.PERSONAL_DATA}),
+        (_tool("delete_pod", "Delete a Kubernetes pod"), {Flag.INFRASTRUCTURE}),
+        (_tool("run_script", "Run a Python script"), {Flag.CODE_EXECUTION}),
+        (_tool("delete_all_files", "Delete all files in a folder"), {Flag.BULK}),
+        (
+            _tool("fetch", "Fetch a web page", inputSchema=_schema(url=STRING)),
+            {Flag.OPEN_WORLD, Flag.EXTERNAL_COMMS},
+        ),
+        (_tool("list_invoices", "List invoices"), {Flag.MONEY}),
+    ],
+)
+def test_flags_say_what_a_tool_touches(tool: dict[str, Any], flags: set[Flag]) -> None:
+    result = classify_tool(tool)
+
+    assert flags <= set(result.flags), result.flag_reasons
+    assert {flag for flag, _ in result.flag_reasons} == set(result.flags)
+
+
+def test_a_read_of_money_stays_read_with_the_money_flag() -> None:
+    result = classify_tool(_tool("get_balance", "Retrieve the account balance"))
+
+    assert result.category is R
+    assert result.has(Flag.MONEY)
+
+
+def test_severity_moves_with_flags() -> None:
+    one = classify_tool(_tool("delete_file", "Delete a file"))
+    bulk_write = classify_tool(_tool("update_all_records", "Update all records at once"))
+    secrets = classify_tool(_tool("get_secret", "Read a secret value"))
+    idempotent = classify_tool(
+        _tool("set_label", "Set a label on a record", annotations={"idempotentHint": True})
+    )
+
+    assert one.severity is Severity.CRITICAL
+    assert bulk_write.severity is Severity.HIGH
+    assert secrets.severity is Severity.MEDIUM
+    assert idempotent.severity is Severity.LOW
+    assert all(result.severity_reasons for result in (bulk_write, secrets, idempotent))
+
+
+def test_confidence_falls_with_an_empty_description_and_conflicting_evidence() -> None:
+    clear = classify_tool(_tool("delete_file", "Delete a file from the disk"))
     bare = classify_tool(_tool("delete_file", ""))
+    unknown = classify_tool(_tool("frobnicate_widget", "Frobnicates the widget"))
 
-    assert described.confidence is Confidence.HIGH
-    assert bare.score < described.score
-
-
-def test_unknown_verb_is_assumed_write_with_low_confidence() -> None:
-    result = classify_tool(_tool("frobnicate_widget", "Frobnicates the widget"))
-
-    assert result.category is Category.WRITE
-    assert result.confidence is Confidence.LOW
-    assert any("no known verb" in reason for reason in result.reasons)
+    assert clear.confidence is Confidence.HIGH
+    assert bare.confidence is Confidence.LOW
+    assert unknown.category is W
+    assert unknown.confidence is Confidence.LOW
+    assert any("assumed to change something" in doubt for doubt in unknown.doubts)
 
 
 @pytest.mark.parametrize(
@@ -168,65 +283,75 @@ def test_unknown_verb_is_assumed_write_with_low_confidence() -> None:
         {"name": None, "description": 7},
         {"name": "x", "inputSchema": "not a schema", "annotations": ["nope"]},
         {"name": "x", "inputSchema": {"properties": [1, 2]}},
+        {"name": "x", "inputSchema": {"properties": {"a": None, "b": {"enum": 5}}}},
+        {"name": "delete_everything", "description": "Deletes. " * 150_000},
+        {"name": "\u202e\u0000 weird \U000e0041", "description": "\x00"},
     ],
 )
-def test_malformed_definitions_are_classified_not_crashed(tool: dict[str, Any]) -> None:
+def test_malformed_definitions_are_classified_not_crashed(tool: Any) -> None:
     result = classify_tool(tool)
 
     assert result.category in Category
     assert 0.0 <= result.score <= 1.0
+    json.dumps(result.to_dict())
 
 
-def test_classification_is_deterministic_and_serialisable() -> None:
-    tool = _tool("delete_branch", "Remove an existing branch", inputSchema=_schema("force"))
+def test_a_list_that_is_not_a_tool_is_classified_with_low_confidence() -> None:
+    result = classify_tool([1, 2, 3])  # type: ignore[arg-type]
 
-    first, second = classify_tool(tool), classify_tool(dict(tool))
+    assert result.category is W
+    assert result.confidence is Confidence.LOW
 
-    assert first == second
-    assert first.to_dict() == {
+
+def test_classification_serialises_every_field() -> None:
+    result = classify_tool(_tool("delete_branch", "Remove an existing branch"))
+
+    assert result.to_dict() == {
         "name": "delete_branch",
         "category": "destructive",
         "severity": "critical",
-        "confidence": first.confidence.value,
-        "score": first.score,
-        "reasons": list(first.reasons),
+        "confidence": result.confidence.value,
+        "score": result.score,
+        "flags": [flag.value for flag in result.flags],
+        "decided_by": result.decided_by,
+        "reasons": list(result.reasons),
+        "doubts": list(result.doubts),
+        "flag_reasons": {flag.value: why for flag, why in result.flag_reasons},
+        "severity_reasons": list(result.severity_reasons),
+    }
+    assert result.to_meta() == {
+        "category": "destructive",
+        "severity": "critical",
+        "confidence": result.confidence.value,
+        "flags": [flag.value for flag in result.flags],
     }
 
 
-def test_arbitrary_query_phrase_makes_a_query_tool_execute() -> None:
-    result = classify_tool(_tool("query", "Execute any SQL query, including DDL"))
-
-    assert result.category is Category.EXECUTE
-    assert result.confidence is not Confidence.HIGH
-
-
-def test_read_only_claim_bounds_an_arbitrary_query_phrase() -> None:
-    result = classify_tool(_tool("read-cypher", "Execute arbitrary Cypher queries in read mode"))
-
-    assert result.category is Category.READ
+_DETERMINISM = """
+import json, sys
+from callgate.classifier import classify_tool
+tools = json.load(sys.stdin)
+print(json.dumps([classify_tool(t).to_dict() for t in tools], sort_keys=True))
+"""
 
 
-def test_money_mentioned_by_a_read_tool_does_not_make_it_financial() -> None:
-    result = classify_tool(_tool("get_order", "Get an order, including its payment status"))
+def test_output_is_byte_identical_across_processes_and_hash_seeds() -> None:
+    tools = [
+        _tool("manage_files", "Manage files: list, create and delete them"),
+        _tool("send_invoice", "Send an invoice", inputSchema=_schema(amount=STRING, to=STRING)),
+        _tool("browser_click", "Click", annotations={"openWorldHint": True}),
+        _tool("create_access_key", "Create an access key"),
+    ]
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", _DETERMINISM],
+            input=json.dumps(tools),
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout
+        for seed in ("0", "1", "12345")
+    }
 
-    assert result.category is Category.READ
-
-
-def test_money_moving_phrase_makes_a_generic_tool_financial() -> None:
-    result = classify_tool(_tool("process", "Process a payment for an order"))
-
-    assert result.category is Category.FINANCIAL
-
-
-def test_read_verb_on_a_money_object_is_financial_without_conflict() -> None:
-    result = classify_tool(_tool("get_invoice", "Retrieve an invoice"))
-
-    assert result.category is Category.FINANCIAL
-    assert result.confidence is Confidence.HIGH
-    assert not any("more dangerous" in reason for reason in result.reasons)
-
-
-def test_opening_an_issue_creates_it_while_opening_nodes_reads_them() -> None:
-    assert classify_tool(_tool("open_issue", "")).category is Category.WRITE
-    assert classify_tool(_tool("openPullRequest", "")).category is Category.WRITE
-    assert classify_tool(_tool("open_nodes", "Open specific nodes")).category is Category.READ
+    assert len(outputs) == 1

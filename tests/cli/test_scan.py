@@ -224,7 +224,7 @@ def test_healthomics_clone_container_to_ecr_lands_in_execute(tmp_path: Path) -> 
     data = _load(policy)
     assert data["tools"]["CloneContainerToECR"]["category"] == "execute"
     assert data["categories"]["execute"]["validate_arguments"] is True
-    assert "clone + container" in policy.read_text()
+    assert "clones a container image" in policy.read_text()
 
 
 @pytest.mark.node

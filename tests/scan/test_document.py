@@ -75,7 +75,7 @@ def test_financial_tool_with_amount_gets_a_spend_counter_and_two_money_cases() -
 
     assert entry["rules"][0]["state"]["increment_from"] == "args.amount"
     assert [case["expect"] for case in cases] == ["approval_required", "deny"]
-    assert _data(merge.policy)["tools"]["invoice_list"] == {"category": "financial"}
+    assert _data(merge.policy)["tools"]["invoice_list"] == {"category": "read"}
 
 
 def test_tools_covered_by_a_user_pattern_are_not_added() -> None:

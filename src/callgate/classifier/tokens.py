@@ -26,6 +26,11 @@ _COMPOUND_NOUNS = {
     ("call", "back"): "callback",
     ("check", "out"): "checkout",
     ("look", "up"): "lookup",
+    ("credit", "note"): "creditnote",
+    ("gift", "card"): "giftcard",
+    ("payment", "intent"): "paymentintent",
+    ("payment", "link"): "paymentlink",
+    ("purchase", "order"): "purchaseorder",
 }
 
 
@@ -60,6 +65,18 @@ def _join_compounds(words: list[str]) -> tuple[str, ...]:
             joined.append(words[index])
             index += 1
     return tuple(joined)
+
+
+@lru_cache(maxsize=16384)
+def plural_words(name: str) -> frozenset[str]:
+    """The singular forms of a name's words that were written in the plural (`messages`)."""
+    found = set()
+    for match in _WORD.findall(name):
+        word = match.lower()
+        base = singular(word)
+        if base != word:
+            found.add(base)
+    return frozenset(found)
 
 
 @lru_cache(maxsize=65536)

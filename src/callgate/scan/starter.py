@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from callgate.classifier import Category, Classification, classify_tool
-from callgate.classifier.vocabulary import MONEY_PROPERTIES
+from callgate.classifier.lexicon import MONEY_PROPERTIES
 
 WRITE_LIMIT: dict[str, Any] = {"max": 30, "window": "hour"}
 EXECUTE_LIMIT: dict[str, Any] = {"max": 10, "window": "minute"}

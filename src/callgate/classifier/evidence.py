@@ -1,0 +1,569 @@
+"""Evidence for a tool's category, read from its name, description, schema and annotations.
+
+Each reader returns `Evidence`: a category, the reason in words, where it came from and
+how strong it is. `callgate.classifier.verdict` weighs it. Pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from callgate.classifier.classification import Category
+from callgate.classifier.effects import Context, Effect, effect_of, money_object, query_effect
+from callgate.classifier.lexicon import (
+    BODY_PROPERTIES,
+    CODE_OBJECTS,
+    CODE_PROPERTIES,
+    CURRENCY_PROPERTIES,
+    DESTINATION_PROPERTIES,
+    FORCE_PROPERTIES,
+    HTTP_METHOD,
+    HTTP_METHODS,
+    IRREVERSIBLE_PHRASE,
+    MAYBE_CODE_PROPERTIES,
+    MESSAGE_OBJECTS,
+    MONEY_PHRASE,
+    MONEY_PROPERTIES,
+    NETWORK_PROPERTIES,
+    OPERATION_PROPERTIES,
+    PREVIEW_PHRASE,
+    READ_AGENT_NOUNS,
+    READ_NOUNS,
+    READ_ONLY_PHRASE,
+    RECIPIENT_PROPERTIES,
+    RUN_NOUNS,
+    RUNS_CODE_PHRASE,
+    SENDS_PHRASE,
+    STATEMENT_PROPERTIES,
+    TEMPLATED_PHRASE,
+    VERBS,
+    VerbKind,
+    words,
+)
+from callgate.classifier.reading import Action, Property, ToolText, primary_verb
+from callgate.classifier.tokens import split_name
+
+R, W, X, D, F = (
+    Category.READ,
+    Category.WRITE,
+    Category.EXECUTE,
+    Category.DESTRUCTIVE,
+    Category.FINANCIAL,
+)
+
+
+class Source(StrEnum):
+    """Where a piece of evidence was read."""
+
+    NAME = "name"
+    DESCRIPTION = "description"
+    PHRASE = "phrase"
+    SCHEMA = "schema"
+    ANNOTATION = "annotation"
+
+
+class Strength(StrEnum):
+    """How a piece of evidence may move the category."""
+
+    PRIMARY = "primary"
+    """The tool's own verb: sets the category unless stronger evidence overrides it."""
+    RAISES = "raises"
+    """May raise the category above the primary reading (a phrase, a schema property)."""
+    BOUNDS = "bounds"
+    """Says the tool only reads: may lower a write or query reading to read."""
+    SUPPORTS = "supports"
+    """Confirms or contradicts, never decides (annotations, a confirming description)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """One reason to believe a category."""
+
+    category: Category
+    reason: str
+    source: Source
+    strength: Strength
+    rule: int | None = None
+    weak: bool = False
+    """A name reading that the description may correct (a verb that is often a noun)."""
+    overrides_read: bool = False
+    """May raise a read verb too (an operation enum with `delete`, a save path)."""
+    may_be_noun: bool = False
+    """The name's verb is often a noun: a description that only reads corrects it."""
+    runs_code: bool = False
+    """What it says runs code, commands, queries or jobs."""
+
+    @property
+    def cited(self) -> str:
+        """The reason with its taxonomy rule, when one applies."""
+        return f"{self.reason} (rule {self.rule})" if self.rule is not None else self.reason
+
+
+def _from_effect(
+    effect: Effect,
+    said: str,
+    source: Source,
+    strength: Strength,
+    *,
+    weak: bool = False,
+    may_be_noun: bool = False,
+) -> Evidence:
+    return Evidence(
+        effect.category,
+        f"{said}: {effect.meaning}",
+        source,
+        strength,
+        effect.rule,
+        weak,
+        may_be_noun=may_be_noun,
+        runs_code=effect.runs_code,
+    )
+
+
+def read_name(text: ToolText) -> list[Evidence]:
+    """The name's verb (and verbs joined by and/or) done to the name's objects."""
+    found: list[Evidence] = []
+    action = text.name_action
+    context = text.context
+    tokens = text.name_tokens
+    if (
+        tokens
+        and tokens[-1] in READ_AGENT_NOUNS
+        and (action is None or text.name_verb_is_weak or action.kind is VerbKind.MONEY)
+    ):
+        return [
+            Evidence(
+                R,
+                f"the name ends in '{tokens[-1]}': a tool that looks or computes",
+                Source.NAME,
+                Strength.PRIMARY,
+                6,
+            )
+        ]
+    if action is not None:
+        effect = effect_of(action.verb, action.objects, context, action.order)
+        if effect is None:
+            effect = _generic(action, context)
+        if effect is not None:
+            found.append(
+                _from_effect(
+                    effect,
+                    _said("name", action),
+                    Source.NAME,
+                    Strength.PRIMARY,
+                    weak=text.name_verb_is_weak,
+                    may_be_noun=text.name_verb_may_be_noun,
+                )
+            )
+        for joined in text.joined_actions:
+            also = effect_of(joined.verb, joined.objects, context, joined.order)
+            if also is not None:
+                found.append(
+                    _from_effect(also, _said("name", joined), Source.NAME, Strength.PRIMARY)
+                )
+    if not found:
+        found.extend(_noun_reading(text.name_tokens, "name", Source.NAME))
+    return found
+
+
+def _said(where: str, action: Action) -> str:
+    objects = sorted(action.objects)[:4]
+    shown = f" + '{' '.join(objects)}'" if objects else ""
+    return f"{where} verb '{action.verb}'{shown}"
+
+
+def _generic(action: Action, context: Context) -> Effect | None:
+    """A generic verb (`manage`, `process`) takes its meaning from its object."""
+    money = money_object(action.objects, context, action.order)
+    if money is not None and money != "order":
+        return Effect(F, f"'{action.verb}' a '{money}' moves money")
+    if not action.objects.isdisjoint(MESSAGE_OBJECTS) and action.verb in ("make", "do"):
+        return Effect(X, "delivers a message", 4)
+    if context.drives and action.verb in ("handle", "interact", "control", "use", "perform"):
+        return Effect(X, f"'{action.verb}' on a page or device drives it", 7)
+    return None
+
+
+def _noun_reading(tokens: tuple[str, ...], where: str, source: Source) -> list[Evidence]:
+    drives = sorted(set(tokens) & _DRIVE_NOUNS)
+    if drives:
+        return [
+            Evidence(
+                X,
+                f"{where} names '{drives[0]}': it drives a device or page",
+                source,
+                Strength.PRIMARY,
+                7,
+                weak=True,
+            )
+        ]
+    runs = sorted(set(tokens) & _RUN_WORDS)
+    if runs:
+        return [
+            Evidence(
+                X,
+                f"{where} names '{runs[0]}': it runs what it is given",
+                source,
+                Strength.PRIMARY,
+                runs_code=True,
+            )
+        ]
+    reads = sorted(set(tokens) & READ_NOUNS)
+    if reads:
+        return [
+            Evidence(
+                R,
+                f"{where} names '{reads[0]}', something that is looked up",
+                source,
+                Strength.PRIMARY,
+                weak=True,
+            )
+        ]
+    return []
+
+
+_RUN_WORDS = RUN_NOUNS
+_DRIVE_NOUNS = words("gesture keyboard mouse touch swipe tap pinch longpress scroll click")
+
+
+def read_description(text: ToolText) -> list[Evidence]:
+    """The description's leading verb, its templated operation name, and strong phrases."""
+    found: list[Evidence] = []
+    if not text.summary:
+        return found
+    templated = TEMPLATED_PHRASE.match(text.summary)
+    method = HTTP_METHOD.search(text.description[:600])
+    if templated is not None:
+        operation = split_name(templated.group(1))
+        verb = primary_verb(operation)
+        if verb is not None:
+            objects = frozenset(operation) - {verb[1]}
+            effect = effect_of(verb[1], objects, text.context, operation)
+            if effect is not None:
+                found.append(
+                    _from_effect(
+                        effect,
+                        f"templated description names operation '{templated.group(1)}'",
+                        Source.DESCRIPTION,
+                        Strength.SUPPORTS,
+                    )
+                )
+    else:
+        readings = [
+            (effect, action)
+            for action in text.description_actions
+            if (effect := effect_of(action.verb, action.objects, text.context, action.order))
+        ]
+        if readings:
+            effect, action = max(readings, key=lambda item: item[0].category.rank)
+            found.append(
+                _from_effect(
+                    effect, _said("description", action), Source.DESCRIPTION, Strength.SUPPORTS
+                )
+            )
+        elif not text.description_actions:
+            found.extend(_noun_reading(text.lead_tokens[:3], "description", Source.DESCRIPTION))
+    if method is not None:
+        category = {"GET": R, "HEAD": R, "DELETE": D}.get(method.group(1), W)
+        found.append(
+            Evidence(
+                category,
+                f"the description names the HTTP call {method.group(0).strip()}",
+                Source.DESCRIPTION,
+                Strength.SUPPORTS,
+            )
+        )
+    found.extend(_phrases(text))
+    return found
+
+
+def _phrases(text: ToolText) -> list[Evidence]:
+    summary = text.summary
+    found: list[Evidence] = []
+    read_only = READ_ONLY_PHRASE.search(summary)
+    if read_only is not None:
+        found.append(
+            Evidence(
+                R, f"the description says '{read_only.group(0)}'", Source.PHRASE, Strength.BOUNDS
+            )
+        )
+    irreversible = IRREVERSIBLE_PHRASE.search(summary)
+    if irreversible is not None:
+        found.append(
+            Evidence(
+                D,
+                f"the description speaks of irreversible removal ('{irreversible.group(0)}')",
+                Source.PHRASE,
+                Strength.RAISES,
+            )
+        )
+    runs = RUNS_CODE_PHRASE.search(summary)
+    if runs is not None and read_only is None:
+        found.append(
+            Evidence(
+                X,
+                f"the description says it runs code or commands ('{runs.group(0)}')",
+                Source.PHRASE,
+                Strength.RAISES,
+                runs_code=True,
+            )
+        )
+    sends = SENDS_PHRASE.search(summary)
+    if sends is not None:
+        found.append(
+            Evidence(
+                X,
+                f"the description says it sends ('{sends.group(0)}')",
+                Source.PHRASE,
+                Strength.RAISES,
+                4,
+            )
+        )
+    money = MONEY_PHRASE.search(summary)
+    if money is not None:
+        found.append(
+            Evidence(
+                F,
+                f"the description says it moves money ('{money.group(0)}')",
+                Source.PHRASE,
+                Strength.RAISES,
+            )
+        )
+    preview = PREVIEW_PHRASE.search(summary)
+    if preview is not None:
+        found.append(
+            Evidence(
+                R,
+                f"the description speaks of a preview ('{preview.group(0)}')",
+                Source.PHRASE,
+                Strength.SUPPORTS,
+                6,
+            )
+        )
+    return found
+
+
+def read_schema(text: ToolText) -> list[Evidence]:
+    """Operation enums, code and statement parameters, senders, money and force options."""
+    found: list[Evidence] = []
+    names = text.property_names
+    for prop in text.properties:
+        if prop.name in OPERATION_PROPERTIES or (prop.name == "command" and prop.enum):
+            found.extend(_operations(prop, text))
+    code = sorted(
+        prop.name
+        for prop in text.properties
+        if prop.name in CODE_PROPERTIES and not prop.enum and prop.type in ("string", "array", "")
+    )
+    maybe = sorted(names & MAYBE_CODE_PROPERTIES)
+    if maybe and not text.context.words.isdisjoint(CODE_OBJECTS | {"execute", "run", "eval"}):
+        code.extend(maybe)
+    if code:
+        found.append(
+            Evidence(
+                X,
+                f"takes {_quoted(code)}: it runs what the caller gives it",
+                Source.SCHEMA,
+                Strength.RAISES,
+                runs_code=True,
+            )
+        )
+    statements = sorted(names & STATEMENT_PROPERTIES)
+    if statements:
+        effect = query_effect(text.context)
+        found.append(
+            Evidence(
+                effect.category,
+                f"takes a statement ({_quoted(statements)}): {effect.meaning}",
+                Source.SCHEMA,
+                Strength.BOUNDS if effect.category is R else Strength.RAISES,
+                8,
+                runs_code=effect.runs_code,
+            )
+        )
+    removals = sorted(
+        prop.name
+        for prop in text.properties
+        if prop.name in _REMOVALS and prop.type in ("boolean", "array", "")
+    )
+    if removals:
+        found.append(
+            Evidence(
+                D,
+                f"its {_quoted(removals)} option deletes",
+                Source.SCHEMA,
+                Strength.RAISES,
+                overrides_read=True,
+            )
+        )
+    destinations = sorted(
+        prop.name
+        for prop in text.properties
+        if prop.name.replace("_", "") in DESTINATION_PROPERTIES
+    )
+    if destinations:
+        found.append(
+            Evidence(
+                W,
+                f"saves its result where {_quoted(destinations)} says: generating "
+                "into a file is write",
+                Source.SCHEMA,
+                Strength.RAISES,
+                6,
+                overrides_read=True,
+            )
+        )
+    recipients = sorted(names & RECIPIENT_PROPERTIES)
+    bodies = sorted(names & BODY_PROPERTIES)
+    if recipients and bodies:
+        found.append(
+            Evidence(
+                X,
+                f"takes a recipient ({_quoted(recipients)}) and a message "
+                f"({_quoted(bodies)}): it delivers",
+                Source.SCHEMA,
+                Strength.SUPPORTS,
+                4,
+            )
+        )
+    money = sorted(names & MONEY_PROPERTIES)
+    currency = sorted(names & CURRENCY_PROPERTIES)
+    if money and currency and text.name_action is None:
+        found.append(
+            Evidence(
+                F,
+                f"takes {_quoted(money + currency)} and no verb says otherwise",
+                Source.SCHEMA,
+                Strength.RAISES,
+            )
+        )
+    force = sorted(
+        prop.name
+        for prop in text.properties
+        if prop.name in FORCE_PROPERTIES and prop.type in ("boolean", "")
+    )
+    if force:
+        found.append(
+            Evidence(
+                D,
+                f"has {_quoted(force)}: a forced write overwrites irreversibly",
+                Source.SCHEMA,
+                Strength.SUPPORTS,
+            )
+        )
+    return found
+
+
+def _operations(prop: Property, text: ToolText) -> list[Evidence]:
+    values = prop.enum
+    if not values:
+        return []
+    lowered = {value.lower() for value in values}
+    if (
+        lowered <= HTTP_METHODS
+        and len(lowered) > 1
+        and not text.property_names.isdisjoint(NETWORK_PROPERTIES | {"path", "endpoint", "route"})
+    ):
+        if "delete" in lowered:
+            return [
+                Evidence(
+                    D,
+                    f"its `{prop.name}` takes any HTTP method, DELETE included: a "
+                    "generic API call that can delete",
+                    Source.SCHEMA,
+                    Strength.RAISES,
+                    overrides_read=True,
+                )
+            ]
+        return [
+            Evidence(
+                X,
+                f"its `{prop.name}` takes any HTTP method: a generic API call",
+                Source.SCHEMA,
+                Strength.RAISES,
+                overrides_read=True,
+            )
+        ]
+    effects: list[tuple[Effect, str]] = []
+    for value in values:
+        tokens = split_name(value)
+        found = primary_verb(tokens)
+        if found is None:
+            continue
+        objects = (frozenset(tokens) - {found[1]}) | frozenset(text.name_tokens)
+        order = tuple(t for t in tokens if t != found[1]) + text.name_tokens
+        effect = effect_of(found[1], objects, text.context, order)
+        if effect is not None:
+            effects.append((effect, value))
+    if not effects:
+        return []
+    worst, value = max(effects, key=lambda item: item[0].category.rank)
+    others = sorted({v for _, v in effects if v != value})[:5]
+    also = f" (also {', '.join(others)})" if others else ""
+    return [
+        Evidence(
+            worst.category,
+            f"its `{prop.name}` can be '{value}'{also}: {worst.meaning}",
+            Source.SCHEMA,
+            Strength.RAISES,
+            worst.rule,
+            overrides_read=True,
+        )
+    ]
+
+
+def read_annotations(text: ToolText) -> list[Evidence]:
+    """The server's hints (rule 9): read-only is strong, destructive is weak."""
+    hints = text.annotations
+    found: list[Evidence] = []
+    read_only = hints.get("readOnlyHint")
+    destructive = hints.get("destructiveHint")
+    if read_only is True:
+        found.append(
+            Evidence(
+                R,
+                "the server marks it read-only (readOnlyHint)",
+                Source.ANNOTATION,
+                Strength.BOUNDS,
+                9,
+            )
+        )
+    elif destructive is True:
+        found.append(
+            Evidence(
+                D,
+                "the server marks it destructive (destructiveHint)",
+                Source.ANNOTATION,
+                Strength.SUPPORTS,
+                9,
+            )
+        )
+    elif read_only is False:
+        found.append(
+            Evidence(
+                W,
+                "the server marks it as changing state (readOnlyHint false)",
+                Source.ANNOTATION,
+                Strength.SUPPORTS,
+                9,
+            )
+        )
+    return found
+
+
+def network_properties(text: ToolText) -> list[str]:
+    """The parameters through which the caller picks an address."""
+    return sorted(text.property_names & NETWORK_PROPERTIES)
+
+
+_REMOVALS = words("delete remove prune purge drop destroy wipe clear truncate delete_all")
+
+
+def _quoted(names: list[str]) -> str:
+    return ", ".join(f"`{name}`" for name in names)
+
+
+def verb_kind(verb: str) -> VerbKind | None:
+    """The kind of a known verb."""
+    return VERBS.get(verb)
