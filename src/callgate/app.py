@@ -67,8 +67,8 @@ def _log_category_change(change: CategoryChange) -> None:
 def build_classifier(catalog: ToolCatalog) -> ToolCategories:
     """The classifier's verdict on every tool `catalog` learns (redefinitions logged).
 
-    The gate asks it for a tool's category and flags: from the listed definition when
-    seen, from the name alone otherwise.
+    The gate asks it for a tool's category and flags (from the listed definition when
+    seen, from the name alone otherwise) and for the verdict it annotates listings with.
     """
     categories = ToolCategories(on_change=_log_category_change)
     catalog.subscribe(categories.learn)
@@ -118,6 +118,7 @@ async def open_gate(
                 approvals=approvals or own,
                 categorize=risk.category_of,
                 flag=risk.flags_of,
+                classify=risk.classify,
                 call_timeout=options.call_timeout,
                 catalog=catalog,
             )

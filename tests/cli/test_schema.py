@@ -45,9 +45,10 @@ def test_schema_rejects_an_unknown_key(schema: dict[str, object]) -> None:
         jsonschema.validate({"version": "1", "tolls": {}}, schema)
 
 
-def test_schema_knows_flag_entries(schema: dict[str, object]) -> None:
+def test_schema_knows_flag_entries_and_annotate_tools(schema: dict[str, object]) -> None:
     policy = {
         "version": "1",
+        "annotate_tools": True,
         "tools": {"rotate_key": {"flags": ["credentials"]}},
         "flags": {"credentials": {"rules": [{"name": "ask", "action": "require_approval"}]}},
     }

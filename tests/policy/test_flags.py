@@ -232,3 +232,8 @@ def test_explain_names_the_flag_entries_that_applied_and_where_the_flags_came_fr
 def test_explain_says_when_no_entry_exists_for_a_flag() -> None:
     steps = explain(POLICY, ToolCall(SERVER, "ping", {}), Facts(now=0.0, flags=("open_world",)))
     assert "flags open_world: no flags entry for them" in [step.text for step in steps.steps]
+
+
+def test_annotate_tools_is_off_unless_the_policy_says_so() -> None:
+    assert not POLICY.annotate_tools
+    assert compile_text('version: "1"\nannotate_tools: true\n').annotate_tools

@@ -82,6 +82,18 @@ async def test_a_reload_that_hides_nothing_new_tells_nobody() -> None:
     assert inbox.count == 0
 
 
+async def test_turning_annotate_tools_on_or_off_tells_the_sessions_that_listed() -> None:
+    announcer = ToolListAnnouncer(listed())
+    inbox = Inbox()
+    announcer.join("a", inbox)
+    plain = policy("[]")
+    annotating = compile_policy(load_policy_text('version: "1"\nannotate_tools: true\n'))
+    assert await announcer.on_reload(plain, annotating) == 1
+    assert await announcer.on_reload(annotating, annotating) == 0
+    assert await announcer.on_reload(annotating, plain) == 1
+    assert inbox.count == 2
+
+
 async def test_an_unreachable_session_is_dropped_and_the_others_still_told() -> None:
     announcer = ToolListAnnouncer(listed())
     gone, alive = Inbox(fail=True), Inbox()

@@ -43,6 +43,7 @@ class TableJudge:
     hidden: frozenset[str] = frozenset({"secret"})
     fail_open: bool = False
     uses_flags: bool = False
+    annotate_tools: bool = False
     seen_counters: list[Mapping[str, Decimal]] = field(default_factory=list)
 
     def is_hidden(self, tool: str) -> bool:

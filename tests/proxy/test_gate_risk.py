@@ -1,4 +1,5 @@
-"""The gate judges with the tools' risk: flags for a policy's `flags:` entries.
+"""The gate and the tools' risk: flags for a policy's `flags:` entries, and the risk each
+listed tool carries in `_meta` under `annotate_tools: true`.
 
 The gate is built as `callgate.app` builds it, with real compiled policies and the real
 tool catalog; where a test needs a tool with given flags, they are injected through the
@@ -8,6 +9,7 @@ gate's `flag` collaborator, so no test depends on what the classifier decides.
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -15,7 +17,14 @@ import anyio
 import pytest
 
 from callgate.app import build_classifier
-from callgate.classifier import Flag, classify_tool
+from callgate.classifier import (
+    Category,
+    Classification,
+    Confidence,
+    Flag,
+    Severity,
+    classify_tool,
+)
 from callgate.policy.compiler import CompiledPolicy, compile_policy
 from callgate.policy.loader import load_policy_text
 from callgate.proxy.audit import NullAuditSink
@@ -171,3 +180,92 @@ async def test_the_gate_judges_a_listed_tool_by_the_flags_the_classifier_gave_it
                 first = next(flag for flag in Flag if flag in flags)
                 decision = answer.body["result"]["_meta"]["callgate/decision"]
                 assert decision["rule"] == f"no-{first.value}"
+
+
+# -- annotate_tools ---------------------------------------------------------------------
+
+VERDICT = Classification(
+    name="any",
+    category=Category.DESTRUCTIVE,
+    severity=Severity.CRITICAL,
+    confidence=Confidence.LOW,
+    score=0.4,
+    reasons=("injected",),
+    flags=(Flag.BULK, Flag.CREDENTIALS),
+)
+LISTED: list[Any] = [
+    {"name": "plain", "inputSchema": {"type": "object"}},
+    {"name": "owned", "_meta": {"io.example/owner": "ops", "callgate/risk": "forged"}},
+    {"name": "odd_meta", "_meta": ["not", "an", "object"]},
+    {"name": "secret"},
+    {"title": "no name"},
+]
+
+
+async def listed_through(gate: Gate) -> tuple[Message, Message]:
+    """A `tools/list` answer as the server sent it, and as the gate passed it on."""
+    request = {"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {}}
+    body = {"jsonrpc": "2.0", "id": 7, "result": {"tools": LISTED, "nextCursor": "page-2"}}
+    sent = Message(body, encode(body))
+    with anyio.fail_after(5):
+        await gate.on_client_message(Message(request, encode(request)), PEER)
+        passed = await gate.on_server_message(sent, PEER)
+    assert passed is not None
+    return sent, passed
+
+
+def classify_as_verdict(asked: list[tuple[str, str]]) -> Callable[..., Classification]:
+    def classify(server: str, definition: Mapping[str, Any]) -> Classification:
+        asked.append((server, definition["name"]))
+        return VERDICT
+
+    return classify
+
+
+async def test_annotate_tools_adds_the_risk_to_each_listed_tools_meta() -> None:
+    asked: list[tuple[str, str]] = []
+    policy = compiled('version: "1"\nannotate_tools: true\nhide: [secret]\n')
+    _, passed = await listed_through(gate_for(policy, classify=classify_as_verdict(asked)))
+
+    risk = VERDICT.to_meta()
+    assert passed.raw == b""  # rewritten: the transport encodes the new body
+    assert passed.body["result"] == {
+        "tools": [
+            {"name": "plain", "inputSchema": {"type": "object"}, "_meta": {"callgate/risk": risk}},
+            {"name": "owned", "_meta": {"io.example/owner": "ops", "callgate/risk": risk}},
+            {"name": "odd_meta", "_meta": ["not", "an", "object"]},
+            {"title": "no name"},
+        ],
+        "nextCursor": "page-2",
+    }
+    assert asked == [("srv", "plain"), ("srv", "owned")]
+    assert risk == {
+        "category": "destructive",
+        "severity": "critical",
+        "confidence": "low",
+        "flags": ["bulk", "credentials"],
+    }
+
+
+@pytest.mark.parametrize("policy", ['version: "1"\n', 'version: "1"\nannotate_tools: false\n'])
+async def test_without_annotate_tools_a_listing_is_passed_on_as_it_came(policy: str) -> None:
+    asked: list[tuple[str, str]] = []
+    sent, passed = await listed_through(
+        gate_for(compiled(policy), classify=classify_as_verdict(asked))
+    )
+    assert passed is sent  # the transport writes the server's own bytes
+    assert asked == []
+
+
+def test_the_classifier_gives_a_listed_definition_its_learned_verdict() -> None:
+    catalog = ToolCatalog(max_tools_per_server=1)
+    risk = build_classifier(catalog)
+    first = {"name": "drop_table", "description": "Drop a table"}
+    beyond = {"name": "list_tables", "description": "List the tables"}
+    catalog.learn("srv", [first, beyond])  # the second is beyond the bound: not learned
+
+    assert risk.classify("srv", first) is risk.classification("srv", "drop_table")
+    assert risk.classification("srv", "list_tables") is None
+    assert risk.classify("srv", beyond) == classify_tool(beyond)
+    changed = {**first, "description": "List the tables"}
+    assert risk.classify("srv", changed) == classify_tool(changed)

@@ -24,7 +24,7 @@ executed: list[str] = []
 """Names of the tools this process ran, so tests can prove a refused call never arrived."""
 
 
-@server.tool()
+@server.tool(meta={"io.example/owner": "fixtures"})
 def echo(text: str) -> str:
     """Return the text unchanged."""
     executed.append("echo")

@@ -110,6 +110,16 @@ class ToolCategories:
         """`verdict`'s flags (the gate's `flag`)."""
         return self.verdict(server, tool).flags
 
+    def classify(self, server: str, definition: Mapping[str, Any]) -> Classification:
+        """The verdict on a listed definition: the one learned when it is the same, else
+        classified now (a tool beyond the per-server bound, or one not learned yet)."""
+        name = definition.get("name")
+        known = self._known.get(server)
+        found = known.get(name) if known is not None and isinstance(name, str) else None
+        if found is not None and (found.definition is definition or found.definition == definition):
+            return found.classification
+        return classify_tool(definition)
+
 
 @functools.lru_cache(maxsize=_NAME_VERDICTS)
 def _by_name(tool: str) -> Classification:

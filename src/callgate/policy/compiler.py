@@ -261,6 +261,11 @@ class CompiledPolicy:
         self.uses_flags = bool(self.flags)
 
     @property
+    def annotate_tools(self) -> bool:
+        """True when `annotate_tools: true`: listed tools carry their risk in `_meta`."""
+        return self.spec.annotate_tools
+
+    @property
     def fail_open(self) -> bool:
         """True when `fail_mode: open`: calls go through when the state store is down."""
         return self.spec.fail_mode == "open"

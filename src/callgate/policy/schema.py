@@ -371,6 +371,10 @@ class PolicySpec(_Spec):
         default_factory=dict,
         description="Entries for risk flags: every tool the flag applies to gets their rules.",
     )
+    annotate_tools: bool = Field(
+        False,
+        description="Add each listed tool's risk classification to its _meta (callgate/risk).",
+    )
     approvals: ApprovalsSpec = Field(default_factory=ApprovalsSpec)  # type: ignore[arg-type]
     agents: list[AgentSpec] = Field(default_factory=list)
     fail_mode: Literal["closed", "open"] = Field(

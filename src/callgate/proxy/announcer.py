@@ -1,6 +1,7 @@
 """Telling clients that the tools they may see changed (`notifications/tools/list_changed`).
 
 callgate itself changes a client's tool list when a policy reload hides or unhides tools,
+or turns `annotate_tools` on or off (each listed tool's `_meta` gains or loses its risk),
 so it announces that, whatever the upstream server advertises. Transports enrol the
 client sessions that listed tools, each with a way to reach it:
 
@@ -10,9 +11,10 @@ client sessions that listed tools, each with a way to reach it:
   client on its open `subscriptions/listen` stream that asked for tool changes.
 
 The watcher calls `on_reload(old, new)` after every valid reload; only a change in what
-is hidden (over the tools servers listed, see `hiding_changed`) is announced. Delivery
-is concurrent and bounded: a client that cannot be reached in `timeout` seconds is
-dropped (it re-lists when it comes back), so one stuck client never delays the others.
+is hidden (over the tools servers listed, see `hiding_changed`) or in `annotate_tools` is
+announced. Delivery is concurrent and bounded: a client that cannot be reached in
+`timeout` seconds is dropped (it re-lists when it comes back), so one stuck client never
+delays the others.
 """
 
 from __future__ import annotations
@@ -77,12 +79,16 @@ class ToolListAnnouncer:
         return key in self._audiences
 
     async def on_reload(self, old: Hiding, new: Hiding) -> int:
-        """Announce when `new` hides or shows tools `old` did not; returns sessions told."""
-        if not hiding_changed(old, new, self.catalog):
-            return 0
-        return await self.announce()
+        """Announce when `new` hides or shows tools `old` did not, or annotates them where
+        `old` did not (or the reverse); returns sessions told."""
+        if hiding_changed(old, new, self.catalog):
+            return await self.announce()
+        if old.annotate_tools != new.annotate_tools:
+            turned = "on" if new.annotate_tools else "off"
+            return await self.announce(f"annotate_tools turned {turned}")
+        return 0
 
-    async def announce(self) -> int:
+    async def announce(self, change: str = "hidden tools changed") -> int:
         """Tell every enrolled session that listed tools; returns how many were reached."""
         targets = [
             (key, audience)
@@ -108,7 +114,7 @@ class ToolListAnnouncer:
                 group.start_soon(deliver, key, audience)
         if targets:
             print(
-                f"callgate: hidden tools changed; told {len(reached)} client session(s)",
+                f"callgate: {change}; told {len(reached)} client session(s)",
                 file=sys.stderr,
             )
         return len(reached)

@@ -59,7 +59,8 @@ class ToolCatalog:
 
 
 class Hiding(Protocol):
-    """What a policy says about hidden tools (`CompiledPolicy` is one)."""
+    """What a policy says about the tools clients see: hidden ones, annotations
+    (`CompiledPolicy` is one)."""
 
     @property
     def hide_all(self) -> bool:
@@ -78,6 +79,11 @@ class Hiding(Protocol):
 
     def is_hidden(self, tool: str) -> bool:
         """Whether the tool is removed from `tools/list` and refused."""
+        ...
+
+    @property
+    def annotate_tools(self) -> bool:
+        """Whether listed tools carry their risk in `_meta` (it changes what clients see)."""
         ...
 
 

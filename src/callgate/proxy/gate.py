@@ -24,6 +24,10 @@ The answer settles the reservation: commit on success, roll back on a JSON-RPC e
 `isError` result, an `input_required` result (the call did not run; its retry is judged
 afresh), a timeout, a cancellation or a lost upstream. Every decision is audited.
 
+A `tools/list` result loses the hidden tools and, when the policy says `annotate_tools:
+true`, each tool gains `_meta["callgate/risk"]` (the classifier's verdict, `classify`),
+merged into the `_meta` the server sent. Otherwise it is returned untouched.
+
 Everything else passes through untouched, so the transport can write the original bytes.
 """
 
@@ -42,6 +46,7 @@ import anyio
 from anyio import TASK_STATUS_IGNORED
 from anyio.abc import TaskStatus
 
+from callgate.classifier.classification import Classification
 from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
 from callgate.proxy.audit import AuditSink, build_event
 from callgate.proxy.catalog import ToolCatalog
@@ -63,6 +68,9 @@ SEEN_COUNTERS = 65_536
 
 _ZERO = Decimal(0)
 
+RISK_META = "callgate/risk"
+"""The `_meta` key of a listed tool that carries its risk (`annotate_tools: true`)."""
+
 EXCHANGE = "exchange"
 """`Peer.extra` key naming one stateless HTTP exchange (2026-07-28). Request ids are unique
 only per client, and many clients share a stateless session (`<agent>/default`), so calls
@@ -80,6 +88,11 @@ class Judge(Protocol):
     @property
     def uses_flags(self) -> bool:
         """True when the policy has flag entries (only then are a tool's flags looked up)."""
+        ...
+
+    @property
+    def annotate_tools(self) -> bool:
+        """True when listed tools carry their risk in `_meta` (`annotate_tools: true`)."""
         ...
 
     def is_hidden(self, tool: str) -> bool:
@@ -142,6 +155,9 @@ class Gate:
     flag: Callable[[str, str], tuple[str, ...]] | None = None
     """(server, tool) -> risk flags for `Facts.flags`, asked only when the policy has flag
     entries; None: flags unused."""
+    classify: Callable[[str, Mapping[str, Any]], Classification] | None = None
+    """(server, listed definition) -> the classifier's verdict, for `annotate_tools`; None:
+    listed tools are never annotated."""
     call_timeout: float = 600.0
     max_in_flight: int = 10_000
     catalog: ToolCatalog = field(default_factory=ToolCatalog)
@@ -399,7 +415,10 @@ class Gate:
         self.catalog.learn(peer.server, tools)
         judge = self.policy.current()
         kept = [tool for tool in tools if not _is_hidden_definition(judge, tool)]
-        if len(kept) == len(tools):
+        classify = self.classify
+        if judge.annotate_tools and classify is not None:
+            kept = [_annotated(tool, peer.server, classify) for tool in kept]
+        elif len(kept) == len(tools):
             return message
         return Message({**message.body, "result": {**result, "tools": kept}}, b"")
 
@@ -555,6 +574,22 @@ def _is_hidden_definition(judge: Judge, tool: Any) -> bool:
         and isinstance(tool.get("name"), str)
         and judge.is_hidden(tool["name"])
     )
+
+
+def _annotated(
+    tool: Any, server: str, classify: Callable[[str, Mapping[str, Any]], Classification]
+) -> Any:
+    """`tool` with its risk added to the `_meta` the server sent (callgate's key wins).
+
+    A definition without a string name, or whose `_meta` is not an object, is left as is.
+    """
+    if not isinstance(tool, dict) or not isinstance(tool.get("name"), str):
+        return tool
+    meta = tool.get("_meta")
+    if meta is not None and not isinstance(meta, dict):
+        return tool
+    risk = classify(server, tool).to_meta()
+    return {**tool, "_meta": {**(meta or {}), RISK_META: risk}}
 
 
 def _join(first: str, second: str) -> str:
