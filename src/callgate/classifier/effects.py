@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cached_property
 
 from callgate.classifier.classification import Category
+from callgate.classifier.lazy import lazy_property
 from callgate.classifier.lexicon import (
     AGREEMENT_OBJECTS,
     ANALYTICS_WORDS,
@@ -95,44 +95,44 @@ class Context:
         self.read_only = read_only
         self.dml = dml
 
-    @cached_property
+    @lazy_property
     def drives(self) -> bool:
         """A browser, a phone or a desktop is being driven."""
         return not self.words.isdisjoint(DRIVE_CONTEXT)
 
-    @cached_property
+    @lazy_property
     def trades(self) -> bool:
         """Orders here buy or sell assets."""
         return len(self.words & TRADING_WORDS) >= 2
 
-    @cached_property
+    @lazy_property
     def pays(self) -> bool:
         """Payment words are around (an order here is a payment object)."""
         return not self.words.isdisjoint(PAYMENT_WORDS)
 
-    @cached_property
+    @lazy_property
     def bills(self) -> bool:
         """Nothing says a subscription here is a notification, topic or feed (rule 1)."""
         return not self.words.isdisjoint(BILLING_WORDS) or self.words.isdisjoint(
             NON_BILLING_SUBSCRIPTION_WORDS
         )
 
-    @cached_property
+    @lazy_property
     def chain(self) -> bool:
         """A blockchain is the subject: its transactions cannot be undone."""
         return not self.words.isdisjoint(CHAIN_WORDS)
 
-    @cached_property
+    @lazy_property
     def messaging(self) -> bool:
         """Email, chat or SMS is the subject: a reply reaches people."""
         return not self.words.isdisjoint(MESSAGING_WORDS)
 
-    @cached_property
+    @lazy_property
     def analytics(self) -> bool:
         """The name or first sentence queries analytics, logs or metrics (rule 8: read)."""
         return not self.lead.isdisjoint(ANALYTICS_WORDS)
 
-    @cached_property
+    @lazy_property
     def database(self) -> bool:
         """A database is the subject (a transaction here is not money)."""
         return not self.words.isdisjoint(DATABASE_WORDS)

@@ -20,7 +20,6 @@ from callgate.classifier.evidence import (
     read_schema,
 )
 from callgate.classifier.flags import detect_flags
-from callgate.classifier.lexicon import TEMPLATED_PHRASE
 from callgate.classifier.reading import ToolText
 from callgate.classifier.verdict import choose, severity_of
 
@@ -34,7 +33,7 @@ def classify_tool(tool: Mapping[str, Any]) -> Classification:
         *read_schema(text),
         *read_annotations(text),
     ]
-    templated = bool(text.summary) and TEMPLATED_PHRASE.match(text.summary) is not None
+    templated = text.templated is not None
     verdict = choose(evidence, described=bool(text.description), templated=templated)
     category = verdict.category
     decided = verdict.decided_by

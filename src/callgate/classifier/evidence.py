@@ -30,13 +30,11 @@ from callgate.classifier.lexicon import (
     PREVIEW_PHRASE,
     READ_AGENT_NOUNS,
     READ_NOUNS,
-    READ_ONLY_PHRASE,
     RECIPIENT_PROPERTIES,
     RUN_NOUNS,
     RUNS_CODE_PHRASE,
     SENDS_PHRASE,
     STATEMENT_PROPERTIES,
-    TEMPLATED_PHRASE,
     VERBS,
     VerbKind,
     words,
@@ -232,7 +230,7 @@ def read_description(text: ToolText) -> list[Evidence]:
     found: list[Evidence] = []
     if not text.summary:
         return found
-    templated = TEMPLATED_PHRASE.match(text.summary)
+    templated = text.templated
     method = HTTP_METHOD.search(text.description[:600])
     if templated is not None:
         operation = split_name(templated.group(1))
@@ -281,7 +279,7 @@ def read_description(text: ToolText) -> list[Evidence]:
 def _phrases(text: ToolText) -> list[Evidence]:
     summary = text.summary
     found: list[Evidence] = []
-    read_only = READ_ONLY_PHRASE.search(summary)
+    read_only = text.read_only
     if read_only is not None:
         found.append(
             Evidence(

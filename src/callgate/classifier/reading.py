@@ -11,15 +11,16 @@ import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Any
 
 from callgate.classifier.effects import Context
+from callgate.classifier.lazy import lazy_property
 from callgate.classifier.lexicon import (
     DML_PHRASE,
     LEAD_IN,
     NOUN_LIKE_VERBS,
     READ_ONLY_PHRASE,
+    TEMPLATED_PHRASE,
     VERBS,
     VerbKind,
     words,
@@ -111,53 +112,63 @@ class ToolText:
         )
         self.schema_is_object = isinstance(tool.get("inputSchema"), Mapping)
 
-    @cached_property
+    @lazy_property
     def summary(self) -> str:
         """The description's first paragraph, lower case, at most SUMMARY_CHARS long."""
         first = self.description[: SUMMARY_CHARS * 2].split("\n\n", 1)[0]
         return " ".join(first[:SUMMARY_CHARS].lower().split())
 
-    @cached_property
+    @lazy_property
+    def read_only(self) -> re.Match[str] | None:
+        """Where the description says the tool only reads ("read-only"), if it does."""
+        return READ_ONLY_PHRASE.search(self.summary)
+
+    @lazy_property
+    def templated(self) -> re.Match[str] | None:
+        """A generated description that only names its operation (rule 10), if it is one."""
+        return TEMPLATED_PHRASE.match(self.summary)
+
+    @lazy_property
     def lead(self) -> str:
         """The summary without its lead-in ("Use this tool to ...")."""
         return LEAD_IN.sub("", self.summary, count=1)
 
-    @cached_property
+    @lazy_property
     def summary_tokens(self) -> tuple[str, ...]:
         """The words of the summary."""
         return split_prose(self.summary)
 
-    @cached_property
+    @lazy_property
     def lead_tokens(self) -> tuple[str, ...]:
         """The words of the first sentence without its lead-in."""
         sentence = self.lead.split(". ", 1)[0]
         return split_prose(sentence, limit=VERB_WINDOW + OBJECT_WINDOW + 4)
 
-    @cached_property
+    @lazy_property
     def property_names(self) -> frozenset[str]:
         """The top-level input-schema property names, lower case."""
         return frozenset(prop.name for prop in self.properties)
 
-    @cached_property
+    @lazy_property
     def context(self) -> Context:
         """Every word of the name, the summary and the parameter names."""
         words = set(self.name_tokens) | set(self.summary_tokens)
         for prop in self.property_names:
             words.update(split_name(prop))
-        read_only = READ_ONLY_PHRASE.search(self.summary) is not None
+        read_only = self.read_only is not None
         dml = (
             DML_PHRASE.search(self.summary) is not None or DML_PHRASE.search(self.name) is not None
         )
         lead = set(self.name_tokens) | set(self.lead_tokens)
         return Context(words, read_only=read_only, dml=dml, lead=lead)
 
-    @cached_property
+    @lazy_property
     def name_objects(self) -> frozenset[str]:
         """The name's words that are not its verb or filler."""
         verb = self.name_action.verb if self.name_action else None
         return frozenset(t for t in self.name_tokens if t != verb and t not in _STOPWORDS)
 
-    @cached_property
+    @lazy_property
     def name_action(self) -> Action | None:
         """The name's verb and objects, or None when the name has no known verb."""
         found = primary_verb(self.name_tokens, plural_words(self.name))
@@ -167,7 +178,7 @@ class ToolText:
         order = tuple(t for i, t in enumerate(self.name_tokens) if i != index)
         return Action(verb, frozenset(order) - _STOPWORDS, order)
 
-    @cached_property
+    @lazy_property
     def name_verb_is_weak(self) -> bool:
         """The name's verb is often a noun and stands alone (`pipelines_build`, `credits`)."""
         action = self.name_action
@@ -175,13 +186,13 @@ class ToolText:
             return False
         return self.name_tokens.index(action.verb) > 0 or len(self.name_tokens) == 1
 
-    @cached_property
+    @lazy_property
     def name_verb_may_be_noun(self) -> bool:
         """The name's verb is often a noun (`invoice_units`): a reading description wins."""
         action = self.name_action
         return action is not None and action.verb in NOUN_LIKE_VERBS
 
-    @cached_property
+    @lazy_property
     def joined_actions(self) -> tuple[Action, ...]:
         """Further verbs joined to the name's by and/or (`create_or_update_file`)."""
         if self.name_action is None:
@@ -194,7 +205,7 @@ class ToolText:
         ]
         return tuple(joined)
 
-    @cached_property
+    @lazy_property
     def description_action(self) -> Action | None:
         """The description's leading verb and the words after it."""
         actions = self.description_actions
@@ -205,7 +216,7 @@ class ToolText:
         words = [singular(w) for w in _RUN_TOKEN.findall(sentence)]
         return _verbs_after(words, first)
 
-    @cached_property
+    @lazy_property
     def description_actions(self) -> tuple[Action, ...]:
         """The description's leading verbs: one, or a run of them ("List, create and
         delete clusters"), each with the words after the run."""
