@@ -10,8 +10,24 @@ from ruamel.yaml import YAML
 
 from callgate.catalogue.card import Snippets
 from callgate.catalogue.recommend import Recommendation
+from callgate.classifier import Category, Classification, Confidence, Flag
+from callgate.classifier.classification import BASE_SEVERITY
 from callgate.policy.compiler import load_compiled_policy
 from callgate.policy.testing import run_test_file
+
+
+def verdict(name: str, category: Category, *flags: Flag, **extra: Any) -> Classification:
+    """A classification as the classifier could give it, built by hand."""
+    return Classification(
+        name=name,
+        category=category,
+        severity=BASE_SEVERITY[category],
+        confidence=Confidence.MEDIUM,
+        score=0.6,
+        reasons=("first evidence", "second evidence"),
+        flags=tuple(sorted(flags)),
+        **extra,
+    )
 
 
 def _safe_load(text: str) -> Any:

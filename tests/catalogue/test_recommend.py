@@ -26,22 +26,8 @@ from callgate.catalogue.recommend import (
     recommend,
     state_path,
 )
-from callgate.classifier import Category, Classification, Confidence, Flag
-from callgate.classifier.classification import BASE_SEVERITY
-from tests.catalogue.checks import assert_recommendation_holds
-
-
-def verdict(name: str, category: Category, *flags: Flag) -> Classification:
-    """A classification as the classifier could give it."""
-    return Classification(
-        name=name,
-        category=category,
-        severity=BASE_SEVERITY[category],
-        confidence=Confidence.HIGH,
-        score=0.9,
-        reasons=("built by hand",),
-        flags=tuple(sorted(flags)),
-    )
+from callgate.classifier import Category, Flag
+from tests.catalogue.checks import assert_recommendation_holds, verdict
 
 
 def tool(name: str, required: tuple[str, ...] = (), /, **properties: object) -> ToolDefinition:

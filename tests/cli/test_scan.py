@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from callgate.scan.starter import ScannedTool, scan_tools
 from tests.fixtures.node import NodePeers
 from tests.scan.paged_server import ROOT, TOOLS, running_http
 
@@ -45,6 +46,13 @@ def _load(path: Path) -> dict[str, Any]:
     return data
 
 
+def _scanned() -> list[ScannedTool]:
+    """What the scan makes of the paged server's tools, in their wire form."""
+    return scan_tools(
+        [tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in TOOLS]
+    )
+
+
 def test_scan_writes_a_policy_that_validates_and_a_test_file_that_passes(tmp_path: Path) -> None:
     policy = tmp_path / "paged.yaml"
 
@@ -52,34 +60,55 @@ def test_scan_writes_a_policy_that_validates_and_a_test_file_that_passes(tmp_pat
 
     _assert_valid_and_tests_pass(policy)
     data = _load(policy)
-    assert list(data["tools"]) == [
-        "refund_payment",
-        "delete_item",
-        "run_job",
-        "archive_item",
-        "create_item",
-        "get_status",
-        "list_items",
-    ]
-    assert {name: entry["category"] for name, entry in data["tools"].items()} == {
-        "refund_payment": "financial",
-        "delete_item": "destructive",
-        "run_job": "execute",
-        "archive_item": "write",
-        "create_item": "write",
-        "get_status": "read",
-        "list_items": "read",
-    }
-    assert data["categories"]["write"]["rules"][0]["rate_limit"] == {"max": 30, "window": "hour"}
-    assert data["categories"]["execute"]["validate_arguments"] is True
-    assert data["categories"]["destructive"]["rules"][0]["action"] == "require_approval"
-    spend = data["tools"]["refund_payment"]["rules"][0]
-    assert spend["state"]["increment_from"] == "args.amount"
+    expected = _scanned()
+    assert list(data["tools"]) == [tool.name for tool in expected]
+    categories = [tool.category.rank for tool in expected]
+    assert categories == sorted(categories, reverse=True)
+    for tool in expected:
+        entry = data["tools"][tool.name]
+        assert entry["category"] == tool.category.value
+        assert entry.get("flags", []) == [flag.value for flag in tool.classification.flags]
+        assert [rule["name"] for rule in entry["rules"]] == [
+            rule.name for rule in tool.recommendation.rules
+        ]
+        assert entry["validate_arguments"] is True
     text = policy.read_text()
-    for tool in TOOLS:
-        assert f"# {tool.description}" in text
-    assert "# - takes `command`: it runs what the caller gives it" in text
+    for listed in TOOLS:
+        assert f"# {listed.description}" in text
+    for tool in expected:
+        comment = _comment_above(text, tool.name)
+        result = tool.classification
+        assert f"# {result.category.value}, severity {result.severity.value}" in comment
+        assert f"confidence {result.confidence.value}" in comment
+        assert f"# flags: {', '.join(f.value for f in result.flags) or 'none'}" in comment
+        decided_by = " ".join((result.decided_by or result.reasons[0]).split()[:4])
+        assert f"# decided by: {decided_by}" in comment
     assert "# parameters: payment_id? (string), amount? (number), currency? (string)" in text
+    cases = _load(policy.with_name("paged.test.yaml"))["cases"]
+    fired = {case.get("rule") for case in cases}
+    assert all(rule.name in fired for tool in expected for rule in tool.recommendation.rules)
+
+
+def _comment_above(text: str, name: str) -> str:
+    """The comment lines right above tool `name`'s entry."""
+    lines = text.splitlines()
+    end = lines.index(f"  {name}:")
+    start = end
+    while start > 0 and lines[start - 1].startswith("  #"):
+        start -= 1
+    return "\n".join(lines[start:end])
+
+
+def _without_entry(text: str, name: str) -> str:
+    """The policy text without tool `name`'s entry and the comment block above it."""
+    lines = text.splitlines(keepends=True)
+    start = lines.index(f"  {name}:\n")
+    end = start + 1
+    while end < len(lines) and (lines[end].startswith("    ") or not lines[end].strip()):
+        end += 1
+    while start > 0 and lines[start - 1].startswith("  #"):
+        start -= 1
+    return "".join(lines[:start] + lines[end:])
 
 
 def test_rescan_keeps_user_edits_and_comments_and_adds_only_missing_tools(
@@ -88,16 +117,18 @@ def test_rescan_keeps_user_edits_and_comments_and_adds_only_missing_tools(
     policy = tmp_path / "paged.yaml"
     tests = tmp_path / "paged.test.yaml"
     _scan(policy, "--", *PAGED)
+    category = _load(policy)["tools"]["get_status"]["category"]
     edited = (
         policy.read_text()
-        .replace("value: 1000", "value: 2500  # our own cap")
-        .replace("  get_status:\n    category: read\n", "  get_status:\n    category: write\n")
+        .replace("default: allow\n", "default: allow  # our own choice\n")
+        .replace(
+            f"  get_status:\n    category: {category}\n",
+            "  get_status:\n    category: destructive\n",
+        )
     )
     # The user drops list_items from the policy; the scan must bring back only that one.
-    start = edited.index("  # List the items")
-    end = edited.index("    category: read\n", start) + len("    category: read\n")
-    edited = edited[:start] + edited[end:]
-    edited = "# my team's notes\n" + edited
+    edited = "# my team's notes\n" + _without_entry(edited, "list_items")
+    assert "list_items:" not in edited
     policy.write_text(edited)
     tests.write_text(
         tests.read_text().replace(
@@ -109,9 +140,9 @@ def test_rescan_keeps_user_edits_and_comments_and_adds_only_missing_tools(
 
     after = policy.read_text()
     assert after.startswith("# my team's notes\n")
-    assert "value: 2500  # our own cap" in after
+    assert "default: allow  # our own choice" in after
     data = _load(policy)
-    assert data["tools"]["get_status"]["category"] == "write"
+    assert data["tools"]["get_status"]["category"] == "destructive"
     assert list(data["tools"]).count("list_items") == 1
     assert list(data["tools"])[-1] == "list_items"
     assert "# List the items" in after
@@ -221,10 +252,13 @@ def test_healthomics_clone_container_to_ecr_lands_in_execute(tmp_path: Path) -> 
 
     _scan(policy, "--", str(VENV_BIN / "awslabs.aws-healthomics-mcp-server"))
 
-    data = _load(policy)
-    assert data["tools"]["CloneContainerToECR"]["category"] == "execute"
-    assert data["categories"]["execute"]["validate_arguments"] is True
-    assert "clones a container image" in policy.read_text()
+    entry = _load(policy)["tools"]["CloneContainerToECR"]
+    assert entry["category"] == "execute"
+    assert entry["validate_arguments"] is True
+    assert any(rule.get("action") == "require_approval" for rule in entry["rules"])
+    comment = _comment_above(policy.read_text(), "CloneContainerToECR")
+    assert "# execute, severity" in comment
+    assert "# decided by: " in comment
 
 
 @pytest.mark.node

@@ -178,7 +178,7 @@ async def test_callgate_run_enforces_the_scanned_policy_in_front_of_the_server(
     by_tool = {d["tool"]: (d["decision"], d["rule"]) for d in decisions}
     assert by_tool["convert_unix_timestamp"][0] == "allow"
     assert by_tool["describe_asset"][0] == "allow"
-    assert by_tool["delete_asset"] == ("approval_required", "destructive: approval required")
+    assert by_tool["delete_asset"] == ("approval_required", "every call needs approval")
     assert by_tool["delete_gateway"] == ("hidden", "hide")
     calls = [
         message["params"]["name"]

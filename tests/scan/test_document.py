@@ -8,11 +8,16 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from callgate.catalogue.definition import read_definition
+from callgate.catalogue.recommend import RULE_SPEND, RULE_THRESHOLD, flag_entries, recommend
+from callgate.catalogue.yamldoc import dump_yaml
+from callgate.classifier import Category, Classification, Flag
 from callgate.policy.compiler import compile_policy
 from callgate.policy.loader import load_policy_text
 from callgate.policy.testing import run_test_file
-from callgate.scan.document import DocumentError, merge_policy
-from callgate.scan.starter import scan_tools
+from callgate.scan.document import UNSEEN_TOOL, DocumentError, merge_policy
+from callgate.scan.starter import ScannedTool, scan_tools
+from tests.catalogue.checks import verdict
 
 TOOLS: list[dict[str, Any]] = [
     {"name": "list_things", "description": "List things"},
@@ -68,14 +73,124 @@ def test_fresh_policy_compiles_and_its_cases_pass(tmp_path: Path, default: str) 
     assert merge.added_tools == [tool.name for tool in scan_tools(TOOLS)]
 
 
-def test_financial_tool_with_amount_gets_a_spend_counter_and_two_money_cases() -> None:
-    merge = _merge()
-    entry = _data(merge.policy)["tools"]["create_charge"]
-    cases = [c for c in _data(merge.tests)["cases"] if c["tool"] == "create_charge"]
+def _scanned(definition: dict[str, Any], verdict: Classification) -> ScannedTool:
+    """A scanned tool with a verdict built by hand (whatever the classifier says today)."""
+    recommendation = recommend(read_definition(definition), verdict)
+    assert recommendation is not None
+    return ScannedTool(definition, verdict, recommendation)
 
-    assert entry["rules"][0]["state"]["increment_from"] == "args.amount"
-    assert [case["expect"] for case in cases] == ["approval_required", "deny"]
-    assert _data(merge.policy)["tools"]["invoice_list"] == {"category": "read"}
+
+CHARGE = next(tool for tool in TOOLS if tool["name"] == "create_charge")
+SECRET = {
+    "name": "get_api_key",
+    "description": "Return an API key",
+    "inputSchema": {"type": "object", "properties": {"service": {"type": "string"}}},
+}
+
+
+def test_each_tool_gets_its_recommended_rules_and_their_cases() -> None:
+    merge = _merge()
+
+    for tool in scan_tools(TOOLS):
+        entry = _data(merge.policy)["tools"][tool.name]
+        assert entry == {"category": tool.category.value, **_flags(tool), **_plain(tool)}
+        cases = [case for case in _data(merge.tests)["cases"] if case["tool"] == tool.name]
+        assert cases == [dict(case) for case in tool.recommendation.cases]
+
+
+def _flags(tool: ScannedTool) -> dict[str, Any]:
+    flags = [flag.value for flag in tool.classification.flags]
+    return {"flags": flags} if flags else {}
+
+
+def _plain(tool: ScannedTool) -> dict[str, Any]:
+    data = YAML(typ="safe").load(dump_yaml(tool.recommendation.entry))
+    assert isinstance(data, dict)
+    return data
+
+
+def test_financial_tool_with_amount_gets_a_threshold_and_a_spend_counter(tmp_path: Path) -> None:
+    scanned = [_scanned(CHARGE, verdict("create_charge", Category.FINANCIAL, Flag.MONEY))]
+
+    merge = merge_policy(None, scanned, default="allow", origin="fixture")
+
+    entry = _data(merge.policy)["tools"]["create_charge"]
+    assert entry["flags"] == ["money"]
+    assert [rule["name"] for rule in entry["rules"]][:2] == [RULE_THRESHOLD, RULE_SPEND]
+    assert entry["rules"][1]["state"]["increment_from"] == "args.amount"
+    assert "approvals" in _data(merge.policy)
+    _assert_cases_pass(tmp_path, merge)
+
+
+def test_comment_shows_category_severity_confidence_flags_and_decided_by() -> None:
+    secret = verdict(
+        "get_api_key",
+        Category.READ,
+        Flag.CREDENTIALS,
+        decided_by="read: name verb 'get' only retrieves (rule 1)",
+        doubts=("the description is short",),
+    )
+
+    merge = merge_policy(None, [_scanned(SECRET, secret)], default="allow", origin="fixture")
+
+    for line in (
+        "# Return an API key",
+        "# parameters: service? (string)",
+        "# read, severity low, confidence medium (0.60)",
+        "# flags: credentials",
+        "# decided by: read: name verb 'get' only retrieves (rule 1)",
+        "# - first evidence",
+        "# - lowered by: the description is short",
+    ):
+        assert line in merge.policy
+
+
+def test_a_credentials_tool_brings_a_flags_entry_whose_case_fires(tmp_path: Path) -> None:
+    secret = _scanned(SECRET, verdict("get_api_key", Category.READ, Flag.CREDENTIALS))
+
+    merge = merge_policy(None, [secret], default="allow", origin="fixture")
+
+    data = _data(merge.policy)
+    assert data["flags"] == flag_entries([Flag.CREDENTIALS])
+    assert list(data).index("flags") < list(data).index("tools")
+    assert data["tools"]["get_api_key"]["flags"] == ["credentials"]
+    assert merge.added_flags == ["credentials"]
+    new_tool = [case for case in _data(merge.tests)["cases"] if case.get("flags")]
+    assert new_tool == [
+        {
+            "name": "a new tool that touches credentials needs approval",
+            "tool": UNSEEN_TOOL,
+            "args": {},
+            "expect": "approval_required",
+            "rule": "credentials need approval",
+            "flags": ["credentials"],
+        }
+    ]
+    _assert_cases_pass(tmp_path, merge)
+    again = merge_policy(
+        merge.policy, [secret], default="allow", origin="fixture", existing_tests=merge.tests
+    )
+    assert (again.policy, again.added_flags, again.added_cases) == (merge.policy, [], 0)
+
+
+def test_no_flags_entry_without_a_flagged_tool_and_none_under_default_deny(
+    tmp_path: Path,
+) -> None:
+    plain = _scanned(TOOLS[0], verdict("list_things", Category.READ))
+    secret = _scanned(SECRET, verdict("get_api_key", Category.READ, Flag.CREDENTIALS))
+
+    assert "flags" not in _data(merge_policy(None, [plain], default="allow", origin="x").policy)
+    denying = merge_policy(None, [secret], default="deny", origin="fixture")
+    assert "flags" in _data(denying.policy)
+    assert not [case for case in _data(denying.tests)["cases"] if case.get("flags")]
+    _assert_cases_pass(tmp_path, denying)
+
+
+def _assert_cases_pass(directory: Path, merge: Any) -> None:
+    (directory / "policy.yaml").write_text(merge.policy)
+    (directory / "policy.test.yaml").write_text(merge.tests)
+    result = run_test_file(directory / "policy.test.yaml")
+    assert result.failed == 0, [case.problems for case in result.cases if not case.passed]
 
 
 def test_tools_covered_by_a_user_pattern_are_not_added() -> None:
@@ -94,10 +209,12 @@ def test_tools_covered_by_a_user_pattern_are_not_added() -> None:
 
 def test_user_comments_values_and_order_survive_a_merge() -> None:
     first = _merge().policy
+    category = next(t for t in scan_tools(TOOLS) if t.name == "create_thing").category.value
     edited = first.replace("default: allow", "default: deny  # we decided").replace(
-        "  create_thing:\n    category: write\n",
+        f"  create_thing:\n    category: {category}\n",
         "  # ours\n  create_thing:\n    category: execute\n",
     )
+    assert edited.count("# ours") == 1
 
     merged = _merge(edited).policy
 
@@ -139,4 +256,5 @@ def test_a_tool_listed_twice_is_scanned_once_as_last_listed() -> None:
         ]
     )
 
-    assert [(tool.name, tool.category.value) for tool in tools] == [("report", "destructive")]
+    assert [tool.name for tool in tools] == ["report"]
+    assert tools[0].definition["description"] == "Delete the report"

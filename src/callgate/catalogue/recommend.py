@@ -27,9 +27,10 @@ replaced: the notes name each one.
 
 from __future__ import annotations
 
+import copy
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -209,6 +210,32 @@ class Recommendation:
             "expect": "deny",
             "rule": DENY_RULE,
         }
+
+
+# `flags:` entries for a whole policy: the same approval the tools' own entries carry, for
+# tools the server lists later (the scan writes these when some tool has the flag).
+RULE_CREDENTIALS: Final = "credentials need approval"
+FLAG_ENTRIES: Final[Mapping[Flag, Mapping[str, Any]]] = {
+    Flag.CREDENTIALS: {
+        "rules": [
+            {
+                "name": RULE_CREDENTIALS,
+                "action": "require_approval",
+                "on_deny": "this tool touches credentials; a person must approve the call",
+            }
+        ]
+    },
+}
+
+
+def flag_entries(flags: Iterable[Flag]) -> dict[str, dict[str, Any]]:
+    """The recommended `flags:` entries for tools with these flags, in `Flag` order."""
+    present = set(flags)
+    return {
+        flag.value: copy.deepcopy(dict(FLAG_ENTRIES[flag]))
+        for flag in Flag
+        if flag in present and flag in FLAG_ENTRIES
+    }
 
 
 DENY_RULE: Final = "switched off"
@@ -526,20 +553,16 @@ def _cap_spend(build: _Builder, amount: Parameter) -> None:
 
 
 def _approve_every_call(build: _Builder) -> None:
-    result = build.result
-    why = (
-        f"a {result.category.value} tool: every call waits for a person"
-        if result.category in _APPROVAL_CATEGORIES
-        else "it touches credentials: every call waits for a person"
-    )
+    category = build.result.category.value
+    if build.result.category in _APPROVAL_CATEGORIES:
+        why = f"{_a(category)} tool: every call waits for a person"
+        on_deny = f"a person must approve each call of this {category} tool"
+    else:
+        why = "it touches credentials: every call waits for a person"
+        on_deny = "this tool touches credentials; a person must approve each call"
     build.rules.append(
         RecommendedRule(
-            {
-                "name": RULE_APPROVAL,
-                "action": "require_approval",
-                "on_deny": f"a person must approve each call of this {result.category.value} tool",
-            },
-            why,
+            {"name": RULE_APPROVAL, "action": "require_approval", "on_deny": on_deny}, why
         )
     )
     build.firing.append(("every call needs approval", {}, "approval_required", RULE_APPROVAL, {}))
@@ -547,7 +570,7 @@ def _approve_every_call(build: _Builder) -> None:
 
 def choose_pace(result: Classification) -> tuple[Pace, str]:
     """The rate limit for a tool and why: its category's, or a tighter one for its flags."""
-    pace, why = CATEGORY_PACE[result.category], f"the pace for a {result.category.value} tool"
+    pace, why = CATEGORY_PACE[result.category], f"the pace for {_a(result.category.value)} tool"
     for flag in result.flags:
         tighter = FLAG_PACE.get(flag)
         if (
@@ -684,6 +707,11 @@ def state_path(tool: str, counter: str) -> str | None:
     if key is None or "*" in tool:
         return None
     return f"state{key}.{counter}"
+
+
+def _a(word: str) -> str:
+    """`a write`, `an execute`."""
+    return f"{'an' if word[:1] in set('aeiou') else 'a'} {word}"
 
 
 def _names(parameters: list[Parameter]) -> str:

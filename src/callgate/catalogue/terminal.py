@@ -158,6 +158,7 @@ def _recommendation(card: RiskCard) -> list[RenderableType]:
         _heading("recommended rule"),
         Syntax(printable(snippets.policy), "yaml", theme="ansi_dark", word_wrap=True),
     ]
+    parts.append(Text("why each rule:", style="dim"))
     why = Table.grid(padding=(0, 1), expand=True)
     why.add_column(no_wrap=True)
     why.add_column(ratio=1)

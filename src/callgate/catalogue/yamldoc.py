@@ -22,6 +22,7 @@ def yaml_round_trip() -> YAML:
     """The round-trip YAML object every generated file is loaded and written with."""
     yaml = YAML(typ="rt")
     yaml.allow_duplicate_keys = False
+    yaml.preserve_quotes = True  # a re-scan keeps the quotes the file has
     yaml.width = WIDTH
     yaml.indent(mapping=2, sequence=4, offset=2)
     return yaml

@@ -1,29 +1,28 @@
 """Writing scan results into a policy file and its test file, keeping what the user wrote.
 
 Both files go through ruamel.yaml's round-trip mode: an existing file keeps its keys,
-values, order and comments; the scan only adds entries for tools (and categories, and
-test cases) it has not seen there before.
+values, order and comments; the scan only adds entries for tools (and flags, and test
+cases) it has not seen there before.
 """
 
 from __future__ import annotations
 
-import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 
+from callgate.catalogue.yamldoc import POLICY_VERSION, dump_yaml, to_node, yaml_round_trip
 from callgate.classifier import Category
 from callgate.policy.patterns import ToolPattern, is_pattern
 from callgate.scan.starter import (
     ScannedTool,
-    category_comment,
-    category_rules,
+    category_heading,
     default_case,
+    flag_case,
     recommended_cases,
+    scanned_flags,
     tool_comment,
     tool_entry,
 )
@@ -31,7 +30,6 @@ from callgate.scan.starter import (
 # A name no server is likely to list, for the case that checks `default`.
 UNSEEN_TOOL = "callgate_scan_unseen_tool"
 
-_NEEDS_APPROVAL = (Category.DESTRUCTIVE, Category.FINANCIAL)
 APPROVALS = {"mode": "wait", "timeout": "10m"}
 APPROVALS_COMMENT = (
     "How approvals are asked for: `wait` holds the call until a person decides (or the\n"
@@ -51,24 +49,16 @@ class Merge:
     tests: str
     added_tools: list[str] = field(default_factory=list)
     kept_tools: list[str] = field(default_factory=list)
-    added_categories: list[str] = field(default_factory=list)
+    added_flags: list[str] = field(default_factory=list)
     added_cases: int = 0
     default: str = "allow"
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
-    yaml.width = 100
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    return yaml
 
 
 def _load(text: str | None, origin: str) -> CommentedMap | None:
     if text is None or not text.strip():
         return None
     try:
-        document = _yaml().load(text)
+        document = yaml_round_trip().load(text)
     except YAMLError as error:
         raise DocumentError(f"{origin}: not valid YAML: {error}") from error
     if document is None:
@@ -76,12 +66,6 @@ def _load(text: str | None, origin: str) -> CommentedMap | None:
     if not isinstance(document, CommentedMap):
         raise DocumentError(f"{origin}: expected a mapping at the top level")
     return document
-
-
-def _dump(document: CommentedMap) -> str:
-    out = io.StringIO()
-    _yaml().dump(document, out)
-    return out.getvalue()
 
 
 def _child_map(parent: CommentedMap, key: str) -> CommentedMap:
@@ -92,18 +76,6 @@ def _child_map(parent: CommentedMap, key: str) -> CommentedMap:
         parent[key] = value
     if not isinstance(value, CommentedMap):
         raise DocumentError(f"`{key}` must be a mapping")
-    return value
-
-
-def _to_yaml(value: Any) -> Any:
-    """Plain dicts and lists as round-trip nodes, so they dump in block style."""
-    if isinstance(value, dict):
-        node = CommentedMap()
-        for key, item in value.items():
-            node[key] = _to_yaml(item)
-        return node
-    if isinstance(value, list):
-        return CommentedSeq(_to_yaml(item) for item in value)
     return value
 
 
@@ -121,17 +93,18 @@ def merge_policy(
     fresh = document is None
     if document is None:
         document = CommentedMap()
-        document["version"] = "1"
+        document["version"] = POLICY_VERSION
         document["description"] = f"Starter policy for {origin} (written by callgate scan)"
         document["default"] = default
         document.yaml_set_start_comment(
             f"Starter policy written by `callgate scan` for {origin}.\n"
-            "Tools are grouped by risk category; the comment above each says why.\n"
+            "Tools are grouped by risk category; the comment above each says why, and the\n"
+            "rules under it are what its risk card recommends (`callgate catalog`).\n"
             "Edit freely: re-running the scan keeps your edits and adds only new tools."
         )
     merge = Merge(policy="", tests="", default=str(document.get("default", "allow")))
-    if fresh and any(tool.category in _NEEDS_APPROVAL for tool in tools):
-        document["approvals"] = _to_yaml(dict(APPROVALS))
+    if fresh and any(tool.recommendation.needs_approval for tool in tools):
+        document["approvals"] = to_node(dict(APPROVALS))
         document.yaml_set_comment_before_after_key("approvals", before=APPROVALS_COMMENT)
     tools_map = _child_map(document, "tools")
     # A tool the user already covers with a pattern (`delete_*`) keeps following it: an
@@ -144,51 +117,44 @@ def merge_policy(
     }
     new_tools = [tool for tool in tools if tool.name not in covered]
     merge.kept_tools = [tool.name for tool in tools if tool.name in covered]
-    _add_categories(document, new_tools, merge)
+    _add_flags(document, new_tools, merge)
     _add_tools(tools_map, new_tools, merge)
-    merge.policy = _dump(document)
+    merge.policy = dump_yaml(document)
     merge.tests = _merge_tests(existing_tests, new_tools, merge, policy_ref, origin)
     return merge
 
 
-def _add_categories(document: CommentedMap, new_tools: Sequence[ScannedTool], merge: Merge) -> None:
-    wanted = [
-        category
-        for category in sorted({tool.category for tool in new_tools}, key=lambda c: c.rank)
-        if category_rules(category) is not None
-    ]
+def _add_flags(document: CommentedMap, new_tools: Sequence[ScannedTool], merge: Merge) -> None:
+    wanted = scanned_flags(new_tools)
     if not wanted:
         return
-    categories = document.get("categories")
-    if categories is None:
+    flags = document.get("flags")
+    if flags is None:
         # Before `tools:`, so a reader meets the rules before the long tool list.
-        categories = CommentedMap()
+        flags = CommentedMap()
         position = list(document).index("tools") if "tools" in document else len(document)
-        document.insert(position, "categories", categories)
+        document.insert(position, "flags", flags)
         document.yaml_set_comment_before_after_key(
-            "categories", before="Recommended rules by risk category"
+            "flags",
+            before="Rules for every tool that touches what a flag names, also tools the\n"
+            "server lists later (the scanned tools carry the same rules in their entries)",
         )
-    if not isinstance(categories, CommentedMap):
-        raise DocumentError("`categories` must be a mapping")
-    for category in wanted:
-        if category.value in categories:
-            continue
-        categories[category.value] = _to_yaml(category_rules(category))
-        categories.yaml_set_comment_before_after_key(
-            category.value, before=f"{category.value}: {category_comment(category)}", indent=2
-        )
-        merge.added_categories.append(category.value)
+    if not isinstance(flags, CommentedMap):
+        raise DocumentError("`flags` must be a mapping")
+    for flag, entry in wanted.items():
+        if flag not in flags:
+            flags[flag] = to_node(entry)
+            merge.added_flags.append(flag)
 
 
 def _add_tools(tools_map: CommentedMap, new_tools: Sequence[ScannedTool], merge: Merge) -> None:
     previous: Category | None = None
     for tool in new_tools:
-        tools_map[tool.name] = _to_yaml(tool_entry(tool))
+        tools_map[tool.name] = to_node(tool_entry(tool))
         comment = tool_comment(tool)
         if tool.category is not previous:
             count = sum(1 for other in new_tools if other.category is tool.category)
-            heading = f"==== {tool.category.value} ({count}) ===="
-            comment = f"{heading}\n{category_comment(tool.category)}\n\n{comment}"
+            comment = f"{category_heading(tool.category, count)}\n\n{comment}"
             previous = tool.category
         tools_map.yaml_set_comment_before_after_key(tool.name, before=comment, indent=2)
         merge.added_tools.append(tool.name)
@@ -217,10 +183,15 @@ def _merge_tests(
         raise DocumentError("test file: `cases` must be a list")
     names = {case.get("name") for case in cases if isinstance(case, CommentedMap)}
     wanted = [case for tool in new_tools for case in recommended_cases(tool)]
+    wanted += [
+        case
+        for flag in merge.added_flags
+        if (case := flag_case(flag, merge.default, UNSEEN_TOOL)) is not None
+    ]
     wanted.append(default_case(merge.default, UNSEEN_TOOL))
     for case in wanted:
         if case["name"] not in names:
-            cases.append(_to_yaml(case))
+            cases.append(to_node(case))
             names.add(case["name"])
             merge.added_cases += 1
-    return _dump(document)
+    return dump_yaml(document)
