@@ -31,11 +31,9 @@ def test_every_category_has_attacks_without_any_flag(category: Category) -> None
 @pytest.mark.parametrize(
     ("category", "flags", "expected"),
     [
-        (
-            Category.EXECUTE,
-            (),
-            {"execute-attacker-code", "execute-loop", "execute-exfiltrate-arguments"},
-        ),
+        (Category.EXECUTE, (), {"execute-loop", "execute-exfiltrate-arguments"}),
+        (Category.EXECUTE, (Flag.CODE_EXECUTION,), {"execute-attacker-code", "execute-backdoor"}),
+        (Category.WRITE, (Flag.CODE_EXECUTION,), {"execute-attacker-code"}),
         (Category.EXECUTE, (Flag.INFRASTRUCTURE,), {"execute-backdoor", "infra-cost-runaway"}),
         (Category.EXECUTE, (Flag.EXTERNAL_COMMS,), {"send-spam-phishing", "send-exfiltrate"}),
         (
@@ -69,6 +67,7 @@ def test_selection_by_category_and_flags(
         (Category.READ, (Flag.CREDENTIALS,), "credentials-escalation"),
         (Category.READ, (Flag.INFRASTRUCTURE,), "infra-cost-runaway"),
         (Category.WRITE, (), "execute-attacker-code"),
+        (Category.EXECUTE, (Flag.EXTERNAL_COMMS,), "execute-attacker-code"),
         (Category.READ, (Flag.EXTERNAL_COMMS,), "send-spam-phishing"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -107,6 +108,17 @@ def test_a_v2_verdict_shows_decided_by_doubts_flag_and_severity_reasons() -> Non
     ):
         assert expected in text
     assert card.other_reasons == V2.reasons
+
+
+def test_the_deciding_sentence_does_not_repeat_the_category() -> None:
+    prefixed = replace(V2, decided_by="read: name verb 'export' reads (rule 6)")
+    bare = replace(V2, decided_by="", reasons=("first", "second"))
+
+    assert card_for(read_definition(V2_TOOL), prefixed).why_category == (
+        "name verb 'export' reads (rule 6)"
+    )
+    assert card_for(read_definition(V2_TOOL), bare).why_category == "first"
+    assert card_for(read_definition(V2_TOOL), bare).other_reasons == ("second",)
 
 
 def test_cards_fit_a_terminal_of_100_columns() -> None:

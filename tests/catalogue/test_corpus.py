@@ -51,9 +51,20 @@ def test_the_corpora_are_found() -> None:
     assert all(_tools(source) for source in SOURCES)
 
 
-@pytest.mark.parametrize("source", SOURCES, ids=lambda path: f"{path.parent.name}/{path.name}")
-def test_every_recommendation_validates_and_its_cases_fire(source: Path, tmp_path: Path) -> None:
-    for index, tool in enumerate(_tools(source)):
+# Tools per test, so that parallel workers share a large file.
+CHUNK = 40
+CHUNKS = [
+    pytest.param(source, start, id=f"{source.relative_to(ROOT.parent)}[{start}:{start + CHUNK}]")
+    for source in SOURCES
+    for start in range(0, len(_tools(source)), CHUNK)
+]
+
+
+@pytest.mark.parametrize(("source", "start"), CHUNKS)
+def test_every_recommendation_validates_and_its_cases_fire(
+    source: Path, start: int, tmp_path: Path
+) -> None:
+    for index, tool in enumerate(_tools(source)[start : start + CHUNK], start):
         card = build_card(tool)
         assert card.recommendation is not None, tool["name"]
         assert_recommendation_holds(card.recommendation, tmp_path / str(index))

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
+from callgate.catalogue.card import deciding_sentence
 from callgate.scan.starter import ScannedTool, scan_tools
 from tests.fixtures.node import NodePeers
 from tests.scan.paged_server import ROOT, TOOLS, running_http
@@ -81,7 +82,7 @@ def test_scan_writes_a_policy_that_validates_and_a_test_file_that_passes(tmp_pat
         assert f"# {result.category.value}, severity {result.severity.value}" in comment
         assert f"confidence {result.confidence.value}" in comment
         assert f"# flags: {', '.join(f.value for f in result.flags) or 'none'}" in comment
-        decided_by = " ".join((result.decided_by or result.reasons[0]).split()[:4])
+        decided_by = " ".join(deciding_sentence(result).split()[:4])
         assert f"# decided by: {decided_by}" in comment
     assert "# parameters: payment_id? (string), amount? (number), currency? (string)" in text
     cases = _load(policy.with_name("paged.test.yaml"))["cases"]

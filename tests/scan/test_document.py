@@ -138,7 +138,7 @@ def test_comment_shows_category_severity_confidence_flags_and_decided_by() -> No
         "# parameters: service? (string)",
         "# read, severity low, confidence medium (0.60)",
         "# flags: credentials",
-        "# decided by: read: name verb 'get' only retrieves (rule 1)",
+        "# decided by: name verb 'get' only retrieves (rule 1)",
         "# - first evidence",
         "# - lowered by: the description is short",
     ):

@@ -61,17 +61,13 @@ class RiskCard:
     @property
     def why_category(self) -> str:
         """One sentence on why the tool got its category."""
-        result = self.classification
-        if result.decided_by:
-            return result.decided_by
-        if result.reasons:
-            return result.reasons[0]
-        return "no evidence: the classifier could read nothing decisive"
+        return deciding_sentence(self.classification)
 
     @property
     def other_reasons(self) -> tuple[str, ...]:
         """The rest of the evidence the classifier read."""
-        return tuple(r for r in self.classification.reasons if r != self.why_category)
+        shown = self.classification.decided_by or self.why_category
+        return tuple(r for r in self.classification.reasons if r not in (shown, self.why_category))
 
     @property
     def severity_base(self) -> Severity:
@@ -94,6 +90,15 @@ class RiskCard:
         """Sort key: most severe first, then the more dangerous category, then the name."""
         result = self.classification
         return (-result.severity.rank, -result.category.rank, self.name)
+
+
+def deciding_sentence(result: Classification) -> str:
+    """What decided the category, in words, without repeating the category in front."""
+    sentence = result.decided_by or (result.reasons[0] if result.reasons else "")
+    prefix = f"{result.category.value}: "
+    if sentence.startswith(prefix):
+        sentence = sentence[len(prefix) :]
+    return sentence or "no evidence: the classifier could read nothing decisive"
 
 
 def build_card(tool: Mapping[str, Any], library: Sequence[AttackSpec] | None = None) -> RiskCard:

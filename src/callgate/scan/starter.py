@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from callgate.catalogue.card import deciding_sentence
 from callgate.catalogue.definition import ToolDefinition, read_definition, summarize
 from callgate.catalogue.recommend import (
     RULE_CREDENTIALS,
@@ -106,11 +107,10 @@ def tool_comment(tool: ScannedTool) -> str:
     )
     flags = ", ".join(flag.value for flag in result.flags) or "none"
     lines += _wrap(f"flags: {flags}")
-    decided_by = result.decided_by or (result.reasons[0] if result.reasons else "")
-    if decided_by:
-        lines += _wrap(f"decided by: {decided_by}", indent="  ")
+    decided_by = deciding_sentence(result)
+    lines += _wrap(f"decided by: {decided_by}", indent="  ")
     for reason in result.reasons:
-        if reason != decided_by:
+        if reason not in (decided_by, result.decided_by):
             lines += _wrap(f"- {reason}", indent="  ")
     for doubt in result.doubts:
         lines += _wrap(f"- lowered by: {doubt}", indent="  ")
