@@ -43,6 +43,7 @@ from callgate.classifier.lexicon import (
     QUERY_LANGUAGES,
     RECORDING_OBJECTS,
     REPORT_OBJECTS,
+    STRONG_TRADING_WORDS,
     TEST_READ_OBJECTS,
     TEST_RUN_OBJECTS,
     TRADING_WORDS,
@@ -103,7 +104,9 @@ class Context:
     @lazy_property
     def trades(self) -> bool:
         """Orders here buy or sell assets."""
-        return len(self.words & TRADING_WORDS) >= 2
+        return (
+            not self.words.isdisjoint(STRONG_TRADING_WORDS) or len(self.words & TRADING_WORDS) >= 2
+        )
 
     @lazy_property
     def pays(self) -> bool:
@@ -146,6 +149,8 @@ def money_object(
     `order` is the objects in name order: a money word followed by a setting noun
     (`payment_account`, `subscription_plan`) names the setting, not a payment.
     """
+    if "draft" in objects:
+        return None  # a draft charges no one until it is sent or finalized
     for word in sorted(objects & MONEY_MOVING_OBJECTS):
         if _modifies(word, order, NON_MONEY_HEADS):
             continue
@@ -194,7 +199,9 @@ def message_object(objects: frozenset[str], order: tuple[str, ...]) -> str | Non
         else sorted(objects & MESSAGE_OBJECTS)
     )
     for word in candidates:
-        if not _modifies(word, order, NON_MESSAGE_HEADS):
+        at = order.index(word) if word in order else -1
+        # `alert grouping setting`, `email address`: a head noun follows within two words.
+        if at < 0 or not NON_MESSAGE_HEADS.intersection(order[at + 1 : at + 3]):
             return word
     return None
 
@@ -225,6 +232,8 @@ def _read(verb: str, objects: frozenset[str], context: Context, order: tuple[str
         return query_effect(context)
     if verb == "fetch" and "git" in context.words:
         return Effect(W, "a git fetch updates the repository's refs")
+    if verb == "snapshot" and not objects.isdisjoint(_SERVICES | {"volume", "disk", "droplet"}):
+        return Effect(W, "taking a snapshot of a server or volume creates one")
     if verb in ("format", "convert") and not objects.isdisjoint(_DOCUMENT_PARTS):
         return Effect(W, f"'{verb}' changes the document or writes a new file")
     if verb in ("generate", "simulate", "preview", "estimate", "plan", "diff", "validate"):
@@ -256,6 +265,8 @@ _MONEY_WRITES = words(
 
 def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[str, ...]) -> Effect:
     money = money_object(objects, context, order)
+    if context.trades and not objects.isdisjoint(_POSITIONS) and verb in _TRADES:
+        return Effect(F, f"'{verb}' a trading position or order trades")
     if money == "order" and verb not in _ORDERING:
         money = None  # updating an order's address or status moves no money
     if money is not None and verb in _MONEY_WRITES:
@@ -278,7 +289,11 @@ def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[st
     if verb in ("clone", "copy", "mirror") and not objects.isdisjoint(IMAGE_OBJECTS):
         return Effect(X, "clones a container image: pulls it and pushes it to a registry", 5)
     if context.drives:
-        if verb in _DEVICE_SWITCHES and not objects.isdisjoint(_APPLIANCES):
+        if (
+            verb in _DEVICE_SWITCHES
+            and not objects.isdisjoint(_APPLIANCES)
+            and not context.words.isdisjoint(_HOME)
+        ):
             return Effect(X, f"'{verb}' a device acts on the physical world", 7)
         if verb in (
             "accept",
@@ -314,6 +329,8 @@ def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[st
         }
     ):
         return Effect(R, "opening reads what is opened")
+    if verb == "download":
+        return Effect(W, "downloading saves what it fetches into a local file", 6)
     if verb == "provision":
         return Effect(W, "provisioning billable infrastructure is write", 3)
     if verb == "migrate" and not objects.isdisjoint({"database", "db", "schema"}):
@@ -324,6 +341,10 @@ def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[st
         return Effect(D, "exists to run writing statements, deletes included", 8)
     if verb == "replace" and not objects.isdisjoint(CONTENT_OBJECTS):
         return Effect(D, "replacing content loses what was there")
+    if verb == "restore" and not context.lead.isdisjoint({"backup", "snapshot"}):
+        return Effect(D, "restoring from a backup overwrites what is there now")
+    if verb == "commit" and "transaction" in objects and context.database:
+        return Effect(X, "committing a transaction makes its changes permanent", 8)
     if verb == "rotate" and not objects.isdisjoint(_CREDENTIALS):
         return Effect(D, "rotating a credential revokes the old one")
     if verb in ("start", "stop") and not objects.isdisjoint(RECORDING_OBJECTS):
@@ -335,6 +356,15 @@ _DEVICE_SWITCHES = words("set turn toggle lock unlock open close activate switch
 _APPLIANCES = words(
     """light lights switch thermostat lock door cover fan device climate temperature
     brightness scene vacuum garage blind blinds heater alarm siren valve"""
+)
+_POSITIONS = words("position positions order orders takeprofit stoploss trade trades")
+_TRADES = words(
+    """open close modify update edit amend replace set place submit confirm increase decrease
+    reduce adjust flatten"""
+)
+_HOME = words(
+    """light lights thermostat climate vacuum garage appliance appliances hass
+    homeassistant iot smart bulb plug sensor scene"""
 )
 _ORDERING = words("create add place submit initiate make book order")
 _CREDENTIALS = words("secret key token password credential certificate apikey")
@@ -361,9 +391,11 @@ def _run(verb: str, objects: frozenset[str], context: Context, order: tuple[str,
         return Effect(X, f"'{verb}' an app or a device drives it", 7)
     if verb == "start" and not objects.isdisjoint(_OPERATIONS):
         return Effect(W, "starting a rebase or merge changes the working tree")
-    if verb in ("restart", "reboot") and objects.isdisjoint(_SERVICES):
-        return Effect(X, f"'{verb}' interrupts what is running")
-    if verb in ("start", "restart", "boot", "reboot") and not objects.isdisjoint(_SERVICES):
+    if verb in ("restart", "reboot", "powercycle"):
+        return Effect(X, f"'{verb}' interrupts what is running; that cannot be taken back")
+    if context.trades and not objects.isdisjoint(_POSITIONS) and verb in ("execute", "run"):
+        return Effect(F, "executing an order trades")
+    if verb in ("start", "boot") and not objects.isdisjoint(_SERVICES):
         return Effect(W, f"'{verb}' a service or instance changes its state (rule 11)", 11)
     if verb == "resume" and money_object(objects, context, order) is not None:
         return Effect(F, "resuming a subscription bills again")
@@ -400,15 +432,18 @@ def _send(verb: str, objects: frozenset[str], context: Context, order: tuple[str
     if verb == "send" and message is None and not context.messaging:
         if context.drives and not objects.isdisjoint(_DEVICE_KEYS):
             return Effect(X, "sending keys drives the page", 7)
-        if not context.words.isdisjoint(_EXTERNAL):
-            return Effect(X, "'send' delivers to people or systems outside", 4)
-        return Effect(W, f"'send' + {_some(objects)} submits data to the service")
+        if not objects.isdisjoint(_SUBMITTED_DATA):
+            return Effect(W, f"'send' + {_some(objects)} submits data to the service")
     return Effect(X, f"'{verb}' sends something out that cannot be unsent", 4)
 
 
 _INPUTS = words("input command commands keys keystrokes text stdin")
 _SESSIONS = words("process terminal shell session repl console pty tty")
 _DEVICE_KEYS = words("key keys text device screen home button app")
+_SUBMITTED_DATA = words(
+    """mapping mappings data metric metrics telemetry feedback heartbeat analytics log logs
+    span spans trace traces"""
+)
 _EXTERNAL = words(
     """notification notifications webhook webhooks sms email recipient recipients invitation
     invite transaction tx alert alerts"""
@@ -446,8 +481,8 @@ def _deploy(verb: str, objects: frozenset[str], context: Context, order: tuple[s
 def _drive(
     verb: str, objects: frozenset[str], context: Context, order: tuple[str, ...]
 ) -> Effect | None:
-    if verb in ("type", "fill", "focus", "press", "scroll", "visit") and not context.drives:
-        return None  # `type` is a noun, `fill` a form field, elsewhere
+    if verb != "navigate" and not context.drives:
+        return None  # `type` is a noun, `fill` a form field, a `1-click` app, elsewhere
     return Effect(X, f"'{verb}' drives a browser or device with the user's session", 7)
 
 
@@ -458,11 +493,20 @@ def _delete(verb: str, objects: frozenset[str], context: Context, order: tuple[s
         return Effect(X, "clearing a field drives the page", 7)
     if verb == "revoke":
         return Effect(D, "revoking credentials or access cannot be taken back by the call")
-    if verb == "remove" and "from" in order and objects.isdisjoint(_ACCESS):
+    if verb == "remove" and not objects.isdisjoint(_UNDONE_REACTIONS):
+        return Effect(W, "removing a reaction undoes it; it can be added again")
+    if verb == "remove" and "from" in order and not objects.isdisjoint(_DETACHABLE):
         return Effect(W, "removing from a group or list detaches: it can be added back")
     return Effect(D, f"'{verb}' deletes or irreversibly overwrites")
 
 
+# Things linked to something else: removing one from it detaches (write).
+_DETACHABLE = words(
+    """label labels tag tags assignee assignees reviewer reviewers reaction reactions
+    favourite favorite bookmark reblog like star contact contacts subscriber subscribers
+    product products segment collection watcher watchers follower"""
+)
+_UNDONE_REACTIONS = words("reaction reactions like likes favourite favorite bookmark star vote")
 _FIELDS = words("field input text value form selection textbox")
 _ACCESS = words("member members user users permission permissions access role roles collaborator")
 

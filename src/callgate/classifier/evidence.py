@@ -6,18 +6,20 @@ how strong it is. `callgate.classifier.verdict` weighs it. Pure.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
 from callgate.classifier.classification import Category
 from callgate.classifier.effects import Context, Effect, effect_of, money_object, query_effect
 from callgate.classifier.lexicon import (
+    AUTO_PAY_PHRASE,
     BODY_PROPERTIES,
-    CODE_OBJECTS,
     CODE_PROPERTIES,
     CURRENCY_PROPERTIES,
     DESTINATION_PROPERTIES,
     FORCE_PROPERTIES,
+    GENERIC_API_PHRASE,
     HTTP_METHOD,
     HTTP_METHODS,
     IRREVERSIBLE_PHRASE,
@@ -33,6 +35,7 @@ from callgate.classifier.lexicon import (
     RECIPIENT_PROPERTIES,
     RUN_NOUNS,
     RUNS_CODE_PHRASE,
+    SEND_OPTION_PROPERTIES,
     SENDS_PHRASE,
     STATEMENT_PROPERTIES,
     VERBS,
@@ -339,7 +342,60 @@ def _phrases(text: ToolText) -> list[Evidence]:
                 6,
             )
         )
+    pays = AUTO_PAY_PHRASE.search(summary)
+    if pays is not None:
+        found.append(
+            Evidence(
+                F,
+                f"the description says it pays by itself ('{pays.group(0)}')",
+                Source.PHRASE,
+                Strength.RAISES,
+                overrides_read=True,
+            )
+        )
+    generic = GENERIC_API_PHRASE.search(summary)
+    if generic is not None:
+        found.append(
+            Evidence(
+                X,
+                f"the description offers any API call ('{generic.group(0)}')",
+                Source.PHRASE,
+                Strength.RAISES,
+                overrides_read=True,
+                runs_code=True,
+            )
+        )
+    found.extend(_listed_operations(text))
     return found
+
+
+_LISTED = re.compile(r"\b([a-z]+(?:\s*/\s*[a-z]+){2,})\b")
+
+
+def _listed_operations(text: ToolText) -> list[Evidence]:
+    """Operations listed with slashes in the first paragraph ("add/drop/modify columns"):
+    the most dangerous of them counts, as an operation enum does."""
+    if text.read_only is not None:
+        return []
+    effects: list[tuple[Effect, str]] = []
+    for match in _LISTED.finditer(text.summary):
+        for word in match.group(1).split("/"):
+            verb = word.strip()
+            effect = effect_of(verb, text.name_objects, text.context, text.name_tokens)
+            if effect is not None:
+                effects.append((effect, verb))
+    if len(effects) < 2:
+        return []
+    worst, verb = max(effects, key=lambda item: item[0].category.rank)
+    return [
+        Evidence(
+            worst.category,
+            f"the description lists operations, '{verb}' among them: {worst.meaning}",
+            Source.PHRASE,
+            Strength.RAISES,
+            worst.rule,
+        )
+    ]
 
 
 def read_schema(text: ToolText) -> list[Evidence]:
@@ -355,7 +411,7 @@ def read_schema(text: ToolText) -> list[Evidence]:
         if prop.name in CODE_PROPERTIES and not prop.enum and prop.type in ("string", "array", "")
     )
     maybe = sorted(names & MAYBE_CODE_PROPERTIES)
-    if maybe and not text.context.words.isdisjoint(CODE_OBJECTS | {"execute", "run", "eval"}):
+    if maybe and not frozenset(text.summary_tokens).isdisjoint(_RUNS_CODE_WORDS):
         code.extend(maybe)
     if code:
         found.append(
@@ -393,6 +449,21 @@ def read_schema(text: ToolText) -> list[Evidence]:
                 Source.SCHEMA,
                 Strength.RAISES,
                 overrides_read=True,
+            )
+        )
+    senders = sorted(
+        prop.name
+        for prop in text.properties
+        if prop.name.replace("_", "") in SEND_OPTION_PROPERTIES
+    )
+    if senders:
+        found.append(
+            Evidence(
+                X,
+                f"its {_quoted(senders)} option makes the call send to people",
+                Source.SCHEMA,
+                Strength.RAISES,
+                4,
             )
         )
     destinations = sorted(
@@ -555,6 +626,10 @@ def network_properties(text: ToolText) -> list[str]:
     return sorted(text.property_names & NETWORK_PROPERTIES)
 
 
+_RUNS_CODE_WORDS = words(
+    """execute executes run runs eval evaluate evaluates javascript python script snippet
+    program interpreter"""
+)
 _REMOVALS = words("delete remove prune purge drop destroy wipe clear truncate delete_all")
 
 

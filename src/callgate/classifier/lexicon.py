@@ -52,9 +52,9 @@ VERBS: dict[str, VerbKind] = {
         extract peek visualize visualise validate diagnose troubleshoot think plan reflect
         generate simulate forecast format review grep stat wait audit recall score rank
         classify tokenize predict infer answer ask research crawl scrape geocode transcribe
-        screenshot snapshot capture download export examine investigate traverse walk glob
+        screenshot snapshot capture export examine investigate traverse walk glob
         understand whois dig quote filter sort aggregate evaluate benchmark profile observe
-        test provide receive""",
+        test provide receive listen""",
     ),
     **_kind(
         VerbKind.WRITE,
@@ -72,19 +72,21 @@ VERBS: dict[str, VerbKind] = {
         increment decrement train finetune index embed ingest invalidate refresh reload
         reconcile migrate open post book order
         authenticate login logout connect disconnect join leave select choose
-        complete finish compose protect unprotect share pull emulate hide unhide
-        mention place issue initiate flag unflag""",
+        complete finish compose protect unprotect share pull emulate hide unhide download
+        mention place issue initiate flag unflag alter reduce decrease increase change vote
+        unfavourite unfavorite unreblog unboost unbookmark unlike unblock""",
     ),
     **_kind(
         VerbKind.RUN,
         """run execute exec invoke call trigger eval launch start restart spawn dispatch
         build compile interpret automate rerun retry reboot resume unpause kickoff fire emit
-        repl boot mint""",
+        repl boot mint powercycle""",
     ),
     **_kind(
         VerbKind.SEND,
         """send email mail sms notify alert broadcast announce invite forward reply dm tweet
-        publish message dial respond retweet replay redeliver resend""",
+        publish message dial respond retweet replay redeliver resend reblog boost
+        repost""",
     ),
     **_kind(
         VerbKind.DEPLOY,
@@ -107,9 +109,9 @@ VERBS: dict[str, VerbKind] = {
     **_kind(VerbKind.STOP, "stop kill terminate halt pause suspend interrupt shutdown"),
     **_kind(
         VerbKind.MONEY,
-        """pay charge refund payout purchase buy sell bill withdraw deposit trade swap bridge
+        """pay charge refund payout purchase buy sell bill withdraw deposit trade swap
         stake unstake tip donate authorize settle remit reimburse disburse topup fund redeem
-        transfer credit debit invoice""",
+        transfer credit debit invoice liquidate""",
     ),
     **_kind(
         VerbKind.GENERIC,
@@ -121,21 +123,21 @@ VERBS: dict[str, VerbKind] = {
 # Verbs that are often nouns in names (`get_run`, `build_status`, `refund_create`): when a
 # verb that is not one of these follows, that one is the tool's verb.
 NOUN_LIKE_VERBS = _set(
-    """run build test deploy release publish install query check post comment message
+    """run build test deploy release publish install query check post comment message list
     transfer order charge refund payout note tag label schedule draft record log review plan
     audit scan export import snapshot capture sync merge broadcast restore stage commit answer alert
     text share watch track type focus filter sort input dispatch invite reply forward batch
     bulk process call tip fund reset trade swap bill invoice credit debit deposit issue
     email mail score match index monitor profile benchmark summary view report status book
     complete stake lock link pin star dm push pull event page config setting
-    upload download backup sample format group map route action tool function ping
+    upload download backup sample format group map route action tool function ping poll
     subscription""",
 )
 
 # A name with no verb: these nouns act as its verb.
 RUN_NOUNS = _set(
     """shell bash terminal repl sh powershell zsh cmd command script interpreter
-    sandbox notebook jupyter kernel exec playbook""",
+    sandbox exec playbook""",
 )
 READ_NOUNS = _set(
     """calculator search lookup docs documentation doc info information detail details stats
@@ -156,7 +158,8 @@ MONEY_MOVING_OBJECTS = _set(
     invoice subscription giftcard withdrawal deposit trade swap paymentintent setupintent
     disbursement remittance overpayment prepayment fund funds money bet wager escrow loan
     installment instalment purchase bill paymentlink capture authorization donation tip
-    topup wire remittance bankpayment bankpay batchpayment purchaseorder""",
+    topup wire remittance bankpayment bankpay batchpayment purchaseorder paymentcard
+    spendlimit reimbursement takeprofit stoploss""",
 )
 
 # Objects whose money side depends on the server: an order trades or pays on an exchange
@@ -190,6 +193,12 @@ TRADING_WORDS = _set(
     margin portfolio buy sell broker brokerage trading trade asset assets coin coins token
     tokens equity equities forex fx bid ask"""
 )
+# One of these alone says the orders trade (a `coin`, a `ticker`); the others need company.
+STRONG_TRADING_WORDS = _set(
+    """stock stocks symbol crypto ticker futures perp perpetual spot leverage margin
+    portfolio broker brokerage trading coin coins equity equities forex fx takeprofit
+    stoploss kalshi contracts"""
+)
 
 # Cancelling or stopping these stops work that can be started again (rule 11: write).
 JOB_OBJECTS = _set(
@@ -197,7 +206,7 @@ JOB_OBJECTS = _set(
     thread session timer import export backup upload download stream transcode scan crawl
     training finetuning batch check replication instance server container service
     deployment rollout generation request command terminal pod
-    recording trace profiling watch loop"""
+    recording trace profiling watch loop queue queued"""
 )
 
 # Cancelling these breaks an agreement others rely on (destructive).
@@ -211,12 +220,12 @@ AGREEMENT_OBJECTS = _set(
 MESSAGE_OBJECTS = _set(
     """email mail message sms notification alert invite invitation reminder newsletter
     campaign broadcast tweet dm chat announcement fax voicemail whatsapp letter postcard
-    reply mms draft"""
+    reply mms draft sticker poll incident responder responders"""
 )
 
 # Where a message stays inside the system (rule 4: write).
 INTERNAL_OBJECTS = _set(
-    """comment note review draft reaction annotation memo label template
+    """comment note review draft reaction annotation memo label template activity timeline
     discussion description"""
 )
 
@@ -253,7 +262,7 @@ RECORDING_OBJECTS = _set(
 # Query languages whose statements can write (rule 8); analytics queries only read.
 QUERY_LANGUAGES = _set(
     """sql cypher influxql flux partiql psql mql hql sparql graphql gremlin cql n1ql
-    statement statements dml t-sql tsql plsql"""
+    statement statements dml ddl t-sql tsql plsql"""
 )
 ANALYTICS_WORDS = _set(
     """analytics analytic funnel funnels retention segmentation frequency metric metrics log
@@ -274,7 +283,8 @@ NON_MONEY_HEADS = _set(
     group groups rule rules policy policies field fields profile profiles preference
     preferences status summary history product products price prices tier tiers portal
     schedule term terms page pages form forms webhook webhooks notification notifications
-    reminder reminders provider providers processor option options detail details"""
+    reminder reminders provider providers processor option options detail details
+    attachment attachments"""
 )
 
 # A message word before one of these names a setting, not a message (`email_address`).
@@ -284,13 +294,14 @@ NON_MESSAGE_HEADS = _set(
     rules filter filters label labels folder folders contact contacts id ids provider
     providers route routes channel channels server servers sender senders suppression
     audience audiences segment segments topic topics log logs history status type types
-    point points"""
+    point points pack packs grouping setting settings"""
 )
 
 # Where a reply or a forward reaches people (rule 4); elsewhere it is a comment.
 MESSAGING_WORDS = _set(
     """email emails mail inbox message messages sms chat slack discord telegram whatsapp dm
-    tweet twitter mastodon teams conversation conversations gmail outlook imap smtp"""
+    tweet twitter mastodon teams conversation conversations gmail outlook imap smtp
+    invitation rsvp signal matrix mattermost zulip rocketchat sms"""
 )
 
 # Document content: replacing it loses what was there.
@@ -308,7 +319,7 @@ REPORT_OBJECTS = _set(
     validation inspection search lookup estimate forecast preview simulation dryrun diff
     evaluation assessment calculation healthcheck summary insight insights benchmark
     comparison scan review evaluation explain explanation profile profiling debugger
-    debug debugging"""
+    debug debugging checklist"""
 )
 TEST_RUN_OBJECTS = _set(
     """workflow webhook function lambda endpoint notification job pipeline action
@@ -372,7 +383,9 @@ LEAD_IN = re.compile(
 )
 
 IRREVERSIBLE_PHRASE = re.compile(
-    r"\b(?:permanent(?:ly)?|irreversibl[ey]|cannot be (?:undone|recovered|reversed)|"
+    r"\b(?:permanently (?:delete|remove|destroy|erase|purge|wipe|lose|terminate|close|revoke)s?|"
+    r"permanent delet\w*|"
+    r"irreversibl[ey]|cannot be (?:undone|recovered|reversed)|"
     r"can ?not be (?:undone|recovered|reversed)|can't be undone|not reversible|no undo|"
     r"(?:deletes?|removes?|destroys?|wipes?|erases?|purges?|clears?|drops?) (?:all|every|the "
     r"entire|everything)|wipes? out|hard[- ]delet\w*|clears? (?:the )?existing|"
@@ -440,6 +453,15 @@ TEMPLATED_PHRASE = re.compile(
     r"(?:operation|endpoint|api|action|method)\b",
     re.IGNORECASE,
 )
+# A tool that pays by itself when a server asks (x402 and the like).
+AUTO_PAY_PHRASE = re.compile(
+    r"\b(?:automatic(?:ally)? (?:\w+ )?pay(?:s|ment)?|auto-?pay(?:s|ment)?|pays? automatically)\b"
+)
+# A tool that sends any request to any API: execute, whatever its verb (rule "call any API").
+GENERIC_API_PHRASE = re.compile(
+    r"\b(?:(?:general|generic|arbitrary|raw) (?:http |rest |api )*(?:requests?|calls?)|"
+    r"any (?:http|rest|api) (?:requests?|calls?|endpoints?))\b"
+)
 HTTP_METHOD = re.compile(r"\b(GET|HEAD|POST|PUT|PATCH|DELETE)\s+/")
 
 # --- Input-schema properties (lower-case, exact names) ---------------------------------------
@@ -485,3 +507,9 @@ DESTINATION_PROPERTIES = _set(
     saveto destinationpath localpath outpath savedir downloadpath"""
 )
 HTTP_METHODS = _set("get head options post put patch delete")
+# Options that make a call send to people (`sendUpdates` on a calendar event): the most
+# dangerous option wins. Compared with underscores removed.
+SEND_OPTION_PROPERTIES = _set(
+    """sendupdates sendnotifications sendnotification notify notifysubscribers sendemail
+    sendinvite sendinvites sendinvitation notifyusers notifyattendees emailnotification"""
+)

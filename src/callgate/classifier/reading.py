@@ -36,6 +36,9 @@ VERB_WINDOW = 5
 OBJECT_WINDOW = 7
 
 _CONJUNCTIONS = frozenset({"and", "or", "then"})
+# Verbs that are never nouns: right after a name's verb they add an action
+# (`insert_execute_cell` inserts and runs).
+_RUNS = frozenset({"execute", "exec", "eval", "invoke"})
 _STOPWORDS = words(
     """a an the to of in on for from by with into at as via per and or then api mcp tool
     this that these those it its your you my our all any new one some given specified
@@ -201,7 +204,9 @@ class ToolText:
         joined = [
             Action(after, objects - {after}, self.name_action.order)
             for before, after in itertools.pairwise(self.name_tokens)
-            if before in _CONJUNCTIONS and after in VERBS and after != self.name_action.verb
+            if (before in _CONJUNCTIONS or (before == self.name_action.verb and after in _RUNS))
+            and after in VERBS
+            and after != self.name_action.verb
         ]
         return tuple(joined)
 
@@ -230,8 +235,9 @@ class ToolText:
             while end < len(tokens) and (tokens[end] in run or tokens[end] in _CONJUNCTIONS):
                 end += 1
             after = tokens[end : end + OBJECT_WINDOW]
-            # What the verbs act on comes first; the name's words follow.
-            order = tuple(t for t in after if t not in _STOPWORDS)
+            # What the verbs act on comes first; the name's words follow. `from` stays:
+            # "remove a tag from an issue" detaches.
+            order = tuple(t for t in after if t not in _STOPWORDS or t == "from")
             objects = (frozenset(order) | self.name_objects) - set(run)
             return tuple(Action(verb, objects, order) for verb in dict.fromkeys(run))
         return ()
@@ -274,7 +280,7 @@ def primary_verb(
     found = [
         (index, token)
         for index, token in enumerate(tokens)
-        if token in VERBS and not (token in plurals and token in NOUN_LIKE_VERBS)
+        if token in VERBS and token not in plurals
     ]
     if not found:
         return None

@@ -31,6 +31,14 @@ _COMPOUND_NOUNS = {
     ("payment", "intent"): "paymentintent",
     ("payment", "link"): "paymentlink",
     ("purchase", "order"): "purchaseorder",
+    ("virtual", "card"): "paymentcard",
+    ("physical", "card"): "paymentcard",
+    ("credit", "card"): "paymentcard",
+    ("debit", "card"): "paymentcard",
+    ("spend", "limit"): "spendlimit",
+    ("power", "cycle"): "powercycle",
+    ("take", "profit"): "takeprofit",
+    ("stop", "loss"): "stoploss",
 }
 
 
