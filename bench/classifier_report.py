@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from callgate.classifier import Category, Flag
+from callgate.classifier import Category, Flag, classify_tool
 from callgate.classifier.corpus import corpus_servers, load_corpus, load_labelled_lines
 from callgate.classifier.evaluation import Labelled, Measurement, measure
 
@@ -41,15 +41,20 @@ class Target:
     shown: Callable[[Measurement], str]
 
 
+def _recall_target(category: Category, goal: float) -> Target:
+    def met(m: Measurement) -> bool:
+        return m.recall(category) >= goal
+
+    def shown(m: Measurement) -> str:
+        return f"{m.recall(category):.3f} (of {m.labelled(category)})"
+
+    return Target(f"recall {category.value}", f">= {goal:.2f}", met, shown)
+
+
 TARGETS = (
     Target("agreement", ">= 0.92", lambda m: m.agreement >= 0.92, lambda m: f"{m.agreement:.3f}"),
     *(
-        Target(
-            f"recall {category.value}",
-            f">= {goal:.2f}",
-            lambda m, c=category, g=goal: m.recall(c) >= g,
-            lambda m, c=category: f"{m.recall(c):.3f} (of {m.labelled(c)})",
-        )
+        _recall_target(category, goal)
         for category, goal in (
             (Category.FINANCIAL, 0.95),
             (Category.DESTRUCTIVE, 0.95),
@@ -165,6 +170,50 @@ def target_table(held_out: Measurement) -> tuple[list[str], bool]:
     return _table(["target (held-out servers)", "goal", "measured", ""], rows), met_all
 
 
+def agreement_table() -> list[str]:
+    """Two people against each other, and the classifier against each, on the same tools."""
+    second = {
+        (row.server, str(row.tool["name"])): row
+        for row in load_labelled_lines(
+            DATA / "agreement" / "second-labels.jsonl", flags_labelled=True
+        )
+    }
+    first = {
+        (row.server, str(row.tool["name"])): row
+        for split in ("dev", "holdout")
+        for row in load_corpus(DATA / "corpus" / split)
+    }
+    pairs = [
+        (first[key], row)
+        for key, row in second.items()
+        if key in first and "low" not in (first[key].confidence, row.confidence)
+    ]
+    people = sum(a.label is b.label for a, b in pairs) / len(pairs)
+    dangerous = [(a, b) for a, b in pairs if a.label.dangerous]
+    caught = sum(b.label.dangerous for _, b in dangerous) / len(dangerous)
+    results = {id(a): classify_tool(a.tool).category for a, _ in pairs}
+    versus_first = sum(results[id(a)] is a.label for a, _ in pairs) / len(pairs)
+    versus_second = sum(results[id(a)] is b.label for a, b in pairs) / len(pairs)
+    return _table(
+        [
+            "tools",
+            "labeller vs labeller",
+            "first's dangerous → second's dangerous",
+            "classifier vs first",
+            "classifier vs second",
+        ],
+        [
+            [
+                str(len(pairs)),
+                f"{people:.3f}",
+                f"{caught:.3f} (of {len(dangerous)})",
+                f"{versus_first:.3f}",
+                f"{versus_second:.3f}",
+            ]
+        ],
+    )
+
+
 def disagreement_table(m: Measurement, limit: int = 60) -> list[str]:
     """The tools the classifier and the labels disagree on, dangerous mistakes first."""
     ordered = sorted(
@@ -212,6 +261,10 @@ def report() -> tuple[list[str], bool]:
                 [row for name, rows in sets.items() if name != "shared dev set" for row in rows]
             )
         ),
+        "",
+        "### Two labellers on 300 random corpus tools (tests/classifier/agreement/)",
+        "",
+        *agreement_table(),
         "",
         "### Disagreements on the held-out servers",
         "",
