@@ -37,9 +37,11 @@ tools:
 class Setup:
     """Paths and the command line of one proxy run."""
 
-    def __init__(self, tmp_path: Path, mode: str, state_url: str | None = None) -> None:
+    def __init__(
+        self, tmp_path: Path, mode: str, state_url: str | None = None, policy: str = POLICY
+    ) -> None:
         self.policy = tmp_path / "policy.yaml"
-        self.policy.write_text(POLICY.format(mode=mode))
+        self.policy.write_text(policy.format(mode=mode))
         self.state = tmp_path / "state.db"
         self.audit = tmp_path / "audit.jsonl"
         self.env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}

@@ -66,9 +66,6 @@ class CallContext:
     waiting: dict[tuple[str, str | int], anyio.CancelScope] | None = None
     ask_client: ClientAsk | None = None
     """Asks the client over the transport (2025-11-25 `elicitation/create`), when it can."""
-    approved: str | None = None
-    """Why this call was approved, once it was: the gate may judge the same call again
-    (counters changed meanwhile) and must not ask a second time."""
     progress_interval: float = PROGRESS_INTERVAL
     """Seconds between progress notifications while the call waits (with a progressToken)."""
 
@@ -120,14 +117,8 @@ class GateApprovals:
 
         Fails closed: an unreachable approval store or an unknown approval id denies.
         """
-        context = CALL_CONTEXT.get()
-        if context is not None and context.approved is not None:
-            return replace(decision, verdict=Verdict.ALLOW, reason=context.approved)
         try:
-            final = await self._resolve(call, decision, peer)
-            if context is not None and final.allowed:
-                context.approved = final.reason
-            return final
+            return await self._resolve(call, decision, peer)
         except StoreUnavailable as error:
             reason = f"approval is required and the approval store is unreachable: {error}"
         except ApprovalNotFound as error:

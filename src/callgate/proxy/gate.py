@@ -6,15 +6,25 @@ phases in order, stopping at the first that refuses:
     strict checks    `name` a string, `arguments` an object (else a JSON-RPC error)
     hidden           a hidden tool is refused as if it did not exist
     counters         the last values seen of the counters the matching rules read
-    evaluate         the pure policy engine decides (with guards on those counters)
+    evaluate         the pure policy engine decides (with guards on those counters): a
+                     rule's denial, a spend cap reached, or ALLOW / APPROVAL_REQUIRED
     confirm          a decision that relied on counters but reserves nothing is checked
                      against the store's guards first (a changed counter: judge again)
-    approval         APPROVAL_REQUIRED goes to the `approvals` collaborator (none: deny)
     validate         arguments against the tool's `inputSchema` when the rule asks
     reserve          rate-limit slots and counter charges, all-or-nothing, guards checked
                      in the same step; a counter out of range means judge again with the
                      values the store returned (bounded)
+    approval         APPROVAL_REQUIRED goes to the `approvals` collaborator (none: deny),
+                     the reservation held while a person decides; anything but an
+                     approval rolls it back
     forward          remembered as in flight until the server answers
+
+Every refusal that is cheap and certain comes before the approval phase, so a person is
+only ever asked about a call that would run. The reservation is taken before asking and
+held during the wait: other calls see the slots and amounts a waiting call would use, so
+they cannot overtake it past a limit, and a person is never asked about a call that a
+limit would refuse once approved. Denied, timed out, withdrawn or still pending (retry
+mode, a prompt in the client) gives the reservation back at once.
 
 The facts a call is judged with carry the tool's risk category (`categorize`) and, only
 when the policy has a `flags:` block, its flags (`flag`): a policy without flag entries
@@ -260,7 +270,7 @@ class Gate:
         return Forward(message)
 
     async def _decide(self, call: ToolCall, peer: Peer) -> tuple[Decision, Reservation | None]:
-        """Run the phases up to the reservation; returns the decision and what was held.
+        """Run the phases up to the approval; returns the decision and what was held.
 
         Counters are judged from the values this gate last saw (never read first); the
         decision's guards say in which range each must still be, and the store checks
@@ -269,6 +279,9 @@ class Gate:
         charges) is confirmed the same way before the gate acts on it, unless it was
         judged from values the store returned in this same decision. A refused guard
         returns the current values: remember them and judge again (bounded).
+
+        Arguments are validated and charges reserved before a person is asked: the
+        approval phase only ever sees a call that would run.
         """
         fresh: Mapping[CounterKey, Decimal] = {}  # values the store just returned
         for _ in range(MAX_STALE_RETRIES):
@@ -295,11 +308,8 @@ class Gate:
             )
             decision = judge.evaluate(call, facts)
             guards = decision.guards
-            if (
-                guards
-                and not (decision.allowed and decision.charges)
-                and not guards.keys() <= fresh.keys()
-            ):
+            proceeds = decision.verdict in _PROCEEDS
+            if guards and not (proceeds and decision.charges) and not guards.keys() <= fresh.keys():
                 try:
                     confirmed = await self.store.reserve((), guards, now)
                 except StoreUnavailable:
@@ -312,28 +322,34 @@ class Gate:
                     continue
                 if confirmed is not None:
                     self._remember(confirmed.values)
-            if decision.verdict is Verdict.APPROVAL_REQUIRED:
-                decision = await self._ask_approval(call, decision, peer)
-            if not decision.allowed:
+            if not proceeds:
                 return decision, None
             if decision.validate_arguments:
                 problem = self._validate(call)
                 if problem is not None:
                     return _invalid(decision, problem), None
-            if not decision.charges:
-                return decision, None
-            try:
-                held = await self.store.reserve(decision.charges, decision.guards, now)
-            except StoreUnavailable:
-                return (decision, None) if judge.fail_open else (_store_down(), None)
-            if isinstance(held, Reservation):
-                if held.values:
+            reservation: Reservation | None = None
+            if decision.charges:
+                try:
+                    held = await self.store.reserve(decision.charges, decision.guards, now)
+                except StoreUnavailable:
+                    if not judge.fail_open:
+                        return _store_down(), None
+                    held = None
+                if isinstance(held, Rejection):
+                    if held.charge is not None:
+                        return _rate_limited(held, judge), None
+                    fresh = held.fresh
+                    self._remember(fresh)
+                    continue
+                if held is not None and held.values:
                     self._remember(held.values)
-                return decision, held
-            if held.charge is not None:
-                return _rate_limited(held, judge), None
-            fresh = held.fresh
-            self._remember(fresh)
+                reservation = held
+            if decision.verdict is Verdict.APPROVAL_REQUIRED:
+                decision = await self._ask_approval(call, decision, peer, reservation)
+                if not decision.allowed:
+                    return decision, None
+            return decision, reservation
         return (
             Decision(
                 Verdict.DENY,
@@ -366,14 +382,27 @@ class Gate:
             seen.clear()
         seen.update(values)
 
-    async def _ask_approval(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
+    async def _ask_approval(
+        self, call: ToolCall, decision: Decision, peer: Peer, held: Reservation | None
+    ) -> Decision:
+        """Ask for approval holding `held`; anything but ALLOW gives it back at once."""
         if self.approvals is None:
-            return Decision(
+            final = Decision(
                 Verdict.APPROVAL_REQUIRED,
                 rule=decision.rule,
                 reason=_join(decision.reason, "approval is required and no approver is configured"),
             )
-        return await self.approvals.resolve(call, decision, peer)
+        else:
+            try:
+                final = await self.approvals.resolve(call, decision, peer)
+            except BaseException:
+                # Cancelled while a person decides (the client went away): give it back.
+                with anyio.CancelScope(shield=True):
+                    await self._release(held, commit=False)
+                raise
+        if not final.allowed:
+            await self._release(held, commit=False)
+        return final
 
     def _validate(self, call: ToolCall) -> str | None:
         schema = self.catalog.input_schema(call.server, call.tool)
@@ -548,6 +577,10 @@ class Gate:
     def in_flight(self) -> int:
         """How many forwarded requests wait for an answer."""
         return len(self._in_flight)
+
+
+_PROCEEDS = frozenset({Verdict.ALLOW, Verdict.APPROVAL_REQUIRED})
+"""Verdicts that go on to validation and the reservation (a refusal stops at once)."""
 
 
 def _flight(peer: Peer, request_id: str | int) -> tuple[str, str | int]:
