@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scan.paged_server import ROOT
+from tests.scan.paged_server import ROOT, TOOLS, running_http
 
 CALLGATE = [sys.executable, "-m", "callgate"]
 DEMO_SERVER = [sys.executable, "-m", "callgate.demo.server"]
@@ -62,6 +62,17 @@ def test_catalog_of_a_stdio_server_writes_linked_html_and_markdown(tmp_path: Pat
     assert "financial" in refund
     assert "large amounts need approval" in refund
     assert "hide: [issue_refund]" in refund
+
+
+def test_catalog_of_an_http_server_with_headers(tmp_path: Path) -> None:
+    with running_http(token="sekrit") as url:
+        done = _callgate(
+            "catalog", "-o", str(tmp_path), "--upstream", url, "--header", "X-Token: sekrit"
+        )
+
+    assert done.returncode == 0, done.stderr
+    assert {path.stem for path in (tmp_path / "tools").glob("*.md")} == {t.name for t in TOOLS}
+    assert url in (tmp_path / "index.md").read_text()
 
 
 def test_catalog_from_a_tools_file_on_stdin(tmp_path: Path) -> None:
