@@ -234,6 +234,8 @@ def _read(verb: str, objects: frozenset[str], context: Context, order: tuple[str
         return Effect(W, "a git fetch updates the repository's refs")
     if verb == "snapshot" and not objects.isdisjoint(_SERVICES | {"volume", "disk", "droplet"}):
         return Effect(W, "taking a snapshot of a server or volume creates one")
+    if verb == "resolve" and not objects.isdisjoint(_DISCUSSIONS):
+        return Effect(W, "resolving a thread or an incident changes its state")
     if verb in ("format", "convert") and not objects.isdisjoint(_DOCUMENT_PARTS):
         return Effect(W, f"'{verb}' changes the document or writes a new file")
     if verb in ("generate", "simulate", "preview", "estimate", "plan", "diff", "validate"):
@@ -241,6 +243,15 @@ def _read(verb: str, objects: frozenset[str], context: Context, order: tuple[str
     return Effect(R, f"'{verb}' only retrieves or computes")
 
 
+# `deployment_status`, `deployment_key`: a part of a deployment, not a deploy.
+_DEPLOYMENT_PARTS = words(
+    """record records status statuses key keys config configuration setting settings
+    protection rule rules environment log logs history branch"""
+)
+_DISCUSSIONS = words(
+    """comment comments thread threads issue issues incident incidents alert alerts
+    conversation ticket discussion"""
+)
 _DOCUMENT_PARTS = words(
     """text table cell paragraph document range heading row column sheet slide shape chart
     pdf docx file footnote"""
@@ -331,6 +342,12 @@ def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[st
         return Effect(R, "opening reads what is opened")
     if verb == "download":
         return Effect(W, "downloading saves what it fetches into a local file", 6)
+    if (
+        verb in ("create", "update")
+        and order[:1] == ("deployment",)
+        and _DEPLOYMENT_PARTS.isdisjoint(order[1:2])
+    ):
+        return Effect(X, f"'{verb}' a deployment deploys", 5)
     if verb == "provision":
         return Effect(W, "provisioning billable infrastructure is write", 3)
     if verb == "migrate" and not objects.isdisjoint({"database", "db", "schema"}):
@@ -395,7 +412,9 @@ def _run(verb: str, objects: frozenset[str], context: Context, order: tuple[str,
         return Effect(X, f"'{verb}' interrupts what is running; that cannot be taken back")
     if context.trades and not objects.isdisjoint(_POSITIONS) and verb in ("execute", "run"):
         return Effect(F, "executing an order trades")
-    if verb in ("start", "boot") and not objects.isdisjoint(_SERVICES):
+    if verb in ("start", "resume", "unpause") and not objects.isdisjoint(_SCHEDULES):
+        return Effect(W, f"'{verb}' a schedule or sensor enables it; stopping it undoes that", 11)
+    if verb == "start" and not objects.isdisjoint(_SERVICES):
         return Effect(W, f"'{verb}' a service or instance changes its state (rule 11)", 11)
     if verb == "resume" and money_object(objects, context, order) is not None:
         return Effect(F, "resuming a subscription bills again")
@@ -406,11 +425,13 @@ def _run(verb: str, objects: frozenset[str], context: Context, order: tuple[str,
     return Effect(X, f"'{verb}' runs something whose effects reach beyond the call", runs_code=True)
 
 
+_SCHEDULES = words("schedule schedules sensor sensors dag dags cron trigger triggers")
 _RUNNABLE = words("script code command test tests program job pipeline workflow")
 _SERVICES = words(
     """instance instances server servers service services container containers vm vms
     cluster clusters database db dyno dynos app apps application node nodes machine
-    machines pod pods workspace environment"""
+    machines pod pods workspace environment mysql postgres postgre postgresql redis mongodb
+    mariadb compose stack"""
 )
 
 
@@ -425,6 +446,8 @@ def _send(verb: str, objects: frozenset[str], context: Context, order: tuple[str
         return Effect(X, "forwarding a port opens a tunnel that lasts beyond the call")
     if verb in ("reply", "forward", "respond") and not context.messaging:
         return Effect(W, "a reply to a comment stays inside the system", 4)
+    if verb == "publish" and not objects.isdisjoint(_INSIDE):
+        return Effect(W, "publishing a draft or comments inside the system changes their state", 4)
     if verb == "publish" and not objects.isdisjoint(IMAGE_OBJECTS | {"version", "release"}):
         return Effect(X, "publishing a release deploys it", 5)
     if verb == "send" and not objects.isdisjoint(_INPUTS) and not objects.isdisjoint(_SESSIONS):
@@ -440,6 +463,7 @@ def _send(verb: str, objects: frozenset[str], context: Context, order: tuple[str
 _INPUTS = words("input command commands keys keystrokes text stdin")
 _SESSIONS = words("process terminal shell session repl console pty tty")
 _DEVICE_KEYS = words("key keys text device screen home button app")
+_INSIDE = words("comment comments draft pull_request review reviews")
 _SUBMITTED_DATA = words(
     """mapping mappings data metric metrics telemetry feedback heartbeat analytics log logs
     span spans trace traces"""
@@ -491,6 +515,10 @@ def _delete(verb: str, objects: frozenset[str], context: Context, order: tuple[s
         return Effect(X, "drag and drop drives the page", 7)
     if verb == "clear" and context.drives and not objects.isdisjoint(_FIELDS):
         return Effect(X, "clearing a field drives the page", 7)
+    if verb == "clear" and not objects.isdisjoint({"run", "task", "instance", "job"}):
+        return Effect(X, "clearing a run or task makes the scheduler run it again")
+    if verb in ("delete", "remove") and not objects.isdisjoint({"lock", "lease", "hold"}):
+        return Effect(W, "removing a lock releases it")
     if verb == "revoke":
         return Effect(D, "revoking credentials or access cannot be taken back by the call")
     if verb == "remove" and not objects.isdisjoint(_UNDONE_REACTIONS):
@@ -506,7 +534,9 @@ _DETACHABLE = words(
     favourite favorite bookmark reblog like star contact contacts subscriber subscribers
     product products segment collection watcher watchers follower"""
 )
-_UNDONE_REACTIONS = words("reaction reactions like likes favourite favorite bookmark star vote")
+_UNDONE_REACTIONS = words(
+    "reaction reactions like likes favourite favorite bookmark star vote approval"
+)
 _FIELDS = words("field input text value form selection textbox")
 _ACCESS = words("member members user users permission permissions access role roles collaborator")
 

@@ -53,7 +53,7 @@ VERBS: dict[str, VerbKind] = {
         generate simulate forecast format review grep stat wait audit recall score rank
         classify tokenize predict infer answer ask research crawl scrape geocode transcribe
         screenshot snapshot capture export examine investigate traverse walk glob
-        understand whois dig quote filter sort aggregate evaluate benchmark profile observe
+        understand whois dig quote filter sort aggregate evaluate benchmark observe
         test provide receive listen""",
     ),
     **_kind(
@@ -74,13 +74,14 @@ VERBS: dict[str, VerbKind] = {
         authenticate login logout connect disconnect join leave select choose
         complete finish compose protect unprotect share pull emulate hide unhide download
         mention place issue initiate flag unflag alter reduce decrease increase change vote
+        forget reactivate suppress unsuppress extend
         unfavourite unfavorite unreblog unboost unbookmark unlike unblock""",
     ),
     **_kind(
         VerbKind.RUN,
         """run execute exec invoke call trigger eval launch start restart spawn dispatch
         build compile interpret automate rerun retry reboot resume unpause kickoff fire emit
-        repl boot mint powercycle""",
+        repl boot mint powercycle materialize rebuild""",
     ),
     **_kind(
         VerbKind.SEND,
@@ -197,7 +198,7 @@ TRADING_WORDS = _set(
 STRONG_TRADING_WORDS = _set(
     """stock stocks symbol crypto ticker futures perp perpetual spot leverage margin
     portfolio broker brokerage trading coin coins equity equities forex fx takeprofit
-    stoploss kalshi contracts"""
+    stoploss kalshi contracts trailing"""
 )
 
 # Cancelling or stopping these stops work that can be started again (rule 11: write).
@@ -205,6 +206,7 @@ JOB_OBJECTS = _set(
     """job task run build pipeline workflow execution migration operation process query
     thread session timer import export backup upload download stream transcode scan crawl
     training finetuning batch check replication instance server container service
+    prediction predictions trainings
     deployment rollout generation request command terminal pod
     recording trace profiling watch loop queue queued"""
 )
@@ -218,7 +220,7 @@ AGREEMENT_OBJECTS = _set(
 
 # What a send-like `create`/`post`/`add` delivers to people (rule 4).
 MESSAGE_OBJECTS = _set(
-    """email mail message sms notification alert invite invitation reminder newsletter
+    """email mail message sms notification invite invitation reminder newsletter
     campaign broadcast tweet dm chat announcement fax voicemail whatsapp letter postcard
     reply mms draft sticker poll incident responder responders"""
 )
@@ -294,7 +296,7 @@ NON_MESSAGE_HEADS = _set(
     rules filter filters label labels folder folders contact contacts id ids provider
     providers route routes channel channels server servers sender senders suppression
     audience audiences segment segments topic topics log logs history status type types
-    point points pack packs grouping setting settings"""
+    point points pack packs grouping setting settings metric metrics data"""
 )
 
 # Where a reply or a forward reaches people (rule 4); elsewhere it is a comment.
@@ -333,7 +335,7 @@ TEST_READ_OBJECTS = _set(
 
 # Browser, device and desktop words: where `type`, `press`, `open`, `close` drive.
 DRIVE_CONTEXT = _set(
-    """browser page element selector xpath tab window screen device app mobile android ios
+    """browser page element selector xpath tab window screen device mobile android ios
     iphone desktop mouse keyboard cursor button dom webpage viewport click emulator
     simulator playwright puppeteer selenium webdriver touch gesture coordinate coordinates
     adb ui frame iframe chrome firefox webview light lights thermostat climate vacuum garage
@@ -355,7 +357,7 @@ MODEL_OBJECTS = _set("model llm completion embedding inference prompt chatbot")
 # A `build` of these assembles text for the caller (rule 6).
 BUILD_TEXT_OBJECTS = _set(
     """query url prompt filter payload request message string expression regex template
-    link uri cron command_string"""
+    link uri cron command_string transaction tx swap payload"""
 )
 
 # Credentials words: touching them is a flag, creating or granting them raises severity.

@@ -18,6 +18,7 @@ from callgate.classifier.lazy import lazy_property
 from callgate.classifier.lexicon import (
     DML_PHRASE,
     LEAD_IN,
+    NON_MESSAGE_HEADS,
     NOUN_LIKE_VERBS,
     READ_ONLY_PHRASE,
     TEMPLATED_PHRASE,
@@ -230,6 +231,9 @@ class ToolText:
             kind = VERBS.get(token)
             if kind is None or kind is VerbKind.GENERIC:
                 continue
+            following = tokens[index + 1] if index + 1 < len(tokens) else ""
+            if token in NOUN_LIKE_VERBS and following in NON_MESSAGE_HEADS:
+                continue  # "Report email metrics": `email` names the metrics
             run = [token, *self._verb_run(token)]
             end = index + 1
             while end < len(tokens) and (tokens[end] in run or tokens[end] in _CONJUNCTIONS):
@@ -280,14 +284,18 @@ def primary_verb(
     found = [
         (index, token)
         for index, token in enumerate(tokens)
-        if token in VERBS and token not in plurals
+        if token in VERBS and token not in plurals and (index == 0 or tokens[index - 1] != "by")
     ]
     if not found:
         return None
     first = found[0]
     if first[1] in NOUN_LIKE_VERBS or VERBS[first[1]] is VerbKind.GENERIC:
         for index, token in found[1:]:
-            if token not in NOUN_LIKE_VERBS and VERBS[token] is not VerbKind.GENERIC:
+            if token in NOUN_LIKE_VERBS or VERBS[token] is VerbKind.GENERIC:
+                continue
+            # A name that starts with its verb keeps it (`run_task_sync_get`) unless the
+            # later verb ends the name (`refund_get`, `run_list`).
+            if first[0] > 0 or index == len(tokens) - 1 or VERBS[first[1]] is VerbKind.GENERIC:
                 return index, token
     return first
 
