@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     identical = here == other and here == digest(tools)
     met = scaled < TARGET_SECONDS and identical
     print(
-        f"| tools | rounds | best (CPU) | median (CPU) | per tool | {TARGET_COUNT:,} tools | identical |"
+        "| tools | rounds | best (CPU) | median (CPU) | per tool "
+        f"| {TARGET_COUNT:,} tools | identical |"
     )
     print("|---|---|---|---|---|---|---|")
     print(
