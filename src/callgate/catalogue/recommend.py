@@ -610,13 +610,20 @@ def _finish(build: _Builder, asks_always: bool) -> Recommendation:
     validate = build.tool.has_schema
     cases: list[dict[str, Any]] = []
     if not asks_always:
-        allowed = _case(tool, "a call within the rules is allowed", build.sample, "allow")
+        allowed = build_case(
+            f"{tool}: a call within the rules is allowed", tool, build.sample, "allow"
+        )
         if validate:
             allowed["validate_arguments"] = True
         cases.append(allowed)
     for title, overrides, expect, rule, counters in build.firing:
-        case = _case(
-            tool, title, {**build.sample, **overrides}, expect, rule=rule, counters=counters
+        case = build_case(
+            f"{tool}: {title}",
+            tool,
+            {**build.sample, **overrides},
+            expect,
+            rule=rule,
+            counters=counters,
         )
         if validate and rule == RULE_APPROVAL:
             case["validate_arguments"] = True
@@ -638,21 +645,24 @@ def _finish(build: _Builder, asks_always: bool) -> Recommendation:
     )
 
 
-def _case(
+def build_case(
+    name: str,
     tool: str,
-    title: str,
     args: Mapping[str, Any],
     expect: str,
     *,
     rule: str | None = None,
     counters: Mapping[str, Any] | None = None,
+    flags: list[str] | None = None,
 ) -> dict[str, Any]:
-    case: dict[str, Any] = {"name": f"{tool}: {title}", "tool": tool, "args": dict(args)}
-    case["expect"] = expect
+    """A `callgate test` case: the call, the decision expected and optionally its rule."""
+    case: dict[str, Any] = {"name": name, "tool": tool, "args": dict(args), "expect": expect}
     if rule is not None:
         case["rule"] = rule
     if counters:
         case["counters"] = dict(counters)
+    if flags:
+        case["flags"] = list(flags)
     return case
 
 

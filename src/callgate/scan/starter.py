@@ -21,6 +21,7 @@ from callgate.catalogue.definition import ToolDefinition, read_definition, summa
 from callgate.catalogue.recommend import (
     RULE_CREDENTIALS,
     Recommendation,
+    build_case,
     flag_entries,
     recommend,
 )
@@ -138,7 +139,7 @@ def flag_case(flag: str, default: str, unknown: str) -> dict[str, Any] | None:
     """A case showing a flag entry fire for a tool the scan did not see (None: it cannot)."""
     if default != "allow" or flag != Flag.CREDENTIALS.value:
         return None  # under default: deny the unseen tool is denied before any flag entry
-    return _case(
+    return build_case(
         f"a new tool that touches {flag} needs approval",
         unknown,
         {},
@@ -150,30 +151,13 @@ def flag_case(flag: str, default: str, unknown: str) -> dict[str, Any] | None:
 
 def default_case(default: str, unknown: str) -> dict[str, Any]:
     """A case for a tool the scan did not see: `default` decides it."""
-    return _case(
+    return build_case(
         f"a tool the scan did not see follows default: {default}",
         unknown,
         {},
         "allow" if default == "allow" else "deny",
         rule=None if default == "allow" else "default",
     )
-
-
-def _case(
-    name: str,
-    tool: str,
-    args: dict[str, Any],
-    expect: str,
-    *,
-    rule: str | None = None,
-    flags: list[str] | None = None,
-) -> dict[str, Any]:
-    case: dict[str, Any] = {"name": name, "tool": tool, "args": dict(args), "expect": expect}
-    if rule is not None:
-        case["rule"] = rule
-    if flags:
-        case["flags"] = list(flags)
-    return case
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
