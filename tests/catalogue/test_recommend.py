@@ -216,6 +216,21 @@ def test_urls_get_a_host_allowlist_lists_by_element(tmp_path: Path) -> None:
     assert_recommendation_holds(recommendation, tmp_path)
 
 
+def test_a_tool_that_drives_a_browser_is_fenced_not_approved_click_by_click(
+    tmp_path: Path,
+) -> None:
+    navigate = tool("browser_navigate", ("url",), url="string")
+    driving = recommend(navigate, verdict("browser_navigate", Category.EXECUTE, rule=7))
+    running = recommend(navigate, verdict("browser_navigate", Category.EXECUTE, rule=5))
+
+    assert driving is not None and running is not None
+    assert RULE_APPROVAL not in _rules(driving)
+    assert RULE_HOSTS in _rules(driving)
+    assert any("rate_limit" in rule.rule for rule in driving.rules)
+    assert RULE_APPROVAL in _rules(running)
+    assert_recommendation_holds(driving, tmp_path)
+
+
 def test_sending_tool_gets_a_recipient_allowlist(tmp_path: Path) -> None:
     send = tool(
         "send_email",

@@ -123,6 +123,12 @@ def test_the_effect_of_one_call_decides_the_category(
     assert result.category is category, result.reasons
 
 
+def test_the_deciding_rule_is_given_by_number() -> None:
+    assert classify_tool(_tool("browser_click", "Click an element on the page")).rule == 7
+    assert classify_tool(_tool("send_email", "Send an email")).rule == 4
+    assert classify_tool(_tool("get_user", "Get a user")).rule is None
+
+
 def test_destructive_hint_on_an_ordinary_update_stays_write() -> None:
     result = classify_tool(
         _tool(
@@ -318,6 +324,7 @@ def test_classification_serialises_every_field() -> None:
         "doubts": list(result.doubts),
         "flag_reasons": {flag.value: why for flag, why in result.flag_reasons},
         "severity_reasons": list(result.severity_reasons),
+        "rule": result.rule,
     }
     assert result.to_meta() == {
         "category": "destructive",

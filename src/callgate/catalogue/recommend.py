@@ -14,8 +14,9 @@ speak first):
 3. **a daily spend cap** for financial tools with an amount (`state` counter with
    `increment_from`);
 4. **approval for every call** of an execute, destructive or financial tool (a financial
-   tool with a numeric amount asks above the threshold instead) and of any tool that
-   touches credentials;
+   tool with a numeric amount asks above the threshold instead; a tool that drives a
+   browser or a device is fenced by its allowlists and rate limit instead, since nobody
+   can approve every click) and of any tool that touches credentials;
 5. **a rate limit** sized per category, tighter for credentials, bulk, personal data,
    infrastructure and sending, scoped per agent where a new session must not reset it;
 
@@ -98,6 +99,7 @@ FLAG_PACE: Final[dict[Flag, tuple[Pace, frozenset[Category]]]] = {
     Flag.EXTERNAL_COMMS: (Pace(20, "hour", "agent"), frozenset({Category.EXECUTE})),
 }
 _APPROVAL_CATEGORIES = frozenset({Category.EXECUTE, Category.DESTRUCTIVE, Category.FINANCIAL})
+DRIVES_A_DEVICE: Final = 7  # the taxonomy's decision: driving a browser, phone or desktop
 
 
 def _words(text: str) -> frozenset[str]:
@@ -284,7 +286,10 @@ def recommend(tool: ToolDefinition, result: Classification) -> Recommendation | 
         return None
     build = _Builder(tool, result)
     category = result.category
-    asks_always = category in _APPROVAL_CATEGORIES or result.has(Flag.CREDENTIALS)
+    # Driving a browser or a device (rule 7) is execute, but a person cannot approve every
+    # click: such a tool is fenced by its URL allowlist and a rate limit instead.
+    drives = category is Category.EXECUTE and result.rule == DRIVES_A_DEVICE
+    asks_always = (category in _APPROVAL_CATEGORIES and not drives) or result.has(Flag.CREDENTIALS)
     amount = _amount(build) if category is Category.FINANCIAL else None
     numeric_amount = amount is not None and not amount.is_list and amount.holds("number")
     if numeric_amount and not result.has(Flag.CREDENTIALS):

@@ -127,6 +127,9 @@ class Classification:
     doubts: tuple[str, ...] = ()
     flag_reasons: tuple[tuple[Flag, str], ...] = ()
     severity_reasons: tuple[str, ...] = ()
+    rule: int | None = None
+    """The number of the taxonomy's borderline decision that set the category, if one did
+    (7: it drives a browser or a device; docs/classifier.md lists them)."""
 
     def has(self, flag: Flag) -> bool:
         """Whether the tool touches what `flag` names."""
@@ -146,6 +149,7 @@ class Classification:
             "doubts": list(self.doubts),
             "flag_reasons": {flag.value: why for flag, why in self.flag_reasons},
             "severity_reasons": list(self.severity_reasons),
+            "rule": self.rule,
         }
 
     def to_meta(self) -> dict[str, Any]:

@@ -64,6 +64,7 @@ def classify_tool(tool: Mapping[str, Any]) -> Classification:
         doubts=tuple(verdict.doubts),
         flag_reasons=flag_reasons,
         severity_reasons=tuple(severity_reasons),
+        rule=decided.rule if decided is not None else None,
     )
 
 
