@@ -279,92 +279,67 @@ def read_description(text: ToolText) -> list[Evidence]:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class _Phrase:
+    """A phrase that is evidence on its own wherever it stands in the first paragraph."""
+
+    pattern: re.Pattern[str]
+    category: Category
+    says: str
+    strength: Strength
+    rule: int | None = None
+    overrides_read: bool = False
+    runs_code: bool = False
+    unless_read_only: bool = False
+
+
+_PHRASES = (
+    _Phrase(IRREVERSIBLE_PHRASE, D, "speaks of irreversible removal", Strength.RAISES),
+    _Phrase(
+        RUNS_CODE_PHRASE,
+        X,
+        "says it runs code or commands",
+        Strength.RAISES,
+        runs_code=True,
+        unless_read_only=True,
+    ),
+    _Phrase(SENDS_PHRASE, X, "says it sends", Strength.RAISES, 4),
+    _Phrase(MONEY_PHRASE, F, "says it moves money", Strength.RAISES),
+    _Phrase(PREVIEW_PHRASE, R, "speaks of a preview", Strength.SUPPORTS, 6),
+    _Phrase(AUTO_PAY_PHRASE, F, "says it pays by itself", Strength.RAISES, overrides_read=True),
+    _Phrase(
+        GENERIC_API_PHRASE,
+        X,
+        "offers any API call",
+        Strength.RAISES,
+        overrides_read=True,
+        runs_code=True,
+    ),
+)
+
+
 def _phrases(text: ToolText) -> list[Evidence]:
-    summary = text.summary
     found: list[Evidence] = []
     read_only = text.read_only
     if read_only is not None:
-        found.append(
-            Evidence(
-                R, f"the description says '{read_only.group(0)}'", Source.PHRASE, Strength.BOUNDS
+        said = f"the description says '{read_only.group(0)}'"
+        found.append(Evidence(R, said, Source.PHRASE, Strength.BOUNDS))
+    for phrase in _PHRASES:
+        if phrase.unless_read_only and read_only is not None:
+            continue
+        match = phrase.pattern.search(text.summary)
+        if match is not None:
+            found.append(
+                Evidence(
+                    phrase.category,
+                    f"the description {phrase.says} ('{match.group(0)}')",
+                    Source.PHRASE,
+                    phrase.strength,
+                    phrase.rule,
+                    overrides_read=phrase.overrides_read,
+                    runs_code=phrase.runs_code,
+                )
             )
-        )
-    irreversible = IRREVERSIBLE_PHRASE.search(summary)
-    if irreversible is not None:
-        found.append(
-            Evidence(
-                D,
-                f"the description speaks of irreversible removal ('{irreversible.group(0)}')",
-                Source.PHRASE,
-                Strength.RAISES,
-            )
-        )
-    runs = RUNS_CODE_PHRASE.search(summary)
-    if runs is not None and read_only is None:
-        found.append(
-            Evidence(
-                X,
-                f"the description says it runs code or commands ('{runs.group(0)}')",
-                Source.PHRASE,
-                Strength.RAISES,
-                runs_code=True,
-            )
-        )
-    sends = SENDS_PHRASE.search(summary)
-    if sends is not None:
-        found.append(
-            Evidence(
-                X,
-                f"the description says it sends ('{sends.group(0)}')",
-                Source.PHRASE,
-                Strength.RAISES,
-                4,
-            )
-        )
-    money = MONEY_PHRASE.search(summary)
-    if money is not None:
-        found.append(
-            Evidence(
-                F,
-                f"the description says it moves money ('{money.group(0)}')",
-                Source.PHRASE,
-                Strength.RAISES,
-            )
-        )
-    preview = PREVIEW_PHRASE.search(summary)
-    if preview is not None:
-        found.append(
-            Evidence(
-                R,
-                f"the description speaks of a preview ('{preview.group(0)}')",
-                Source.PHRASE,
-                Strength.SUPPORTS,
-                6,
-            )
-        )
-    pays = AUTO_PAY_PHRASE.search(summary)
-    if pays is not None:
-        found.append(
-            Evidence(
-                F,
-                f"the description says it pays by itself ('{pays.group(0)}')",
-                Source.PHRASE,
-                Strength.RAISES,
-                overrides_read=True,
-            )
-        )
-    generic = GENERIC_API_PHRASE.search(summary)
-    if generic is not None:
-        found.append(
-            Evidence(
-                X,
-                f"the description offers any API call ('{generic.group(0)}')",
-                Source.PHRASE,
-                Strength.RAISES,
-                overrides_read=True,
-                runs_code=True,
-            )
-        )
     found.extend(_listed_operations(text))
     return found
 
