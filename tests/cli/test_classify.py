@@ -214,3 +214,22 @@ def test_registering_classify_and_scan_imports_no_mcp_client() -> None:
     )
 
     assert done.stdout.strip() == "[]"
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    tools = [{"name": f"delete_{n}", "description": "Delete a record"} for n in range(3000)]
+    path = tmp_path / "tools.json"
+    path.write_text(json.dumps(tools))
+    with subprocess.Popen(
+        [sys.executable, "-m", "callgate", "classify", "--tools", str(path), "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    ) as process:
+        assert process.stdout is not None and process.stderr is not None
+        assert process.stdout.read(10)
+        process.stdout.close()  # like `| head -c 10`
+        stderr = process.stderr.read().decode()
+        code = process.wait(timeout=60)
+
+    assert "Traceback" not in stderr
+    assert code == 141
