@@ -468,6 +468,8 @@ async def test_cancelled_calls_give_their_slot_back(
 async def test_a_batch_is_judged_element_by_element(
     policy: Path, tmp_path: Path, env: dict[str, str]
 ) -> None:
+    """On 2025-03-26, the one protocol revision with batches (tests/transports/test_batches.py
+    has the rest: every version, every mode)."""
     log = tmp_path / "upstream.log"
     command = callgate_run(policy, tmp_path / "a.jsonl", recorded(log, SDK_SERVER))
     session = await RawSession.start(command, env)
@@ -478,7 +480,7 @@ async def test_a_batch_is_judged_element_by_element(
         "params": {"name": "add", "arguments": {"a": 99, "b": 1}},
     }
     with anyio.fail_after(30):
-        await session.initialize()
+        await session.initialize("2025-03-26")
         await session.send_line(f"[{json.dumps(denied)}, 7]".encode())
         replies = await session.receive_batch()
         await session.call("after", "ping", {})

@@ -12,6 +12,9 @@ import pytest
 HERE = Path(__file__).parent
 UPSTREAM_SERVER = HERE / "upstream_server.py"
 FASTMCP_HTTP_SERVER = HERE / "fastmcp_http_server.py"
+KINDS = ["url", "command"]
+COMMAND = [sys.executable, str(UPSTREAM_SERVER), "stdio"]
+"""The fixture server over stdio: the upstream of a listener in front of a command."""
 
 
 def start_http_server(*command: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -50,6 +53,19 @@ def anyio_backend() -> str:
 @pytest.fixture
 def upstream_url() -> Iterator[str]:
     """The /mcp URL of a fresh fixture server (Streamable HTTP, stateful sessions)."""
+    process, url = start_http_server()
+    try:
+        yield url
+    finally:
+        stop(process)
+
+
+@pytest.fixture(params=KINDS)
+def upstream(request: pytest.FixtureRequest) -> Iterator[str | list[str]]:
+    """A listener's upstream: the fixture server's URL, or the command that runs it."""
+    if request.param == "command":
+        yield COMMAND
+        return
     process, url = start_http_server()
     try:
         yield url

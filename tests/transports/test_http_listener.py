@@ -24,7 +24,13 @@ from mcp_types import ElicitResult
 
 from callgate.policy.decision import Agent
 from callgate.transports.http_listener import serve_http
-from tests.transports.conftest import FASTMCP_HTTP_SERVER, UPSTREAM_SERVER, start_http_server, stop
+from tests.transports.conftest import (
+    COMMAND,
+    FASTMCP_HTTP_SERVER,
+    KINDS,
+    start_http_server,
+    stop,
+)
 from tests.transports.guard import Guard
 from tests.transports.helpers import (
     Asked,
@@ -38,22 +44,7 @@ from tests.transports.helpers import (
 pytestmark = pytest.mark.anyio
 
 MODES = ["auto", "legacy"]
-KINDS = ["url", "command"]
-COMMAND = [sys.executable, str(UPSTREAM_SERVER), "stdio"]
 OPERATOR_HEADERS = {"X-Upstream-Token": "operator-secret"}
-
-
-@pytest.fixture(params=KINDS)
-def upstream(request: pytest.FixtureRequest) -> Iterator[str | list[str]]:
-    """The listener's upstream: the fixture server's URL, or the command that runs it."""
-    if request.param == "command":
-        yield COMMAND
-        return
-    process, url = start_http_server()
-    try:
-        yield url
-    finally:
-        stop(process)
 
 
 @asynccontextmanager

@@ -32,6 +32,13 @@ def echo(text: str) -> str:
 
 
 @server.tool()
+async def block() -> str:
+    """Never answer (until the process ends)."""
+    await anyio.Event().wait()
+    return "unreachable"
+
+
+@server.tool()
 async def count(steps: int, ctx: Context) -> str:
     """Report progress `steps` times, then finish."""
     for step in range(1, steps + 1):

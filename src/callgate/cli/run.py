@@ -69,7 +69,8 @@ def register(subparsers: Any) -> None:
         type=float,
         default=600.0,
         metavar="SECONDS",
-        help="after this, an unanswered call's counters are rolled back",
+        help="after this, an unanswered call's counters are rolled back (and a batched "
+        "request is answered with a timeout error)",
     )
     parser.add_argument(
         "--admin-token-env",
@@ -220,6 +221,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
                     allowed_hosts=args.allow_host,
                     admin=admin,
                     announcer=announcer,
+                    call_timeout=options.call_timeout,
                 )
             if args.upstream:
                 from callgate.transports.http_upstream import run_stdio_to_http
@@ -232,6 +234,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
                     agent=agent,
                     max_message_bytes=options.max_message_bytes,
                     announcer=announcer,
+                    call_timeout=options.call_timeout,
                 )
             from callgate.transports.stdio import run_stdio
 
@@ -241,6 +244,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
                 server=server,
                 agent=agent,
                 max_bytes=options.max_message_bytes,
+                call_timeout=options.call_timeout,
                 announcer=announcer,
             )
 

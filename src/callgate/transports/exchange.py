@@ -16,7 +16,7 @@ class Outgoing:
     """What the listener hands a backend: the client's request after judging."""
 
     messages: list[Message]
-    was_batch: bool
+    """One message (a batch is split before it reaches a backend), none for GET/DELETE."""
     headers: dict[str, str]
     peer: Peer
     accepts_sse: bool

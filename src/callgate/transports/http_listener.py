@@ -51,6 +51,7 @@ from callgate.proxy.hooks import (
     OPENED_SESSION,
     ClientNotifier,
     ClientRequests,
+    Forward,
     Interceptor,
     Message,
     Peer,
@@ -64,6 +65,18 @@ from callgate.proxy.jsonrpc import (
     error_response,
 )
 from callgate.transports import headers as mcp_headers
+from callgate.transports.batch import (
+    BATCH_VERSION,
+    REQUEST_TIMEOUT,
+    Batch,
+    allows_batches,
+    cancel_notice,
+    join,
+    refuse_batch,
+    refuse_element,
+    repeated_id,
+    timeout_reason,
+)
 from callgate.transports.exchange import Answer, Backend, Outgoing
 from callgate.transports.http_children import SUBSCRIPTION_ID, ChildBackend
 from callgate.transports.http_upstream import (
@@ -83,7 +96,7 @@ from callgate.transports.relay import (
     judge_client,
     judge_server,
     synthesize_error,
-    wire_batch,
+    wire,
 )
 from callgate.transports.security import HostPolicy, is_loopback
 from callgate.transports.sse import HEADERS as SSE_HEADERS
@@ -124,12 +137,12 @@ class HttpBackend:
 
     async def post(self, outgoing: Outgoing) -> Answer:
         headers = dict(outgoing.headers)
-        if outgoing.modern and outgoing.version is not None and not outgoing.was_batch:
+        [message] = outgoing.messages  # batches are split before they reach a backend
+        if outgoing.modern and outgoing.version is not None:
             # Rebuilt from the body callgate judged (it may have been rewritten); the
             # client's own copies were already checked against its body.
-            headers.update(mcp_headers.routing_headers(outgoing.messages[0].body, outgoing.version))
-        body = wire_batch(outgoing.messages, outgoing.was_batch)
-        return await self._open("POST", headers, body)
+            headers.update(mcp_headers.routing_headers(message.body, outgoing.version))
+        return await self._open("POST", headers, wire(message))
 
     async def get(self, outgoing: Outgoing) -> Answer:
         return await self._open("GET", outgoing.headers, None)
@@ -178,7 +191,6 @@ class _Exchange:
     send: Send
     peer: Peer
     judged: Judged = field(default_factory=Judged)
-    was_batch: bool = False
     started: bool = False
     """The SSE response began while judging (callgate asked the client something)."""
 
@@ -208,14 +220,18 @@ class _Exchange:
 
     async def finish_stream(self, bodies: list[Any]) -> None:
         """Write the last messages as events and end the stream."""
-        for body in bodies:
-            await _send_event(self.send, Event(encode(body)))
+        await self.finish_stream_with([encode(body) for body in bodies])
+
+    async def finish_stream_with(self, frames: list[bytes]) -> None:
+        """Write the last encoded frames as events and end the stream."""
+        for data in frames:
+            await _send_event(self.send, Event(data))
         await self.send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def local_body(self, extra: list[Any] | None = None) -> bytes:
-        """The local replies (plus `extra` server answers) as one message or a batch."""
-        bodies = [*self.judged.replies, *(extra or [])]
-        return encode_any(bodies if self.was_batch else bodies[0])
+    async def notice(self, data: bytes) -> None:
+        """Write a server message on this exchange's stream, starting it (once)."""
+        await self.start_stream()
+        await _send_event(self.send, Event(data))
 
 
 @dataclass
@@ -242,6 +258,8 @@ class Listener:
     """Sessions told their tools changed while no GET stream was open (for the next GET)."""
     streams: set[anyio.CancelScope] = field(default_factory=set)
     """The SSE streams open now, so a shutdown can end them at once."""
+    call_timeout: float = 600.0
+    """How long a batch waits for the server's answer to one of its requests."""
 
     def close_streams(self) -> None:
         """End every open SSE stream (shutdown: clients see their streams close)."""
@@ -389,32 +407,22 @@ class Listener:
         if not items:
             await Response(status_code=202)(request.scope, request.receive, send)
             return
-        exchange = _Exchange(request, send, ANONYMOUS_PEER, Judged(), was_batch)
-        client: ClientRequests | None = None
-        notifier: ClientNotifier | None = None
-        if _accepts_sse(request):
-            # callgate may tell this client something while judging (progress while a
-            # call waits for approval) and, on 2025-11-25, ask it something (an approval
-            # prompt): both go out on this POST's own SSE response.
-            if mcp_headers.is_modern(version):
-                notifier = OwnNotices(exchange.ask)
-            else:
-                client = notifier = OwnRequests(exchange.ask, self.questions)
-        session = request.headers.get(mcp_headers.SESSION_ID)
-        peer = self._peer(request, version, session, client, notifier)
-        exchange.peer = peer
-        exchange.judged = judged = await judge_client(self.interceptor, items, peer)
+        if was_batch:
+            await self._post_batch(request, send, items, version)
+            return
+        exchange = self._exchange(request, send, version)
+        exchange.judged = judged = await judge_client(self.interceptor, items, exchange.peer)
+        peer = exchange.peer
         if not judged.forward:
             if exchange.started:
                 await exchange.finish_stream(judged.replies)
             elif judged.replies:
-                await exchange.respond(json_answer(200, exchange.local_body()))
+                await exchange.respond(json_answer(200, judged.replies[0]))
             else:
                 await exchange.respond(Response(status_code=202))
             return
         outgoing = Outgoing(
             judged.forward,
-            was_batch,
             mcp_headers.forwardable(request.headers.items()),
             peer,
             _accepts_sse(request),
@@ -432,6 +440,161 @@ class Listener:
             exchange.peer = replace(peer, extra={**peer.extra, OPENED_SESSION: opened})
         await self._relay(exchange, answer)
 
+    def _exchange(self, request: Request, send: Send, version: str | None) -> _Exchange:
+        """A POST's exchange, with the channels callgate may use while judging it."""
+        exchange = _Exchange(request, send, ANONYMOUS_PEER, Judged())
+        client: ClientRequests | None = None
+        notifier: ClientNotifier | None = None
+        if _accepts_sse(request):
+            # callgate may tell this client something while judging (progress while a
+            # call waits for approval) and, on 2025-11-25, ask it something (an approval
+            # prompt): both go out on this POST's own SSE response.
+            if mcp_headers.is_modern(version):
+                notifier = OwnNotices(exchange.ask)
+            else:
+                client = notifier = OwnRequests(exchange.ask, self.questions)
+        session = request.headers.get(mcp_headers.SESSION_ID)
+        exchange.peer = self._peer(request, version, session, client, notifier)
+        return exchange
+
+    async def _post_batch(
+        self, request: Request, send: Send, items: list[Message | ParseError], version: str | None
+    ) -> None:
+        """Answer a batch with one array (see `callgate.transports.batch`).
+
+        Without `MCP-Protocol-Version` the client speaks 2025-03-26 (Streamable HTTP's
+        rule), where batches exist: each element is judged, the allowed ones are posted
+        upstream one by one, and every answer goes into one array, as JSON or as the last
+        event of an SSE response (server messages on the way are relayed before it when
+        the client accepts SSE). Any other version is refused whole (HTTP 400).
+        """
+        if not allows_batches(version or BATCH_VERSION):
+            refusals = refuse_batch(items, version)
+            body = join(refusals) if refusals else _batch_refusal(version)
+            await json_answer(400, body)(request.scope, request.receive, send)
+            return
+        exchange = self._exchange(request, send, version)
+        batch = Batch()
+        forward: list[Message] = []
+        ids: set[Any] = set()
+        for item in items:
+            if isinstance(item, ParseError):
+                batch.reply(encode(item.response()))
+                continue
+            refusal = refuse_element(item)
+            if refusal is None and item.is_request:
+                key = id_key(item.body["id"])
+                refusal = repeated_id(item.body["id"]) if key in ids else None
+                ids.add(key)
+            if refusal is not None:
+                batch.reply(refusal)
+                continue
+            verdict = await self.interceptor.on_client_message(item, exchange.peer)
+            if isinstance(verdict, Forward):
+                forward.append(verdict.message)
+            else:
+                batch.reply(encode(verdict.body))
+        answered: set[Any] = set()
+        headers = mcp_headers.forwardable(request.headers.items())
+        with anyio.move_on_after(self.call_timeout):
+            async with anyio.create_task_group() as group:
+                for message in forward:
+                    group.start_soon(
+                        self._post_element, exchange, message, headers, batch, answered
+                    )
+        await self._abandon(exchange, forward, headers, batch, answered)
+        if exchange.started:
+            await exchange.finish_stream_with([join(batch.answers)] if batch.answers else [])
+        elif batch.answers:
+            await exchange.respond(json_answer(200, join(batch.answers)))
+        else:
+            await exchange.respond(Response(status_code=202))
+
+    async def _post_element(
+        self,
+        exchange: _Exchange,
+        message: Message,
+        headers: dict[str, str],
+        batch: Batch,
+        answered: set[Any],
+    ) -> None:
+        """Post one batch element upstream; its answer goes into `batch`."""
+        peer = exchange.peer
+        own = _Exchange(exchange.request, exchange.send, peer, Judged(forward=[message]))
+        outgoing = Outgoing(
+            [message], headers, peer, _accepts_sse(exchange.request), peer.protocol_version
+        )
+        request_id = message.body.get("id") if message.is_request else None
+        try:
+            answer = await self.backend.post(outgoing)
+        except TRANSPORT_ERRORS as exc:
+            reason = f"upstream unreachable ({describe_failure(exc)})"
+            logger.error("%s", reason)  # noqa: TRY400 - the cause is in the message
+            if message.is_request:
+                data = await synthesize_error(self.interceptor, peer, request_id, reason)
+                answered.add(id_key(request_id))
+                if data is not None:
+                    batch.reply(data)
+            await self.interceptor.on_upstream_lost(peer)
+            return
+        try:
+            async for event in answer.frames or _no_frames():
+                _, kept = await self._judge_frame(event, own)
+                for server_message in kept:
+                    body = server_message.body
+                    if (
+                        message.is_request
+                        and server_message.is_response
+                        and (id_key(body.get("id")) == id_key(request_id) or body.get("id") is None)
+                    ):
+                        # A server may refuse before reading the id (`id: null`).
+                        answered.add(id_key(request_id))
+                        batch.reply(encode({**body, "id": request_id}))
+                    elif _accepts_sse(exchange.request):
+                        await exchange.notice(wire(server_message))
+                if id_key(request_id) in answered:
+                    return
+        except (httpx2.SSEError, *TRANSPORT_ERRORS) as exc:
+            logger.warning("upstream stream broke: %s", describe_failure(exc))
+        finally:
+            if answer.close is not None:
+                with anyio.CancelScope(shield=True):
+                    await answer.close()
+        if message.is_request:
+            reason = "upstream ended the stream unanswered"
+            data = await synthesize_error(self.interceptor, peer, request_id, reason)
+            answered.add(id_key(request_id))
+            if data is not None:
+                batch.reply(data)
+
+    async def _abandon(
+        self,
+        exchange: _Exchange,
+        forward: list[Message],
+        headers: dict[str, str],
+        batch: Batch,
+        answered: set[Any],
+    ) -> None:
+        """Answer the batch's requests the upstream left unanswered with a timeout error;
+        the gate settles them, and the upstream is told to cancel them."""
+        reason = timeout_reason(self.call_timeout)
+        peer = exchange.peer
+        for message in forward:
+            if not message.is_request or id_key(message.body["id"]) in answered:
+                continue
+            request_id = message.body["id"]
+            data = await synthesize_error(
+                self.interceptor, peer, request_id, reason, REQUEST_TIMEOUT
+            )
+            if data is not None:
+                batch.reply(data)
+            cancel = Message(cancel_notice(request_id, reason))
+            note = Outgoing([cancel], headers, peer, False, peer.protocol_version)
+            with suppress(*TRANSPORT_ERRORS):
+                answer = await self.backend.post(note)
+                if answer.close is not None:
+                    await answer.close()
+
     async def _upstream_failed(self, exchange: _Exchange, exc: BaseException) -> None:
         reason = f"upstream unreachable ({describe_failure(exc)})"
         logger.error("%s", reason)
@@ -445,12 +608,12 @@ class Listener:
                 answers.append(_loads(out))
         await self.interceptor.on_upstream_lost(exchange.peer)
         if exchange.started:
-            await exchange.finish_stream([*exchange.judged.replies, *answers])
+            await exchange.finish_stream(answers)
             return
-        if not answers and not exchange.judged.replies:
+        if not answers:
             await exchange.respond(error_answer(502, UPSTREAM_ERROR, reason))
             return
-        await exchange.respond(json_answer(200, exchange.local_body(answers)))
+        await exchange.respond(json_answer(200, answers[0]))
 
     async def _relay(self, exchange: _Exchange, answer: Answer) -> None:
         """Send the backend's answer on, every server message judged on the way."""
@@ -495,16 +658,22 @@ class Listener:
         self, event: Event | None, exchange: _Exchange
     ) -> tuple[bytes | None, set[Any]]:
         """Judge one server frame; returns what to relay and the ids it answers."""
+        out, kept = await self._judge_frame(event, exchange)
+        return out, {id_key(m.body.get("id")) for m in kept if m.is_response}
+
+    async def _judge_frame(
+        self, event: Event | None, exchange: _Exchange
+    ) -> tuple[bytes | None, list[Message]]:
+        """Judge one server frame; returns what to relay and the messages kept."""
         if event is None or not event.data:
-            return None, set()
+            return None, []
         out, kept = await judge_server(
             self.interceptor, event.data, exchange.peer, self.max_message_bytes
         )
-        answered = {id_key(m.body.get("id")) for m in kept if m.is_response}
-        if answered and exchange.lists_tools:
+        if exchange.lists_tools and any(m.is_response for m in kept):
             self._learn_tools(exchange, kept)
             self._enrol(exchange)
-        return out, answered
+        return out, kept
 
     def _enrol(self, exchange: _Exchange) -> None:
         """A 2025-11-25 session listed tools: tell it (on its GET stream) when they change."""
@@ -613,15 +782,7 @@ class Listener:
                     self.param_schemas.pop(name, None)
 
     async def _relay_json(self, exchange: _Exchange, answer: Answer, data: bytes | None) -> None:
-        if exchange.judged.replies:
-            # Local replies join the server's answers in one (batch) response.
-            extra: list[Any] = []
-            if data is not None:
-                value = _loads(data)
-                extra = value if isinstance(value, list) else [value]
-            body = exchange.local_body(extra)
-            await exchange.respond(json_answer(200, body, answer.headers))
-        elif data is None:
+        if data is None:
             await exchange.respond(Response(status_code=answer.status, headers=answer.headers))
         else:
             await exchange.respond(json_answer(answer.status, data, answer.headers))
@@ -736,7 +897,7 @@ class Listener:
         peer = self._peer(request, version, session)
         exchange = _Exchange(request, send, peer)
         forwarded = mcp_headers.forwardable(request.headers.items())
-        outgoing = Outgoing([], False, forwarded, peer, True, version)
+        outgoing = Outgoing([], forwarded, peer, True, version)
         try:
             if request.method == "GET":
                 answer = await self.backend.get(outgoing)
@@ -837,6 +998,17 @@ def _error_status(data: bytes, peer: Peer, status: int) -> int:
     return ERROR_STATUS.get(code, status) if isinstance(code, int) else status
 
 
+def _batch_refusal(version: str | None) -> bytes:
+    """The answer to a batch of notifications only, refused whole: one error, no id."""
+    reason = f"JSON-RPC batches are not part of MCP protocol {version} (removed in 2025-06-18)"
+    return encode(error_response(None, INVALID_REQUEST, reason))
+
+
+async def _no_frames() -> AsyncIterator[Event]:
+    return
+    yield
+
+
 def _accepts_sse(request: Request) -> bool:
     return "text/event-stream" in request.headers.get("accept", "")
 
@@ -857,13 +1029,6 @@ def _loads(data: bytes) -> Any:
     items, was_batch = decode(data)
     bodies = [item.body for item in items if isinstance(item, Message)]
     return bodies if was_batch else bodies[0]
-
-
-def encode_any(body: Any) -> bytes:
-    """Encode one message or a batch."""
-    if isinstance(body, list):
-        return b"[" + b",".join(encode(item) for item in body) + b"]"
-    return encode(body)
 
 
 async def _send_event(send: Send, event: Event) -> None:
@@ -941,6 +1106,7 @@ async def serve_http(
     ready: Callable[[int], None] | None = None,
     admin: ASGIApp | None = None,
     announcer: ToolListAnnouncer | None = None,
+    call_timeout: float = 600.0,
 ) -> int:
     """Serve `/mcp` on HOST:PORT in front of a URL or a command until stopped; returns 0.
 
@@ -973,6 +1139,7 @@ async def serve_http(
         authenticate = _constant(agent)
     listener = Listener(interceptor, backend, server, policy, max_message_bytes, authenticate)
     listener.announcer = announcer
+    listener.call_timeout = call_timeout
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.create_server((host, port), family=family)
     bound = sock.getsockname()[1]

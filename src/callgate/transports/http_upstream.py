@@ -45,8 +45,20 @@ from callgate.proxy.jsonrpc import (
     ParseError,
     decode,
     encode,
+    error_response,
 )
 from callgate.transports import headers as mcp_headers
+from callgate.transports.batch import (
+    REQUEST_TIMEOUT,
+    Batch,
+    Batches,
+    allows_batches,
+    cancel_notice,
+    join,
+    refuse_batch,
+    refuse_element,
+    timeout_reason,
+)
 from callgate.transports.relay import (
     OwnRequests,
     id_key,
@@ -178,8 +190,11 @@ class StdioHttpBridge:
         server: str,
         agent: Agent = ANONYMOUS,
         announcer: ToolListAnnouncer | None = None,
+        call_timeout: float = 600.0,
     ) -> None:
         self._interceptor = interceptor
+        self._call_timeout = call_timeout
+        self._batches = Batches()
         self._announcer = announcer
         self._upstream = upstream
         self._write = write
@@ -235,32 +250,96 @@ class StdioHttpBridge:
         await self._own_requests.notify(LIST_CHANGED, {})
 
     async def on_client_frame(self, line: bytes) -> None:
-        """Judge one line from the client and act on each message in it."""
+        """Judge one line from the client and act on each message in it.
+
+        A batch gets one array (see `callgate.transports.batch`): on 2025-03-26 its
+        elements are judged and posted one by one and their answers collected; on any
+        other version it is refused whole.
+        """
         try:
-            items, _ = decode(line, max_bytes=self._upstream.max_message_bytes)
+            items, was_batch = decode(line, max_bytes=self._upstream.max_message_bytes)
         except ParseError as exc:
             self._write(encode(exc.response()))
             return
+        if not was_batch:
+            await self._client_message(items[0], None)
+            return
+        if not allows_batches(self.protocol_version):
+            refusals = refuse_batch(items, self.protocol_version)
+            if refusals:
+                self._write(join(refusals))
+            return
+        assert self._task_group is not None
+        self._task_group.start_soon(self._batch, items)
+
+    async def _client_message(self, item: Message | ParseError, batch: Batch | None) -> None:
+        """Act on one client message; answers go to `batch` when it is an element of one."""
+        if isinstance(item, ParseError):
+            self._reply(encode(item.response()), batch)
+            return
+        if self._own_requests.claim(item):
+            return
+        version = mcp_headers.envelope_version(item.body)
+        if batch is not None:
+            refusal = refuse_element(item)
+            if refusal is None and item.is_request:
+                refusal = self._batches.expect(batch, item.body["id"])
+            if refusal is not None:
+                batch.reply(refusal)
+                return
+        elif self._batches and item.is_request:
+            self._batches.forget(item.body["id"])
+        if item.is_request:
+            # Judged in its own task: judging may wait (an approval asked of this
+            # very client), and the client's answer arrives on this same stdin.
+            self._start_request(item, version)
+            return
+        verdict = await self._interceptor.on_client_message(item, self.peer(version))
+        if not isinstance(verdict, Forward):
+            self._reply(encode(verdict.body), batch)
+            return
+        message = verdict.message
+        if message.method == "notifications/cancelled":
+            if self._cancel_modern(message):
+                return
+            params = message.body.get("params")
+            if self._batches and isinstance(params, dict):
+                self._batches.cancel(params.get("requestId"))
+        await self._post_one_way(message, version)
+
+    async def _batch(self, items: list[Message | ParseError]) -> None:
+        """Judge and post each element of a batch, then write every answer in one array."""
+        batch = Batch()
         for item in items:
-            if isinstance(item, ParseError):
-                self._write(encode(item.response()))
-                continue
-            if self._own_requests.claim(item):
-                continue
-            version = mcp_headers.envelope_version(item.body)
-            if item.is_request:
-                # Judged in its own task: judging may wait (an approval asked of this
-                # very client), and the client's answer arrives on this same stdin.
-                self._start_request(item, version)
-                continue
-            verdict = await self._interceptor.on_client_message(item, self.peer(version))
-            if not isinstance(verdict, Forward):
-                self._write(encode(verdict.body))
-                continue
-            message = verdict.message
-            if message.method == "notifications/cancelled" and self._cancel_modern(message):
-                continue
-            await self._post_one_way(message, version)
+            await self._client_message(item, batch)
+        batch.seal()
+        if not await batch.wait(self._call_timeout):
+            await self._abandon(batch)
+        if batch.answers:
+            self._write(join(batch.answers))
+
+    async def _abandon(self, batch: Batch) -> None:
+        """Answer a batch's requests the upstream left unanswered with a timeout error;
+        their exchanges are ended (the gate settles them) and the upstream told to cancel."""
+        reason = timeout_reason(self._call_timeout)
+        for request_id in self._batches.abandon(batch):
+            batch.reply(encode(error_response(request_id, REQUEST_TIMEOUT, reason)))
+            in_flight = self._in_flight.get(id_key(request_id))
+            if in_flight is not None:
+                in_flight.scope.cancel()
+            await self._post_one_way(Message(cancel_notice(request_id, reason)), None)
+
+    def _reply(self, data: bytes, batch: Batch | None) -> None:
+        """Answer the client here, or in the batch the message came in."""
+        if batch is None:
+            self._write(data)
+        else:
+            batch.reply(data)
+
+    def _deliver(self, request_id: Any, data: bytes) -> None:
+        """Write the answer to a request, or keep it for the batch that waits for it."""
+        if not (self._batches and self._batches.settle(request_id, data)):
+            self._write(data)
 
     def _start_request(self, message: Message, version: str | None) -> None:
         scope = anyio.CancelScope()
@@ -325,7 +404,7 @@ class StdioHttpBridge:
                     forwarded = True
                     answered = await self._post_request(verdict.message, version, peer)
                 else:
-                    self._write(encode(verdict.body))
+                    self._deliver(request_id, encode(verdict.body))
                     answered = True
             if scope.cancelled_caught:
                 # The client cancelled (2026-07-28): no response is owed, but the
@@ -352,7 +431,7 @@ class StdioHttpBridge:
     async def _answer_unanswered(self, peer: Peer, request_id: Any, reason: str) -> bool:
         data = await synthesize_error(self._interceptor, peer, request_id, reason)
         if data is not None:
-            self._write(data)
+            self._deliver(request_id, data)
         return True
 
     async def _post_request(self, message: Message, version: str | None, peer: Peer) -> bool:
@@ -400,7 +479,13 @@ class StdioHttpBridge:
         out, kept = await judge_server(
             self._interceptor, data, peer, self._upstream.max_message_bytes
         )
-        if out is not None:
+        if out is not None and self._batches:
+            for message in kept:
+                if message.is_response:
+                    self._deliver(message.body.get("id"), wire(message))
+                else:
+                    self._write(wire(message))
+        elif out is not None:
             self._write(out)
         if request is None:
             return False
@@ -560,8 +645,12 @@ async def run_stdio_to_http(
     stdin: BinaryIO | None = None,
     stdout: BinaryIO | None = None,
     announcer: ToolListAnnouncer | None = None,
+    call_timeout: float = 600.0,
 ) -> int:
-    """Relay an MCP client on stdio to the Streamable HTTP server at `url`; returns 0 at EOF."""
+    """Relay an MCP client on stdio to the Streamable HTTP server at `url`; returns 0 at EOF.
+
+    `call_timeout` bounds how long a batch waits for the answer to one of its requests.
+    """
     async with HttpUpstream(url, headers, max_message_bytes=max_message_bytes) as upstream:
         bridge = StdioHttpBridge(
             interceptor,
@@ -570,5 +659,6 @@ async def run_stdio_to_http(
             server=server,
             agent=agent,
             announcer=announcer,
+            call_timeout=call_timeout,
         )
         return await bridge.run(read_lines(stdin or sys.stdin.buffer, max_message_bytes))

@@ -43,6 +43,18 @@ from callgate.proxy.jsonrpc import (
     encode,
     error_response,
 )
+from callgate.transports.batch import (
+    REQUEST_TIMEOUT,
+    Batch,
+    Batches,
+    allows_batches,
+    cancel_notice,
+    join,
+    refuse_batch,
+    refuse_element,
+    timeout_reason,
+)
+from callgate.transports.relay import synthesize_error
 
 __all__ = ["OVERSIZE", "LineReader", "Oversize", "StdioProxy", "run_stdio"]
 
@@ -241,10 +253,15 @@ class StdioProxy:
     max_bytes: int = MAX_MESSAGE_BYTES
     max_upstream_bytes: int = MAX_UPSTREAM_BYTES
     grace: float = 5.0
+    call_timeout: float = 600.0
+    """How long a batch waits for the server's answer to one of its requests."""
     announcer: ToolListAnnouncer | None = None
     """Told about this session, so a reload that changes hidden tools reaches the client."""
     peer: Peer = field(init=False)
     _requests: dict[str | int, None] = field(default_factory=dict)
+    _batches: Batches = field(default_factory=Batches)
+    # Batches judged and forwarded, waiting for the server's answers.
+    _batch_waits: set[asyncio.Task[None]] = field(default_factory=set)
     _initialize_ids: set[str | int] = field(default_factory=set)
     _calls: set[asyncio.Task[None]] = field(default_factory=set)
     # callgate's own requests to the client (approval prompts), by id, awaiting the answer.
@@ -341,7 +358,7 @@ class StdioProxy:
                 self.announcer.leave(self.peer.session)
             for signum in forwarded:
                 loop.remove_signal_handler(signum)
-            for task in list(self._calls):
+            for task in [*self._calls, *self._batch_waits]:
                 task.cancel()
             await client_io.aclose()
         return _exit_status(process.returncode)
@@ -406,34 +423,88 @@ class StdioProxy:
         if isinstance(answer, Reply):
             await self._out.write(encode(answer.body))
             return
+        if self._batches and message.method == "notifications/cancelled":
+            params = message.body.get("params")
+            if isinstance(params, dict):
+                self._batches.cancel(params.get("requestId"))
         self._remember(answer.message)
         await self._send_upstream(_bytes_of(answer.message))
 
     async def _client_batch(self, elements: list[Message | ParseError]) -> None:
-        replies: list[bytes] = []
-        upstream: list[bytes] = []
+        """One array answers the batch: refused whole, or judged in a task of its own."""
+        version = self.peer.protocol_version
+        if not allows_batches(version):
+            refusals = refuse_batch(elements, version)
+            if refusals:
+                await self._out.write(join(refusals))
+            return
+        # Judging may wait (store, approvals), and the client's answers to callgate's own
+        # questions come in on this same stdin: the pump goes on meanwhile.
+        task = asyncio.create_task(self._batch(elements))
+        self._calls.add(task)
+        task.add_done_callback(self._calls.discard)
+
+    async def _batch(self, elements: list[Message | ParseError]) -> None:
+        """Judge each element, forward the allowed ones one by one, answer in one array."""
+        batch = Batch()
         for element in elements:
             if isinstance(element, ParseError):
-                replies.append(encode(element.response()))
+                batch.reply(encode(element.response()))
                 continue
             if self._claim(element):
                 continue
+            refusal = refuse_element(element)
+            if refusal is None and element.is_request:
+                refusal = self._batches.expect(batch, element.body["id"])
+            if refusal is not None:
+                batch.reply(refusal)
+                continue
             answer = await self._judge(element)
             if isinstance(answer, Reply):
-                replies.append(encode(answer.body))
-            else:
-                self._remember(answer.message)
-                upstream.append(_bytes_of(answer.message))
-        if upstream:
-            await self._send_upstream(b"[" + b",".join(upstream) + b"]")
-        if replies:
-            await self._out.write(b"[" + b",".join(replies) + b"]")
+                data = encode(answer.body)
+                if not (element.is_request and self._batches.settle(element.body["id"], data)):
+                    batch.reply(data)
+                continue
+            self._remember(answer.message)
+            await self._send_upstream(_bytes_of(answer.message))
+        batch.seal()
+        # Judging is over (the upstream's loss waits for that); the answers come later.
+        task = asyncio.create_task(self._answer_batch(batch))
+        self._batch_waits.add(task)
+        task.add_done_callback(self._batch_waits.discard)
+
+    async def _answer_batch(self, batch: Batch) -> None:
+        """Write the batch's one array once every request is answered, or timed out."""
+        if not await batch.wait(self.call_timeout):
+            await self._abandon(batch)
+        if batch.answers:
+            await self._out.write(join(batch.answers))
+
+    async def _abandon(self, batch: Batch) -> None:
+        """Answer a batch's requests the server left unanswered with a timeout error; the
+        server is told to cancel them, and the gate settles them as failed."""
+        reason = timeout_reason(self.call_timeout)
+        for request_id in self._batches.abandon(batch):
+            self._requests.pop(request_id, None)
+            data = await synthesize_error(
+                self.interceptor, self.peer, request_id, reason, REQUEST_TIMEOUT
+            )
+            if data is not None:
+                batch.reply(data)
+            await self._send_upstream(encode(cancel_notice(request_id, reason)))
+
+    async def _answer(self, request_id: str | int, data: bytes) -> None:
+        """Write an answer callgate made for a forwarded request, or put it in its batch."""
+        if not (self._batches and self._batches.settle(request_id, data)):
+            await self._out.write(data)
 
     def _remember(self, message: Message) -> None:
         body = message.body
         if not message.is_request:
             return
         request_id = body["id"]
+        if self._batches:
+            self._batches.forget(request_id)
         if len(self._requests) >= MAX_TRACKED_REQUESTS:
             del self._requests[next(iter(self._requests))]
         self._requests[request_id] = None
@@ -461,7 +532,19 @@ class StdioProxy:
             except ParseError as error:
                 print(f"callgate: dropped invalid upstream output: {error}", file=sys.stderr)
                 continue
-            outgoing = [out for m in messages if (out := await self._server_message(m))]
+            outgoing: list[bytes] = []
+            for message in messages:
+                out = await self._server_message(message)
+                if out is None:
+                    continue
+                if (
+                    self._batches
+                    and isinstance(message, Message)
+                    and message.is_response
+                    and self._batches.settle(message.body.get("id"), out)
+                ):
+                    continue  # the answer goes out with the rest of its batch
+                outgoing.append(out)
             if not outgoing:
                 continue
             await self._out.write(b"[" + b",".join(outgoing) + b"]" if was_batch else outgoing[0])
@@ -495,7 +578,9 @@ class StdioProxy:
         request_id = line.request_id()
         if request_id is not None and self._requests.pop(request_id, 0) is None:
             failure = f"the server's answer was larger than {limit} bytes"
-            await self._out.write(encode(error_response(request_id, INTERNAL_ERROR, failure)))
+            await self._answer(
+                request_id, encode(error_response(request_id, INTERNAL_ERROR, failure))
+            )
 
     def _learn_version(self, body: dict[str, Any]) -> None:
         result = body.get("result")
@@ -514,8 +599,11 @@ class StdioProxy:
         await self.interceptor.on_upstream_lost(self.peer)
         for request_id in list(self._requests):
             error = error_response(request_id, INTERNAL_ERROR, "upstream MCP server exited")
-            await self._out.write(encode(error))
+            await self._answer(request_id, encode(error))
         self._requests.clear()
+        if self._batch_waits:
+            # Every batched request is answered now: let the batches write their arrays.
+            await asyncio.wait(set(self._batch_waits), timeout=self.grace)
 
     async def _stop(self, process: asyncio.subprocess.Process) -> None:
         """Wait for the child; SIGTERM then SIGKILL when it outstays `grace`."""
@@ -551,10 +639,17 @@ async def run_stdio(
     server: str = "default",
     agent: Agent = ANONYMOUS,
     max_bytes: int = MAX_MESSAGE_BYTES,
+    call_timeout: float = 600.0,
     announcer: ToolListAnnouncer | None = None,
 ) -> int:
     """Proxy our stdin/stdout to `command` until it exits; returns its exit status."""
     proxy = StdioProxy(
-        interceptor, command, server=server, agent=agent, max_bytes=max_bytes, announcer=announcer
+        interceptor,
+        command,
+        server=server,
+        agent=agent,
+        max_bytes=max_bytes,
+        call_timeout=call_timeout,
+        announcer=announcer,
     )
     return await proxy.run()
