@@ -37,12 +37,10 @@ def quick_start() -> list[list[str]]:
     block = text.split("The quick start puts callgate", 1)[1].split("```sh", 1)[1]
     block = block.split("```", 1)[0]
     commands = []
-    for line in block.splitlines():
-        line = line.split("   #", 1)[0].strip()
+    for raw in block.splitlines():
+        line = raw.split("   #", 1)[0].strip()
         if line and not line.startswith("#"):
-            commands.append(
-                [part.replace(".venv/bin/", f"{BIN}/") for part in shlex.split(line)]
-            )
+            commands.append([part.replace(".venv/bin/", f"{BIN}/") for part in shlex.split(line)])
     return commands
 
 
