@@ -63,6 +63,9 @@ async def test_every_quick_start_step_works_against_the_real_time_server(tmp_pat
     assert (tmp_path / "time.yaml").exists()
     assert (tmp_path / "time-catalog" / "index.html").exists()
 
+    [explain] = [command for command in steps if command[1:2] == ["explain"]]
+    explained_tool = explain[explain.index("--tool") + 1]
+    explained_args = json.loads(explain[explain.index("--args") + 1])
     params = StdioServerParameters(
         command=run[0], args=run[1:], cwd=str(tmp_path), env=dict(os.environ)
     )
@@ -70,7 +73,11 @@ async def test_every_quick_start_step_works_against_the_real_time_server(tmp_pat
         async with Client(params) as client:
             listed = await client.list_tools()
             answer = await client.call_tool("get_current_time", {"timezone": "Etc/UTC"})
+            # The call step 4 explains is one the scanned policy lets through for real
+            # (its arguments pass the server's input schema).
+            explained = await client.call_tool(explained_tool, explained_args)
     assert {tool.name for tool in listed.tools} == {"get_current_time", "convert_time"}
     assert not answer.is_error
     text = answer.content[0].text  # type: ignore[union-attr]
     assert json.loads(text)["timezone"] == "Etc/UTC"
+    assert not explained.is_error, explained.content
