@@ -8,7 +8,7 @@ in use, and on the way out the audit log is flushed and the store closed.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +16,12 @@ from pathlib import Path
 import anyio
 
 from callgate.approvals.assembly import open_approvals
+from callgate.audit.directory import prepare_directory
+from callgate.audit.redaction import ArgumentRecording
+from callgate.audit.sink import AuditSink, JsonlAuditSink, NullAuditSink, load_install_key
 from callgate.classifier import CategoryChange, ToolCategories
 from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
 from callgate.proxy.announcer import ToolListAnnouncer
-from callgate.proxy.audit import AuditSink, JsonlAuditSink, NullAuditSink, load_install_key
 from callgate.proxy.catalog import ToolCatalog
 from callgate.proxy.gate import Approvals, Gate
 from callgate.proxy.jsonrpc import MAX_MESSAGE_BYTES
@@ -34,8 +36,35 @@ def data_dir() -> Path:
 
 
 def default_audit_path() -> Path:
-    """Where the audit log goes when `--audit` is not given."""
-    return data_dir() / "audit.jsonl"
+    """The audit directory used when `--audit` is not given."""
+    return data_dir() / "audit"
+
+
+def readable_audit_path() -> Path:
+    """The log the reading commands use without `--audit`: the default directory, or the
+    single-file log of earlier versions while no directory exists yet."""
+    directory = default_audit_path()
+    old = data_dir() / "audit.jsonl"
+    return old if not directory.exists() and old.is_file() else directory
+
+
+def audit_key_path() -> Path:
+    """The install's audit key (HMAC): it chains the log and hashes arguments."""
+    return data_dir() / "audit.key"
+
+
+def open_audit_sink(
+    directory: Path, recording: Callable[[], ArgumentRecording] | None = None
+) -> JsonlAuditSink:
+    """A chained audit log in `directory` under the install key (an old single-file log
+    at that path is moved aside first, and stderr says so)."""
+    note = prepare_directory(directory)
+    if note is not None:
+        print(f"callgate: {note}", file=sys.stderr)
+    key = load_install_key(audit_key_path())
+    if recording is None:
+        return JsonlAuditSink(directory, key)
+    return JsonlAuditSink(directory, key, recording=recording)
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,9 +129,9 @@ async def open_gate(
     audit: AuditSink = NullAuditSink()
     try:
         if options.audit:
-            audit = JsonlAuditSink(
+            audit = open_audit_sink(
                 options.audit_path or default_audit_path(),
-                key=load_install_key(data_dir() / "audit.key"),
+                lambda: watcher.current().audit_recording,
             )
         async with open_approvals(
             lambda: watcher.current().approvals, options.state_url, audit.record

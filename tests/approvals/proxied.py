@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -13,6 +12,7 @@ from mcp.client.session import ClientRequestContext
 from mcp.types import CallToolResult, ElicitRequestParams, ElicitResult, ErrorData, TextContent
 
 from callgate.approvals.model import Approval, Status
+from callgate.audit import read_records
 from callgate.state.approvals_sqlite import SqliteApprovalStore
 from tests.fixtures.servers.commands import CALLGATE, SDK_SERVER
 
@@ -43,7 +43,7 @@ class Setup:
         self.policy = tmp_path / "policy.yaml"
         self.policy.write_text(policy.format(mode=mode))
         self.state = tmp_path / "state.db"
-        self.audit = tmp_path / "audit.jsonl"
+        self.audit = tmp_path / "audit"
         self.env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
         self.state_url = state_url or f"sqlite:///{self.state}"
 
@@ -54,8 +54,7 @@ class Setup:
         ]  # fmt: skip
 
     def audit_events(self) -> list[dict[str, Any]]:
-        lines = self.audit.read_text().splitlines()
-        return [record for record in map(json.loads, lines) if "event" in record]
+        return [record for record in read_records(self.audit) if "event" in record]
 
 
 def text_of(result: CallToolResult) -> str:

@@ -15,6 +15,7 @@ from callgate.approvals.broker import ApprovalBroker, ApprovalOutcome, ApprovalS
 from callgate.approvals.clock import ManualClock
 from callgate.approvals.model import GrantScope, Mode, Status
 from callgate.approvals.store import ApprovalStore
+from callgate.audit import read_records
 from callgate.state.approvals_redis import RedisApprovalStore
 from callgate.state.approvals_sqlite import SqliteApprovalStore
 from tests.approvals.helpers import AGENT, EventLog, call, needs_approval
@@ -64,7 +65,7 @@ async def test_approve_in_another_process_releases_a_waiting_call(
     async def agent_calls() -> None:
         outcomes.append(await broker.judge(call(), AGENT, "s1", needs_approval()))
 
-    audit = tmp_path / "audit.jsonl"
+    audit = tmp_path / "audit"
     with anyio.fail_after(30):
         async with anyio.create_task_group() as group:
             group.start_soon(agent_calls)
@@ -77,8 +78,7 @@ async def test_approve_in_another_process_releases_a_waiting_call(
 
     assert "approved by alice via cli: ticket OPS-12" in out
     assert outcomes[0].approved and outcomes[0].reason == "approved by alice via cli"
-    [line] = audit.read_text().splitlines()
-    logged = json.loads(line)
+    [logged] = read_records(audit)
     assert logged["event"] == "approval.approved"
     assert (logged["approval_id"], logged["by"], logged["channel"]) == (approval_id, "alice", "cli")
     assert logged["reason"] == "ticket OPS-12"

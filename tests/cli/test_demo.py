@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import time
@@ -11,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from callgate.audit import read_records
 from tests.fixtures.servers.commands import CALLGATE, ROOT
 
 pytestmark = pytest.mark.slow
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.slow
 def _run_demo(mode: str, tmp_path: Path) -> tuple[str, list[dict[str, Any]], float]:
     """The demo's output (captured, so laid out for 120 columns), its audit records, and
     how long it took."""
-    audit = tmp_path / "audit.jsonl"
+    audit = tmp_path / "audit"
     started = time.monotonic()
     done = subprocess.run(
         [*CALLGATE, "demo", "--mode", mode, "--audit", str(audit)],
@@ -32,7 +32,7 @@ def _run_demo(mode: str, tmp_path: Path) -> tuple[str, list[dict[str, Any]], flo
     )
     elapsed = time.monotonic() - started
     assert done.returncode == 0, done.stdout + done.stderr
-    return done.stdout, [json.loads(line) for line in audit.read_text().splitlines()], elapsed
+    return done.stdout, read_records(audit), elapsed
 
 
 def _row(output: str, number: int) -> str:

@@ -12,6 +12,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult, ElicitResult, TextContent
 
+from callgate.audit import read_records
 from tests.fixtures.servers.commands import (
     FASTMCP_SERVER,
     SDK_SERVER,
@@ -89,7 +90,7 @@ def text_of(result: CallToolResult) -> str:
 
 
 def audit_lines(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    return read_records(path)
 
 
 def _tool_dicts(listing: Any) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+from callgate.audit import read_records
 from tests.transports.conftest import UPSTREAM_SERVER, start_http_server, stop
 from tests.transports.helpers import text_of
 
@@ -84,7 +85,7 @@ def callgate_run(policy: Path, tmp_path: Path, *args: str) -> list[str]:
         "--state",
         "memory://",
         "--audit",
-        str(tmp_path / "audit.jsonl"),
+        str(tmp_path / "audit"),
         *args,
     ]
 
@@ -132,8 +133,7 @@ async def check_decisions(client: Client) -> None:
 
 
 def audit_decisions(tmp_path: Path) -> list[str]:
-    lines = (tmp_path / "audit.jsonl").read_text().splitlines()
-    return [json.loads(line)["decision"] for line in lines]
+    return [record["decision"] for record in read_records(tmp_path / "audit")]
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from pathlib import Path
@@ -13,6 +12,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 from ruamel.yaml import YAML
 
+from callgate.audit import read_records
 from tests.fixtures.servers.commands import CALLGATE, PYTHON, ROOT, stdio_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -45,7 +45,7 @@ async def test_scanned_policy_is_enforced_by_callgate_run(tmp_path: Path) -> Non
     tools = YAML(typ="safe").load(policy.read_text())["tools"]
     # What the scan recommended for each tool, whatever the classifier decided.
     rules = {name: [rule["name"] for rule in entry["rules"]] for name, entry in tools.items()}
-    audit = tmp_path / "audit.jsonl"
+    audit = tmp_path / "audit"
     command = [
         *CALLGATE,
         *("run", "-c", str(policy), "--state", "memory://", "--audit", str(audit)),
@@ -84,7 +84,7 @@ async def test_scanned_policy_is_enforced_by_callgate_run(tmp_path: Path) -> Non
     assert deletion.is_error
     assert (small.is_error, _text(small)) == (False, "ok refund_payment")
     assert large.is_error
-    decisions = [json.loads(line) for line in audit.read_text().splitlines()]
+    decisions = read_records(audit)
     seen = {(d["tool"], d["decision"], d["rule"] or "") for d in decisions}
     assert ("create_item", "deny", "validate_arguments") in seen
     assert ("run_job", "deny", "commands on the allowlist") in seen

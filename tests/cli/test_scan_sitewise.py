@@ -21,6 +21,7 @@ from mcp import Client
 from mcp.types import CallToolResult, TextContent
 from ruamel.yaml import YAML
 
+from callgate.audit import read_records
 from tests.fixtures.servers.commands import CALLGATE, ROOT, callgate_run, recorded, stdio_params
 
 pytestmark = pytest.mark.slow
@@ -147,7 +148,7 @@ async def test_callgate_run_enforces_the_scanned_policy_in_front_of_the_server(
     # The user's edit on top of the scan: one destructive tool hidden outright.
     text = policy.read_text()
     policy.write_text(text.replace("\ntools:\n", "\nhide:\n  - delete_gateway\ntools:\n", 1))
-    audit = tmp_path / "audit.jsonl"
+    audit = tmp_path / "audit"
     received = tmp_path / "received.jsonl"
     command = callgate_run(policy, audit, recorded(received, sitewise))
 
@@ -174,7 +175,7 @@ async def test_callgate_run_enforces_the_scanned_policy_in_front_of_the_server(
     assert hidden.is_error
     assert _text(hidden).startswith("[callgate]")
 
-    decisions = [json.loads(line) for line in audit.read_text().splitlines()]
+    decisions = read_records(audit)
     by_tool = {d["tool"]: (d["decision"], d["rule"]) for d in decisions}
     assert by_tool["convert_unix_timestamp"][0] == "allow"
     assert by_tool["describe_asset"][0] == "allow"

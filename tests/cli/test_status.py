@@ -7,12 +7,12 @@ from pathlib import Path
 import anyio
 import pytest
 
+from callgate.audit import JsonlAuditSink, build_event
 from callgate.cli.main import main
-from callgate.proxy.audit import JsonlAuditSink, build_event
 
 
 def _write_log(path: Path) -> None:
-    sink = JsonlAuditSink(path)
+    sink = JsonlAuditSink(path, b"k" * 32)
     plan = [
         ("read", "allow", None, 10.0, "ok"),
         ("read", "allow", None, 30.0, "ok"),
@@ -57,9 +57,10 @@ def _write_log(path: Path) -> None:
 def test_status_counts_decisions_rules_and_latency(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    audit = tmp_path / "audit.jsonl"
+    audit = tmp_path / "audit"
     _write_log(audit)
-    with audit.open("a") as file:
+    [chain_file] = audit.glob("*.jsonl")
+    with chain_file.open("a") as file:
         file.write("not json\n")
     assert main(["status", "--audit", str(audit)]) == 0
     output = capsys.readouterr().out
@@ -74,3 +75,27 @@ def test_status_counts_decisions_rules_and_latency(
 def test_status_without_a_log_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--audit", str(tmp_path / "missing.jsonl")]) == 1
     assert "cannot read the audit log" in capsys.readouterr().err
+
+
+def test_status_sums_every_writer_of_a_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    audit = tmp_path / "audit"
+    _write_log(audit)
+    _write_log(audit)  # a second process, its own chain in the same directory
+    assert len(list(audit.glob("*.checkpoint.json"))) == 2
+    assert main(["status", "--audit", str(audit)]) == 0
+    assert "12 calls judged" in capsys.readouterr().out
+
+
+def test_status_reads_a_log_from_before_chained_logs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    old = tmp_path / "audit.jsonl"
+    old.write_text(
+        '{"time": "2026-01-01T00:00:00.000+00:00", "server": "srv", "session": "s", '
+        '"agent": "a", "method": "tools/call", "tool": "read", "decision": "allow", '
+        '"rule": null, "reason": "", "latency_ms": 5.0, "outcome": "ok"}\n'
+    )
+    assert main(["status", "--audit", str(old)]) == 0
+    assert "1 calls judged" in capsys.readouterr().out

@@ -27,6 +27,8 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult, TextContent
 
+from callgate.audit import read_records
+
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
 UPSTREAM = [PYTHON, "-m", "tests.e2e.upstream"]
@@ -141,8 +143,7 @@ class Callgate:
         """The decision records of the audit log (complete once the process stopped)."""
         if not self.audit_path.exists():
             return []
-        records = [json.loads(line) for line in self.audit_path.read_text().splitlines()]
-        return [record for record in records if "decision" in record]
+        return [record for record in read_records(self.audit_path) if "decision" in record]
 
 
 @dataclass
@@ -176,7 +177,7 @@ async def callgate_listening(
     setup: Setup, state: str, upstream: str, *extra: str, name: str = "callgate"
 ) -> AsyncIterator[Callgate]:
     """`callgate run --listen 127.0.0.1:0 --upstream URL`; yields it once it listens."""
-    audit = setup.directory / f"{name}-audit.jsonl"
+    audit = setup.directory / f"{name}-audit"
     command = setup.run_command(
         state, audit, "--listen", "127.0.0.1:0", *extra, "--upstream", upstream
     )

@@ -8,7 +8,6 @@ is the `Mcp-Session-Id` (2025-11-25) or the agent plus its `Callgate-Session` he
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import anyio
@@ -17,6 +16,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
+from callgate.audit import read_records
 from tests.e2e.support import (
     UPSTREAM,
     Setup,
@@ -163,7 +163,7 @@ async def test_stdio_agent_is_named_by_the_agent_flag(
     tmp_path: Path, flags: list[str], agent: str, expected: str
 ) -> None:
     setup = Setup(tmp_path, AGENT_RULE)
-    audit = tmp_path / "audit.jsonl"
+    audit = tmp_path / "audit"
     command = [*setup.run_command("memory://", audit, *flags), "--", *UPSTREAM, "stdio"]
     with anyio.fail_after(60):
         async with Client(stdio_params(command, setup.environment()), mode="legacy") as client:
@@ -174,7 +174,7 @@ async def test_stdio_agent_is_named_by_the_agent_flag(
         assert text_of(result) == (
             '[callgate] denied by rule "release-bot-only": only the release bot may work'
         )
-    [record] = [json.loads(line) for line in audit.read_text().splitlines()]
+    [record] = read_records(audit)
     assert (record["agent"], record["decision"], record["server"]) == (
         agent,
         expected,

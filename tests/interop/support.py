@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from mcp.client.stdio import StdioServerParameters
 from mcp_types import CallToolResult, TextContent
 
+from callgate.audit import read_records
 from tests.fixtures.node import NodePeers
 from tests.fixtures.peers import CALLGATE, ROOT
 
@@ -23,7 +23,7 @@ def callgate_stdio(policy: Path, state_dir: Path, upstream: list[str]) -> list[s
         "--state",
         f"sqlite:///{state_dir}/state.db",
         "--audit",
-        str(state_dir / "audit.jsonl"),
+        str(state_dir / "audit"),
         "--",
         *upstream,
     ]
@@ -45,5 +45,5 @@ def text_of(result: CallToolResult) -> str:
 
 def audit_records(state_dir: Path) -> list[dict[str, Any]]:
     """The audit log callgate wrote under `state_dir`."""
-    path = state_dir / "audit.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+    path = state_dir / "audit"
+    return read_records(path) if path.exists() else []

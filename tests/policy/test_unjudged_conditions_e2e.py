@@ -7,13 +7,13 @@ amount (or with the amount as a string) skipped approval and went straight upstr
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import anyio
 import pytest
 from mcp import Client
 
+from callgate.audit import read_records
 from tests.approvals.proxied import Prompter, Setup, text_of
 from tests.fixtures.servers.commands import stdio_params
 
@@ -55,7 +55,7 @@ async def test_a_call_missing_the_argument_its_approval_rule_reads_asks_for_appr
     kinds = [event["event"] for event in setup.audit_events()]
     assert kinds == ["approval.requested", "approval.denied"] * 2
     # Nothing but the small charge was allowed (2026 adds an input_required round each).
-    records = map(json.loads, setup.audit.read_text().splitlines())
+    records = read_records(setup.audit)
     decisions = [(r["decision"], r["rule"]) for r in records if "decision" in r]
     asked_rule = "big-charges-need-a-human"
     assert decisions[0] == ("allow", None)

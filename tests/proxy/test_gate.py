@@ -6,7 +6,6 @@ judge pins decisions so each gate phase can be checked on its own.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -16,9 +15,9 @@ from typing import Any
 import anyio
 import pytest
 
+from callgate.audit import JsonlAuditSink, read_records
 from callgate.policy.compiler import load_compiled_policy
 from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
-from callgate.proxy.audit import JsonlAuditSink
 from callgate.proxy.gate import Gate, Judge
 from callgate.proxy.hooks import Forward, Message, Peer, Reply
 from callgate.proxy.jsonrpc import encode
@@ -111,7 +110,7 @@ def _make(tmp_path: Path, judge: TableJudge | None = None) -> tuple[Gate, Memory
     gate = Gate(
         policy=FixedSource(judge or TableJudge()),
         store=store,
-        audit=JsonlAuditSink(tmp_path / "audit.jsonl", key=b"k" * 32),
+        audit=JsonlAuditSink(tmp_path / "audit", key=b"k" * 32),
         clock=clock,
         monotonic=clock,
     )
@@ -124,8 +123,7 @@ async def _rate_value(store: MemoryStore, now: float) -> Decimal:
 
 async def _audit_lines(gate: Gate, tmp_path: Path) -> list[dict[str, Any]]:
     await gate.audit.aclose()
-    text = (tmp_path / "audit.jsonl").read_text()
-    return [json.loads(line) for line in text.splitlines()]
+    return read_records(tmp_path / "audit")
 
 
 async def test_non_string_name_is_a_json_rpc_error(tmp_path: Path) -> None:
@@ -304,10 +302,13 @@ async def test_audit_records_latency_of_allowed_calls(tmp_path: Path) -> None:
     gate, _, clock = _make(tmp_path)
     await gate.on_client_message(_call(1, "echo", {"x": 1}), PEER)
     clock.now += 0.25
-    await gate.on_server_message(_ok(1), PEER)
+    answer = _ok(1)
+    await gate.on_server_message(answer, PEER)
     lines = await _audit_lines(gate, tmp_path)
     assert lines == [
         {
+            "seq": 1,
+            "prev": lines[0]["prev"],
             "time": lines[0]["time"],
             "server": "srv",
             "session": "s1",
@@ -318,8 +319,14 @@ async def test_audit_records_latency_of_allowed_calls(tmp_path: Path) -> None:
             "rule": None,
             "reason": "",
             "arguments_hmac": lines[0]["arguments_hmac"],
+            "arguments": {"x": 1},
+            "redacted": [],
+            "category": None,
+            "flags": None,
             "latency_ms": 250.0,
             "outcome": "ok",
+            "is_error": False,
+            "result_bytes": len(answer.raw),  # the result itself is never written
         }
     ]
     assert len(lines[0]["arguments_hmac"]) == 64
@@ -415,7 +422,7 @@ async def test_concurrent_spend_never_exceeds_the_cap(tmp_path: Path, backend: s
     gate = Gate(
         policy=PolicyWatcher(path, load_compiled_policy),
         store=store,
-        audit=JsonlAuditSink(tmp_path / "audit.jsonl"),
+        audit=JsonlAuditSink(tmp_path / "audit", key=b"k" * 32),
     )
     answers: dict[int, Forward | Reply] = {}
 

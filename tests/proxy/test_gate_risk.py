@@ -104,7 +104,12 @@ async def test_a_tool_with_a_flag_gets_the_flag_entries_rules() -> None:
             for n, tool in enumerate(["rotate_key", "wipe_all", "echo"])
         ]
     assert [verdict(answer) for answer in answers] == ["deny", "deny", "forwarded"]
-    assert flags.asked == [("srv", "rotate_key"), ("srv", "wipe_all"), ("srv", "echo")]
+    # Each call's flags are looked up to judge it (and again to audit a refusal).
+    assert list(dict.fromkeys(flags.asked)) == [
+        ("srv", "rotate_key"),
+        ("srv", "wipe_all"),
+        ("srv", "echo"),
+    ]
 
 
 async def test_a_policy_without_flag_entries_never_looks_flags_up() -> None:

@@ -207,9 +207,9 @@ def _audit_sink(path: str | None) -> tuple[Any, Any]:
         return discard_events, nothing
     from pathlib import Path
 
-    from callgate.proxy.audit import JsonlAuditSink
+    from callgate.app import open_audit_sink
 
-    audit = JsonlAuditSink(Path(path))
+    audit = open_audit_sink(Path(path))
 
     def record(event: ApprovalEvent) -> None:
         audit.record(event.to_dict())

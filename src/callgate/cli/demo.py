@@ -20,7 +20,9 @@ def register(subparsers: Any) -> None:
         "and approvals asked and answered (in the agent's own client, and by an operator "
         "with `callgate approvals approve`), and print what happened.",
     )
-    parser.add_argument("--audit", type=Path, metavar="PATH", help="keep the audit log here")
+    parser.add_argument(
+        "--audit", type=Path, metavar="PATH", help="keep the audit log in this directory"
+    )
     parser.add_argument(
         "--mode",
         choices=("auto", "legacy"),
@@ -39,6 +41,7 @@ def run(args: argparse.Namespace) -> int:
     import anyio
     from rich.console import Console
 
+    from callgate.audit.reading import read_records
     from callgate.demo.agent import render, run_demo
 
     console = Console()
@@ -46,14 +49,14 @@ def run(args: argparse.Namespace) -> int:
         console = Console(width=120)  # the table is laid out for 120 columns
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="callgate-demo-") as scratch:
-        audit = args.audit or Path(scratch) / "audit.jsonl"
+        audit = args.audit or Path(scratch) / "audit"
         with resources.as_file(resources.files("callgate.demo") / "policy.yaml") as policy:
             console.print(f"[bold]Policy:[/bold] {policy}")
             state = Path(scratch) / "state.db"
             listed, outcomes = anyio.run(run_demo, policy, audit, state, args.mode)
         ok = render(listed, outcomes, console)
-        records = len(audit.read_text().splitlines()) if audit.exists() else 0
-        where = audit if args.audit else "a temporary file (use --audit PATH to keep it)"
+        records = len(read_records(audit)) if audit.exists() else 0
+        where = audit if args.audit else "a temporary directory (use --audit PATH to keep it)"
         console.print(f"Audit log: {records} records written to {where}")
     console.print(f"Done in {time.monotonic() - started:.1f} s.")
     return 0 if ok else 1

@@ -29,7 +29,9 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("-c", "--config", required=True, type=Path, metavar="POLICY")
     parser.add_argument("--state", metavar="URL", help="sqlite:///PATH, redis://HOST:PORT/DB")
-    parser.add_argument("--audit", type=Path, metavar="PATH", help="audit log (JSON lines)")
+    parser.add_argument(
+        "--audit", type=Path, metavar="PATH", help="audit directory (one chained log per writer)"
+    )
     parser.add_argument("--no-audit", action="store_true", help="do not write an audit log")
     parser.add_argument(
         "--agent",
@@ -148,6 +150,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
     from callgate import runtime
     from callgate.app import GateOptions, load_policy_watcher, open_gate
     from callgate.approvals.store import ApprovalSetupError
+    from callgate.audit.directory import AuditSetupError
     from callgate.errors import PolicyError
     from callgate.policy.decision import Agent
     from callgate.proxy.jsonrpc import MAX_MESSAGE_BYTES
@@ -250,7 +253,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
 
     try:
         return runtime.run(serve)
-    except (StoreURLError, ApprovalSetupError) as error:
+    except (StoreURLError, ApprovalSetupError, AuditSetupError) as error:
         print(f"callgate: {error}", file=sys.stderr)
         return 2
 

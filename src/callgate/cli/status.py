@@ -19,7 +19,9 @@ def register(subparsers: Any) -> None:
         description="Summarise the audit log: calls judged, decisions, denials by rule and "
         "tool, outcomes and upstream latency of allowed calls.",
     )
-    parser.add_argument("--audit", type=Path, metavar="PATH", help="audit log to read")
+    parser.add_argument(
+        "--audit", type=Path, metavar="PATH", help="audit directory (or one log file) to read"
+    )
     parser.add_argument("--top", type=int, default=5, metavar="N", help="rows per top list")
     parser.set_defaults(func=run)
 
@@ -29,13 +31,13 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    from callgate.app import default_audit_path
+    from callgate.app import readable_audit_path
+    from callgate.audit.reading import text_lines
     from callgate.proxy.summary import summarize
 
-    path: Path = args.audit or default_audit_path()
+    path: Path = args.audit or readable_audit_path()
     try:
-        with path.open(encoding="utf-8", errors="replace") as file:
-            summary = summarize(file)
+        summary = summarize(text_lines(path))
     except OSError as error:
         print(f"callgate status: cannot read the audit log {path}: {error}", file=sys.stderr)
         return 1

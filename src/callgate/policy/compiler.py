@@ -42,6 +42,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from callgate.audit.redaction import ArgumentRecording, compile_recording
 from callgate.errors import IssueCode, PolicyError, PolicyIssue
 from callgate.policy.conditions import ConditionError, Predicate, compile_condition
 from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
@@ -252,6 +253,8 @@ class CompiledPolicy:
     uses_flags: bool = field(init=False)
     """Whether the policy has flag entries: only then do a tool's flags matter (and the
     proxy looks them up)."""
+    audit_recording: ArgumentRecording = field(init=False)
+    """What the audit log keeps of a call's arguments (`audit:`), compiled."""
     _plans: dict[tuple[str, str | None, tuple[str, ...]], Plan] = field(default_factory=dict)
     _hidden_by_pattern: dict[str, bool] = field(default_factory=dict)
     # Counter keys and fixed charges by (server, scope key, name): built once, reused.
@@ -259,6 +262,8 @@ class CompiledPolicy:
 
     def __post_init__(self) -> None:
         self.uses_flags = bool(self.flags)
+        audit = self.spec.audit
+        self.audit_recording = compile_recording(audit.arguments, audit.redact_keys)
 
     @property
     def annotate_tools(self) -> bool:

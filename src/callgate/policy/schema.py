@@ -337,6 +337,43 @@ class ApprovalsSpec(_Spec):
     webhook: WebhookSpec | None = None
 
 
+class AuditSpec(_Spec):
+    """What the audit log keeps of each call's arguments."""
+
+    arguments: Literal["hash", "redacted", "full"] = Field(
+        "redacted",
+        description="hash: only a keyed hash of the arguments; redacted: the arguments with "
+        "secrets replaced (by key name and by value shape); full: the arguments as sent.",
+    )
+    redact_keys: list[str] = Field(
+        default_factory=list,
+        description="More key names whose values are always redacted, matched word by word "
+        "like the built-in ones (password, token, secret, api_key, authorization, ...).",
+    )
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _known_mode(cls, value: object) -> object:
+        if value not in ("hash", "redacted", "full"):
+            raise ValueError(
+                f"must be hash, redacted or full, got {value!r} (hash keeps "
+                "only a keyed hash, redacted keeps the arguments without secrets, full keeps "
+                "them as sent)"
+            )
+        return value
+
+    @field_validator("redact_keys")
+    @classmethod
+    def _names(cls, value: list[str]) -> list[str]:
+        for index, name in enumerate(value):
+            if not any(char.isalnum() for char in name):
+                raise ValueError(
+                    f"redact_keys[{index}]: {name!r} names no key (use words such as ssn or "
+                    "card_number)"
+                )
+        return value
+
+
 class AgentSpec(_Spec):
     """An agent identity for the HTTP listener; its token as a SHA-256 hash or an env var."""
 
@@ -380,6 +417,7 @@ class PolicySpec(_Spec):
     fail_mode: Literal["closed", "open"] = Field(
         "closed", description="What happens when the state store is unreachable."
     )
+    audit: AuditSpec = Field(default_factory=AuditSpec)  # type: ignore[arg-type]
     # The loader's SourceMap (positions of keys), so the compiler can place its errors too.
     _source: Any = PrivateAttr(None)
 

@@ -56,9 +56,10 @@ import anyio
 from anyio import TASK_STATUS_IGNORED
 from anyio.abc import TaskStatus
 
+from callgate.audit.record import build_event
+from callgate.audit.sink import AuditSink
 from callgate.classifier.classification import Classification
 from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
-from callgate.proxy.audit import AuditSink, build_event
 from callgate.proxy.catalog import ToolCatalog
 from callgate.proxy.denial import denial_result, speaks_modern
 from callgate.proxy.hooks import Forward, Message, Peer, Reply
@@ -179,8 +180,9 @@ class Gate:
     # The last value the store reported per counter: calls are judged from these, and
     # the store's guard check catches a value that moved out of the decision's range.
     _seen: dict[CounterKey, Decimal] = field(default_factory=dict)
-    # Answered calls waiting for `run_settler`: (entry, success, outcome, answered at).
-    _answered: list[tuple[_InFlight, bool, str, float]] = field(default_factory=list)
+    # Answered calls waiting for `run_settler`: (entry, success, outcome, answered at,
+    # the answer's size in bytes).
+    _answered: list[tuple[_InFlight, bool, str, float, int | None]] = field(default_factory=list)
     _wake: asyncio.Event | None = None
 
     # -- client to server -------------------------------------------------------------
@@ -428,11 +430,12 @@ class Gate:
         if entry.method == "tools/list":
             return self._filter_tools(message, peer)
         success, outcome = _outcome(message.body)
+        size = len(message.raw) or None  # the result is never audited, only its size
         if self._wake is None:
-            await self._settle(entry, success=success, outcome=outcome)
+            await self._settle(entry, success=success, outcome=outcome, result_bytes=size)
         else:
             # The answer goes out first; counters and audit are settled right after it.
-            self._answered.append((entry, success, outcome, self.monotonic()))
+            self._answered.append((entry, success, outcome, self.monotonic(), size))
             self._wake.set()
         return message
 
@@ -514,14 +517,22 @@ class Gate:
         """Settle every answered call still queued (also at shutdown, after the settler)."""
         while self._answered:
             batch, self._answered = self._answered, []
-            for entry, success, outcome, answered in batch:
+            for entry, success, outcome, answered, size in batch:
                 try:
-                    await self._settle(entry, success=success, outcome=outcome, at=answered)
+                    await self._settle(
+                        entry, success=success, outcome=outcome, at=answered, result_bytes=size
+                    )
                 except Exception:  # one bad record must not stop the others
                     traceback.print_exc(file=sys.stderr)
 
     async def _settle(
-        self, entry: _InFlight, *, success: bool, outcome: str, at: float | None = None
+        self,
+        entry: _InFlight,
+        *,
+        success: bool,
+        outcome: str,
+        at: float | None = None,
+        result_bytes: int | None = None,
     ) -> None:
         if entry.call is None or entry.decision is None:
             return
@@ -533,6 +544,7 @@ class Gate:
             decision=entry.decision,
             latency_ms=latency_ms,
             outcome=outcome,
+            result_bytes=result_bytes,
         )
 
     async def _release(self, reservation: Reservation | None, *, commit: bool) -> None:
@@ -555,20 +567,28 @@ class Gate:
         decision: Decision,
         latency_ms: float | None = None,
         outcome: str | None = None,
+        result_bytes: int | None = None,
     ) -> None:
+        # The risk the call was judged with (cached lookups), kept for replay; flags only
+        # where the policy reads them, as when judging.
+        server, tool = peer.server, call.tool
+        flags = self.flag if self.flag is not None and self.policy.current().uses_flags else None
         self.audit.record(
             build_event(
                 now=self.clock(),
-                server=peer.server,
+                server=server,
                 session=peer.session,
                 agent=peer.agent.name,
                 method="tools/call",
-                tool=call.tool,
+                tool=tool,
+                category=self.categorize(server, tool) if self.categorize else None,
+                flags=flags(server, tool) if flags is not None else None,
                 decision=decision.verdict.value,
                 rule=decision.rule,
                 reason=decision.reason,
                 latency_ms=latency_ms,
                 outcome=outcome,
+                result_bytes=result_bytes,
             ),
             arguments=call.arguments,
         )

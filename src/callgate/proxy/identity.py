@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from callgate.audit.record import build_event
+from callgate.audit.sink import AuditSink
 from callgate.policy.decision import ANONYMOUS, Agent
-from callgate.proxy.audit import AuditSink, build_event
 
 _Credentials = tuple[tuple[bytes, Agent], ...]
 
