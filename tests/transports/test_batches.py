@@ -186,6 +186,32 @@ async def test_a_batch_element_the_server_never_answers_times_out_in_the_array(
     assert [m["params"]["requestId"] for m in cancelled] == [2]
 
 
+async def test_a_batch_element_the_client_cancels_is_left_out_of_the_array(
+    policy: Path, tmp_path: Path
+) -> None:
+    log = tmp_path / "upstream.log"
+    command = callgate_run(policy, tmp_path / "audit.jsonl", recorded(log, SDK_SERVER))
+    session = await RawSession.start(command, dict(os.environ))
+    cancel = {
+        "jsonrpc": "2.0",
+        "method": "notifications/cancelled",
+        "params": {"requestId": 2, "reason": "no longer needed"},
+    }
+    with anyio.fail_after(60):  # --call-timeout is 600 s: only the cancellation ends the wait
+        await session.initialize(BATCHING)
+        batch = [call(1, "echo", {"text": "hi"}), call(2, "block", {})]
+        await session.send_line(json.dumps(batch).encode())
+        while not any(m.get("id") == 2 for m in recorded_messages(log)):
+            await anyio.sleep(0.02)  # until the server has the call to cancel
+        await session.send(cancel)
+        answers = await session.receive_batch()
+        await session.finish()
+    assert [answer["id"] for answer in answers] == [1]
+    assert answers[0]["result"]["content"][0]["text"] == "hi"
+    reached = [m.get("method") for m in recorded_messages(log)]
+    assert reached.count("notifications/cancelled") == 1
+
+
 async def test_a_batch_of_notifications_gets_no_answer(policy: Path, tmp_path: Path) -> None:
     log = tmp_path / "upstream.log"
     command = callgate_run(policy, tmp_path / "audit.jsonl", recorded(log, SDK_SERVER))
