@@ -22,7 +22,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any, Protocol
 
@@ -118,7 +118,7 @@ class ChainWriter:
         """The current chain file (None before the first record)."""
         return self.directory / chain_file_name(self.writer, self.number) if self.number else None
 
-    def write(self, records: list[Mapping[str, Any]]) -> None:
+    def write(self, records: Sequence[Mapping[str, Any]]) -> None:
         """Chain `records`, append them (rotating as needed), flush, and checkpoint."""
         if not records:
             return
