@@ -297,7 +297,7 @@ async def test_query_export_tail_and_status_read_a_real_log(
     assert main(["audit", "query", "--audit", str(log), "--agent", "nobody"]) == 0
     assert "No records match." in capsys.readouterr().out
     assert main(["audit", "query", "--audit", str(log), "--since", "1h", "--limit", "2"]) == 0
-    assert "last 2 of 10 records" in capsys.readouterr().out
+    assert "the last 2 of 10 records" in capsys.readouterr().out
 
     exported = tmp_path / "siem.jsonl"
     assert main(["audit", "export", "--audit", str(log), "-o", str(exported)]) == 0

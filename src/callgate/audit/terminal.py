@@ -86,23 +86,22 @@ def record_line(record: Mapping[str, Any]) -> Text:
 def records_table(records: Iterable[Mapping[str, Any]], title: str | None = None) -> Table:
     """A table of records, one row each."""
     table = Table(title=title)
-    for column in ("time", "decision", "server", "tool", "category", "agent", "rule", "outcome"):
+    table.add_column("time", no_wrap=True)
+    table.add_column("decision", no_wrap=True)
+    for column in ("server/tool", "category", "agent", "rule", "outcome", "reason"):
         table.add_column(column, overflow="fold")
-    table.add_column("ms", justify="right")
-    table.add_column("reason", overflow="fold")
     for record in records:
         what = _what(record)
         latency = record.get("latency_ms")
+        took = f" {latency:g} ms" if isinstance(latency, int | float) else ""
         table.add_row(
             _short_time(record),
             Text(what, style=DECISION_STYLES.get(what, "blue")),
-            str(record.get("server") or ""),
-            str(record.get("tool") or record.get("method") or ""),
+            f"{record.get('server') or ''}/{record.get('tool') or record.get('method') or ''}",
             str(record.get("category") or ""),
             str(record.get("agent") or ""),
             str(record.get("rule") or ""),
-            str(record.get("outcome") or ""),
-            f"{latency:g}" if isinstance(latency, int | float) else "",
+            f"{record.get('outcome') or ''}{took}",
             str(record.get("reason") or ""),
         )
     return table

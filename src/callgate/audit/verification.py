@@ -251,7 +251,7 @@ class ChainCheck:
                 Problem.TRUNCATED,
                 f"the chain ends at seq {self._seq} ({report.end}) but its checkpoint of "
                 f"{checkpoint.time} vouches for seq {checkpoint.seq}{lost}: "
-                f"{checkpoint.seq - self._seq} records were cut off",
+                f"{_records(checkpoint.seq - self._seq)} cut off",
                 report.end,
                 self._seq + 1,
             )
@@ -269,8 +269,8 @@ class ChainCheck:
             if self._seq > checkpoint.seq:
                 return Finding(
                     Problem.INSERTED,
-                    f"{self._seq - checkpoint.seq} records follow seq {checkpoint.seq}, where "
-                    "the writer sealed its chain",
+                    f"{_records(self._seq - checkpoint.seq)} after seq {checkpoint.seq}, "
+                    "where the writer sealed its chain",
                     report.end,
                     checkpoint.seq + 1,
                 )
@@ -376,3 +376,7 @@ class ChainCheck:
             bad.position,
             seq,
         )
+
+
+def _records(count: int) -> str:
+    return "1 record was" if count == 1 else f"{count} records were"

@@ -192,7 +192,12 @@ def _print_table(records: Any, limit: int) -> None:
     if not total:
         console.print("No records match.")
         return
-    title = f"{total} records" if len(shown) == total else f"last {len(shown)} of {total} records"
+    plural = "s" if total != 1 else ""
+    title = (
+        f"{total} record{plural}"
+        if len(shown) == total
+        else f"the last {len(shown)} of {total} records"
+    )
     console.print(records_table(shown, title=title))
 
 
