@@ -16,8 +16,10 @@ import pytest
 from callgate.audit.chain import genesis, link_hash, read_checkpoint
 from callgate.audit.directory import (
     AuditSetupError,
+    list_directory,
     prepare_directory,
     verify_directory,
+    verify_writer,
     writer_running,
 )
 from callgate.audit.reading import read_records
@@ -130,6 +132,19 @@ def test_a_running_writer_holds_its_file_and_its_checkpoint_follows_each_burst(
     assert (report.state, report.checkpoint_seq, report.finding) == (State.RUNNING, 2, None)
     writer.close()
     assert writer_running(file) is False
+
+
+def test_a_writer_that_rotates_while_being_verified_is_not_called_truncated(
+    tmp_path: Path,
+) -> None:
+    writer = ChainWriter(tmp_path, KEY, writer="w1", max_file_bytes=1500)
+    writer.write([_event(number) for number in range(3)])
+    listed = list_directory(tmp_path).writers["w1"]  # what verify saw first
+    writer.write([_event(number) for number in range(3, 12)])  # rotates meanwhile
+    assert len(_chain_files(tmp_path)) > len(listed.numbers)
+    report = verify_writer(tmp_path, listed, KEY)
+    assert (report.finding, report.state, report.records) == (None, State.RUNNING, 12)
+    writer.close()
 
 
 def test_a_writer_gone_without_closing_is_reported_where_its_chain_stops(

@@ -125,6 +125,9 @@ class Verification:
 def verify_writer(directory: Path, files: WriterFiles, key: bytes) -> WriterReport:
     """Follow one writer's chain through its files and check it against its checkpoint."""
     checkpoint, problem = load_checkpoint(directory, files.writer, key)
+    if checkpoint is not None and checkpoint.file > max(files.numbers, default=0):
+        # A running writer rotated since the listing: its checkpoint is newer than it.
+        files = list_directory(directory).writers.get(files.writer, files)
     check = ChainCheck(key, files.writer, checkpoint, problem)
     for number in files.numbers:
         if check.done:

@@ -170,7 +170,8 @@ class ChainWriter:
         assert self.path is not None
         opened = self.path.open("xb")
         if fcntl is not None:
-            fcntl.flock(opened.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Blocking: a verifier may hold a shared lock on the new file for an instant.
+            fcntl.flock(opened.fileno(), fcntl.LOCK_EX)
         previous, self._file = self._file, opened
         if previous is not None:
             previous.close()  # releases its lock; the new file holds the writer's
