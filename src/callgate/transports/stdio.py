@@ -252,7 +252,9 @@ class StdioProxy:
     agent: Agent = ANONYMOUS
     max_bytes: int = MAX_MESSAGE_BYTES
     max_upstream_bytes: int = MAX_UPSTREAM_BYTES
-    grace: float = 5.0
+    grace: float = 10.0
+    """How long a child may take to exit after its stdin closes (it may still be starting:
+    a Python server on a loaded machine can take seconds before it reads anything)."""
     call_timeout: float = 600.0
     """How long a batch waits for the server's answer to one of its requests."""
     announcer: ToolListAnnouncer | None = None
