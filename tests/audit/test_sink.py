@@ -6,6 +6,8 @@ from __future__ import annotations
 import itertools
 import json
 import stat
+import subprocess
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,39 @@ def test_install_key_is_created_private_and_then_reused(tmp_path: Path) -> None:
     assert len(first) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert load_install_key(path) == first
+
+
+def test_processes_starting_together_all_get_the_one_whole_key(tmp_path: Path) -> None:
+    # Regression: a process could read the key file another had just created but not
+    # written yet, and chain its log under an empty key (or fail to start). Two processes
+    # (as many as this machine runs at once) ask for a new key at the same moment, 40 times.
+    program = (
+        "import sys; from pathlib import Path; from callgate.audit.sink import load_install_key\n"
+        "for line in sys.stdin:\n"
+        "    print(load_install_key(Path(line.strip())).hex(), flush=True)\n"
+    )
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", program],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for round_ in range(40):
+            path = tmp_path / f"data{round_}" / "audit.key"
+            for process in processes:  # both waiting: released at once
+                assert process.stdin is not None
+                process.stdin.write(f"{path}\n")
+                process.stdin.flush()
+            keys = {p.stdout.readline().strip() for p in processes if p.stdout is not None}
+            assert keys == {path.read_text()}, round_
+            assert [entry.name for entry in path.parent.iterdir()] == ["audit.key"]
+    finally:
+        for process in processes:
+            process.communicate(timeout=60)
 
 
 def test_every_queued_record_is_written_by_close_and_the_chain_sealed(tmp_path: Path) -> None:

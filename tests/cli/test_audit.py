@@ -239,6 +239,30 @@ async def test_an_orderly_shutdown_loses_no_record_and_seals_the_chain(
     assert "sealed: 40 records" in verified.stdout
 
 
+async def test_two_proxies_share_one_directory_each_with_its_own_chain(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    audit = tmp_path / "audit"
+    command = callgate_run(_policy(tmp_path), audit, SDK_SERVER)
+    with anyio.fail_after(60):
+        first = await RawSession.start(command, env)
+        second = await RawSession.start(command, env)
+        for session in (first, second):
+            await session.initialize()
+        for n in range(10):  # interleaved: both write at the same time
+            for session in (first, second):
+                add = {"name": "add", "arguments": {"a": 1, "b": n}}
+                await session.call(n, "tools/call", add)
+        for session in (first, second):
+            await session.finish()
+    assert len(list(audit.glob("*.checkpoint.json"))) == 2
+    assert len(read_records(audit)) == 20
+    verified = _audit(env, "verify", "--audit", str(audit), "--strict")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert verified.stdout.count("sealed: 10 records") == 2
+    assert "2 writers, every chain intact" in verified.stdout
+
+
 async def _wait_until(condition: Callable[[], bool]) -> None:
     while not condition():
         await anyio.sleep(0.02)

@@ -66,19 +66,35 @@ def load_install_key(path: Path) -> bytes:
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
     key = secrets.token_bytes(KEY_BYTES)
+    # Written whole under another name, then linked into place: a process starting at the
+    # same moment sees no key or the whole key, never an empty file.
+    staging = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(staging, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        # Another process created it first; use theirs so hashes stay comparable.
-        return read_install_key(path)
-    with os.fdopen(fd, "w") as file:
-        file.write(key.hex())
+        with os.fdopen(fd, "w") as file:
+            file.write(key.hex())
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(staging, path)
+        except FileExistsError:
+            # Another process created it first; use theirs so hashes stay comparable.
+            return read_install_key(path)
+        except OSError:  # a file system without hard links: create it in place
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(key.hex())
+    finally:
+        staging.unlink()
     return key
 
 
 def read_install_key(path: Path) -> bytes:
-    """The key at `path` (hex); never creates one (`FileNotFoundError` when missing)."""
-    return bytes.fromhex(path.read_text().strip())
+    """The key at `path` (hex); never creates one (`FileNotFoundError` when missing,
+    `ValueError` when the file does not hold a key)."""
+    key = bytes.fromhex(path.read_text().strip())
+    if len(key) != KEY_BYTES:
+        raise ValueError(f"{path} does not hold a {KEY_BYTES}-byte key ({len(key)} bytes)")
+    return key
 
 
 class ChainWriter:
