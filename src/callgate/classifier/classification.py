@@ -42,6 +42,15 @@ _RANK = {
     Category.FINANCIAL: 4,
 }
 
+# Short names for the classifier's rule tables (effects, evidence, verdict).
+R, W, X, D, F = (
+    Category.READ,
+    Category.WRITE,
+    Category.EXECUTE,
+    Category.DESTRUCTIVE,
+    Category.FINANCIAL,
+)
+
 
 class Flag(StrEnum):
     """What a tool touches, whatever its effect (a read of secrets still touches secrets)."""

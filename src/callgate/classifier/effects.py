@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from callgate.classifier.classification import Category
+from callgate.classifier.classification import Category, D, F, R, W, X
 from callgate.classifier.lazy import lazy_property
 from callgate.classifier.lexicon import (
     AGREEMENT_OBJECTS,
@@ -50,14 +50,6 @@ from callgate.classifier.lexicon import (
     VERBS,
     VerbKind,
     words,
-)
-
-R, W, X, D, F = (
-    Category.READ,
-    Category.WRITE,
-    Category.EXECUTE,
-    Category.DESTRUCTIVE,
-    Category.FINANCIAL,
 )
 
 

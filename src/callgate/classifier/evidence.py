@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from callgate.classifier.classification import Category
+from callgate.classifier.classification import Category, D, F, R, W, X
 from callgate.classifier.effects import Context, Effect, effect_of, money_object, query_effect
 from callgate.classifier.lexicon import (
     AUTO_PAY_PHRASE,
@@ -44,14 +44,6 @@ from callgate.classifier.lexicon import (
 )
 from callgate.classifier.reading import Action, Property, ToolText, primary_verb
 from callgate.classifier.tokens import split_name
-
-R, W, X, D, F = (
-    Category.READ,
-    Category.WRITE,
-    Category.EXECUTE,
-    Category.DESTRUCTIVE,
-    Category.FINANCIAL,
-)
 
 
 class Source(StrEnum):
@@ -186,46 +178,47 @@ def _generic(action: Action, context: Context) -> Effect | None:
     return None
 
 
-def _noun_reading(tokens: tuple[str, ...], where: str, source: Source) -> list[Evidence]:
-    drives = sorted(set(tokens) & _DRIVE_NOUNS)
-    if drives:
-        return [
-            Evidence(
-                X,
-                f"{where} names '{drives[0]}': it drives a device or page",
-                source,
-                Strength.PRIMARY,
-                7,
-                weak=True,
-            )
-        ]
-    runs = sorted(set(tokens) & _RUN_WORDS)
-    if runs:
-        return [
-            Evidence(
-                X,
-                f"{where} names '{runs[0]}': it runs what it is given",
-                source,
-                Strength.PRIMARY,
-                runs_code=True,
-            )
-        ]
-    reads = sorted(set(tokens) & READ_NOUNS)
-    if reads:
-        return [
-            Evidence(
-                R,
-                f"{where} names '{reads[0]}', something that is looked up",
-                source,
-                Strength.PRIMARY,
-                weak=True,
-            )
-        ]
-    return []
-
-
-_RUN_WORDS = RUN_NOUNS
 _DRIVE_NOUNS = words("gesture keyboard mouse touch swipe tap pinch longpress scroll click")
+
+
+@dataclass(frozen=True, slots=True)
+class _NounReading:
+    """A noun in a name or description's lead that tells the effect without a verb."""
+
+    nouns: frozenset[str]
+    category: Category
+    says: str
+    """The reason after "<where> names '<noun>'"."""
+    rule: int | None = None
+    weak: bool = False
+    runs_code: bool = False
+
+
+# First match wins, in this order.
+_NOUN_READINGS = (
+    _NounReading(_DRIVE_NOUNS, X, ": it drives a device or page", rule=7, weak=True),
+    _NounReading(RUN_NOUNS, X, ": it runs what it is given", runs_code=True),
+    _NounReading(READ_NOUNS, R, ", something that is looked up", weak=True),
+)
+
+
+def _noun_reading(tokens: tuple[str, ...], where: str, source: Source) -> list[Evidence]:
+    present = set(tokens)
+    for reading in _NOUN_READINGS:
+        found = sorted(present & reading.nouns)
+        if found:
+            return [
+                Evidence(
+                    reading.category,
+                    f"{where} names '{found[0]}'{reading.says}",
+                    source,
+                    Strength.PRIMARY,
+                    reading.rule,
+                    weak=reading.weak,
+                    runs_code=reading.runs_code,
+                )
+            ]
+    return []
 
 
 def read_description(text: ToolText) -> list[Evidence]:

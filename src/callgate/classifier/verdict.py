@@ -22,18 +22,15 @@ from callgate.classifier.classification import (
     BASE_SEVERITY,
     Category,
     Confidence,
+    D,
+    F,
     Flag,
+    R,
     Severity,
+    W,
+    X,
 )
 from callgate.classifier.evidence import Evidence, Source, Strength
-
-R, W, X, D, F = (
-    Category.READ,
-    Category.WRITE,
-    Category.EXECUTE,
-    Category.DESTRUCTIVE,
-    Category.FINANCIAL,
-)
 
 BASE_SCORE = 0.3
 NAME_VERB = 0.4
