@@ -15,14 +15,7 @@ from typing import Any
 import pytest
 
 from callgate.classifier import Category, Confidence, Flag, Severity, classify_tool
-
-R, W, X, D, F = (
-    Category.READ,
-    Category.WRITE,
-    Category.EXECUTE,
-    Category.DESTRUCTIVE,
-    Category.FINANCIAL,
-)
+from callgate.classifier.classification import D, F, R, W, X
 
 
 def _tool(name: str, description: str = "", **extra: Any) -> dict[str, Any]:
