@@ -80,6 +80,9 @@ def test_seed_clone_container_to_ecr_is_execute_high_with_low_confidence() -> No
         ("push_image", "Push an image to the container registry", X),
         ("install_helm_chart", "Install a Helm chart", X),
         ("create_deployment_record", "Create a record of a deployment", W),
+        # Creating a build or a run starts the work; its configuration is only data.
+        ("create_build", "Create a new build from a source tarball", X),
+        ("create_build_config", "Create a build configuration", W),
         # Previews, plans and generators are reads (rule 6); generating into a file writes.
         ("preview_invoice", "Preview the next invoice", R),
         ("terraform_plan", "Show the changes terraform would make", R),

@@ -236,6 +236,9 @@ def _read(verb: str, objects: frozenset[str], context: Context, order: tuple[str
 
 
 # `deployment_status`, `deployment_key`: a part of a deployment, not a deploy.
+# Creating one of these starts it (a build compiles, a run executes); the word is the
+# object's head, so `create_build_config` is not one.
+_STARTED_WORK = words("build builds run runs execution executions invocation")
 _DEPLOYMENT_PARTS = words(
     """record records status statuses key keys config configuration setting settings
     protection rule rules environment log logs history branch"""
@@ -340,6 +343,13 @@ def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[st
         and _DEPLOYMENT_PARTS.isdisjoint(order[1:2])
     ):
         return Effect(X, f"'{verb}' a deployment deploys", 5)
+    if (
+        verb in ("create", "queue", "new")
+        and order[:1]
+        and order[0] in _STARTED_WORK
+        and _DEPLOYMENT_PARTS.isdisjoint(order[1:2])
+    ):
+        return Effect(X, f"'{verb}' a {order[0]} starts it: the work runs", runs_code=True)
     if verb == "provision":
         return Effect(W, "provisioning billable infrastructure is write", 3)
     if verb == "migrate" and not objects.isdisjoint({"database", "db", "schema"}):
