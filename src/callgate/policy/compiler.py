@@ -70,6 +70,7 @@ from callgate.policy.schema import (
     ApprovalsSpec,
     CategorySpec,
     ConditionSpec,
+    Mode,
     PolicySpec,
     RuleSpec,
 )
@@ -203,6 +204,9 @@ class CompiledRule:
     """The DENY decision when the author wrote its text (the same for every tool)."""
     watches: tuple[StateLeaf, ...] = ()
     """Every leaf condition that reads a counter (the engine's guards come from these)."""
+    shadow: bool = False
+    """Shadow mode (its own `mode:`, else the policy's): what it would decide is recorded,
+    the call goes on as if the rule were absent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -253,6 +257,9 @@ class CompiledPolicy:
     uses_flags: bool = field(init=False)
     """Whether the policy has flag entries: only then do a tool's flags matter (and the
     proxy looks them up)."""
+    shadow_mode: bool = field(init=False)
+    """`mode: shadow`: rules without a `mode:` of their own, and `default: deny`, only
+    record what they would decide."""
     audit_recording: ArgumentRecording = field(init=False)
     """What the audit log keeps of a call's arguments (`audit:`), compiled."""
     _plans: dict[tuple[str, str | None, tuple[str, ...]], Plan] = field(default_factory=dict)
@@ -262,6 +269,7 @@ class CompiledPolicy:
 
     def __post_init__(self) -> None:
         self.uses_flags = bool(self.flags)
+        self.shadow_mode = self.spec.mode is Mode.SHADOW
         audit = self.spec.audit
         self.audit_recording = compile_recording(audit.arguments, audit.redact_keys)
 
@@ -717,6 +725,7 @@ class _Compiler:
                         for condition in rule.conditions
                         for leaf in self._state_leaves(condition, own)
                     ),
+                    shadow=(rule.mode or self.spec.mode) is Mode.SHADOW,
                 )
             )
         return tuple(compiled)

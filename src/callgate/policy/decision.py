@@ -25,6 +25,27 @@ class Verdict(StrEnum):
     APPROVAL_REQUIRED = "approval_required"
 
 
+class ShadowVerdict(StrEnum):
+    """What a rule in shadow mode would have done to a call it let through."""
+
+    WOULD_DENY = "would_deny"
+    WOULD_RATE_LIMIT = "would_rate_limit"
+    WOULD_REQUIRE_APPROVAL = "would_require_approval"
+
+
+@dataclass(frozen=True, slots=True)
+class Shadow:
+    """The decision a rule in shadow mode would have made: its verdict, rule and reason.
+
+    The call went on as if the rule were absent; telemetry and the audit log report it
+    apart from the enforced verdict.
+    """
+
+    verdict: ShadowVerdict
+    rule: str
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class Agent:
     """Who is calling: a name and optional roles."""
@@ -71,6 +92,12 @@ class Decision:
     allowed (all-or-nothing); `guards` are the ranges the counters it read must still be
     in for the decision to stand (see `callgate.policy.engine`), so the store refuses the
     reservation, and the proxy judges again, when another call moved one out of its range.
+
+    Shadow mode: `shadow` is what a rule in shadow mode would have decided (WOULD_DENY,
+    WOULD_REQUIRE_APPROVAL) for a call no enforced rule stops; `shadow_charges` are the
+    slots of rate limits in shadow mode, reserved with `charges`, but a full one refuses
+    nothing: the proxy leaves it out and records WOULD_RATE_LIMIT (unless a rule would
+    already have denied the call). A decision without shadow rules has neither.
     """
 
     verdict: Verdict
@@ -81,8 +108,16 @@ class Decision:
     guards: Mapping[CounterKey, Guard] = field(default_factory=dict)
     validate_arguments: bool = False
     approval_timeout: float | None = None
+    shadow: Shadow | None = None
+    shadow_charges: tuple[Charge, ...] = ()
 
     @property
     def allowed(self) -> bool:
         """True when the call may go upstream now."""
         return self.verdict is Verdict.ALLOW
+
+    @property
+    def shadowed(self) -> Shadow | None:
+        """What the log shows instead of ALLOW: `shadow`, for a call that goes through
+        although a rule in shadow mode would have stopped it; None for any other."""
+        return self.shadow if self.verdict is Verdict.ALLOW else None

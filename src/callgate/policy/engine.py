@@ -17,6 +17,14 @@ Order of evaluation (Intercept's, extended):
 4. the first rule that fails decides; only when all pass are charges returned (the store
    reserves them all or none): APPROVAL_REQUIRED when an approval rule was noted, else ALLOW.
 
+Shadow mode: a rule in shadow mode (`CompiledRule.shadow`; `default: deny` under a policy
+in shadow mode) never decides. The call goes on as if the rule were absent, so a later
+enforced rule still denies or asks, and what the rule would have done goes in
+`Decision.shadow`: the first shadow denial (WOULD_DENY), else the first shadow approval
+(WOULD_REQUIRE_APPROVAL) when no enforced rule asks. A shadow rule that would deny charges
+nothing (as enforced, it would have stopped the call before its counter); a shadow rate
+limit's slot goes in `Decision.shadow_charges`. An enforced denial carries no shadow.
+
 Counter values come in `Facts.counters` (the proxy fills in the keys `counter_keys`
 names, from values it last saw); a counter missing from it reads as 0. The decision
 depends on a counter only through the leaf conditions that read it, so for every such
@@ -52,7 +60,15 @@ from callgate.policy.compiler import (
     StateLeaf,
     bound_guard,
 )
-from callgate.policy.decision import Agent, Decision, Facts, ToolCall, Verdict
+from callgate.policy.decision import (
+    Agent,
+    Decision,
+    Facts,
+    Shadow,
+    ShadowVerdict,
+    ToolCall,
+    Verdict,
+)
 from callgate.policy.paths import MISSING
 from callgate.policy.schema import Action
 from callgate.state.amounts import subtract
@@ -65,26 +81,32 @@ _ZERO = Decimal(0)
 _NUMBER = re.compile(r"^\s*[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?\s*$")
 
 
-def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
+def evaluate(  # noqa: PLR0915 - the hot loop, kept whole: a call per rule costs more
+    policy: CompiledPolicy, call: ToolCall, facts: Facts
+) -> Decision:
     """Judge one call; see the module docstring for the order of evaluation."""
     tool = call.tool
     if policy.is_hidden(tool):
         return Decision(Verdict.HIDDEN, rule=HIDE_RULE, reason=f"tool {tool!r} is not available")
     plan = policy.plan(tool, facts.category, facts.flags)
+    shadow: Shadow | None = None
     if policy.default_deny and not plan.listed:
-        return Decision(
-            Verdict.DENY,
-            rule=DEFAULT_RULE,
-            reason=f"tool {tool!r} is not permitted by policy (default: deny)",
-        )
+        reason = f"tool {tool!r} is not permitted by policy (default: deny)"
+        if not policy.shadow_mode:
+            return Decision(Verdict.DENY, rule=DEFAULT_RULE, reason=reason)
+        shadow = Shadow(ShadowVerdict.WOULD_DENY, DEFAULT_RULE, reason)
     subject: dict[str, Any] | None = None
     charges: list[Charge] = []
+    shadow_charges: list[Charge] | None = None
     guards: dict[CounterKey, Guard] = {}
     approval: CompiledRule | None = None
     for applicable in plan.entries:
         for rule in applicable.entry.rules:
             action = rule.action
             if action is Action.DENY:
+                if rule.shadow:
+                    shadow = _would_deny(shadow, rule.name, _deny_text(rule, tool))
+                    continue
                 return _guarded(
                     rule.denial
                     or Decision(Verdict.DENY, rule=rule.name, reason=_deny_text(rule, tool)),
@@ -92,7 +114,11 @@ def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
                 )
             limit = rule.rate_limit
             if limit is not None:
-                charges.append(_rate_charge(policy, call, facts, rule, limit))
+                charge = _rate_charge(policy, call, facts, rule, limit)
+                if rule.shadow:
+                    shadow_charges = [*(shadow_charges or ()), charge]
+                else:
+                    charges.append(charge)
                 continue
             if subject is None:
                 subject = build_subject(plan, call, facts)
@@ -101,6 +127,9 @@ def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
             if counter is not None:
                 found = charge_amount(counter, call.arguments)
                 if isinstance(found, str):
+                    if rule.shadow:
+                        shadow = _would_deny(shadow, rule.name, found)
+                        continue
                     return _guarded(Decision(Verdict.DENY, rule=rule.name, reason=found), guards)
                 amount = found
                 if rule.projects:
@@ -119,35 +148,84 @@ def evaluate(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Decision:
             holds = predicate is None or predicate(subject)
             if action is Action.REQUIRE_APPROVAL:
                 if holds and approval is None:
-                    approval = rule
+                    if not rule.shadow:
+                        approval = rule
+                    elif shadow is None:
+                        shadow = Shadow(
+                            ShadowVerdict.WOULD_REQUIRE_APPROVAL, rule.name, _ask_text(rule, tool)
+                        )
             elif not holds:
+                reason = _failure_text(rule, tool, subject)
+                if rule.shadow:
+                    # As if enforced: a call this rule would deny is not charged to its counter.
+                    shadow = _would_deny(shadow, rule.name, reason)
+                    continue
                 return _guarded(
-                    rule.denial
-                    or Decision(
-                        Verdict.DENY, rule=rule.name, reason=_failure_text(rule, tool, subject)
-                    ),
-                    guards,
+                    rule.denial or Decision(Verdict.DENY, rule=rule.name, reason=reason), guards
                 )
             if counter is not None:
                 charges.append(_counter_charge(policy, call, facts, counter, amount))
-    if not charges and not guards and approval is None:
+    nothing_noted = approval is None and shadow is None and shadow_charges is None
+    if nothing_noted and not charges and not guards:
         return plan.allow
-    if approval is not None:
-        return Decision(
-            Verdict.APPROVAL_REQUIRED,
-            rule=approval.name,
-            reason=approval.message or f"calls to {tool!r} need approval (rule {approval.name!r})",
-            charges=tuple(charges),
-            guards=guards,
-            validate_arguments=plan.validate_arguments,
-            approval_timeout=approval.approval_timeout or policy.approvals.timeout,
-        )
-    return Decision(
-        Verdict.ALLOW,
+    return _passed(
+        policy,
+        plan,
+        tool,
+        approval=approval,
         charges=tuple(charges),
         guards=guards,
-        validate_arguments=plan.validate_arguments,
+        shadow=shadow,
+        shadow_charges=tuple(shadow_charges or ()),
     )
+
+
+def _passed(
+    policy: CompiledPolicy,
+    plan: Plan,
+    tool: str,
+    *,
+    approval: CompiledRule | None,
+    charges: tuple[Charge, ...],
+    guards: dict[CounterKey, Guard],
+    shadow: Shadow | None,
+    shadow_charges: tuple[Charge, ...],
+) -> Decision:
+    """The decision for a call no enforced rule denied: APPROVAL_REQUIRED or ALLOW."""
+    if approval is None:
+        return Decision(
+            Verdict.ALLOW,
+            charges=charges,
+            guards=guards,
+            validate_arguments=plan.validate_arguments,
+            shadow=shadow,
+            shadow_charges=shadow_charges,
+        )
+    if shadow is not None and shadow.verdict is ShadowVerdict.WOULD_REQUIRE_APPROVAL:
+        shadow = None  # an enforced rule asks: a shadow one asking too changes nothing
+    return Decision(
+        Verdict.APPROVAL_REQUIRED,
+        rule=approval.name,
+        reason=_ask_text(approval, tool),
+        charges=charges,
+        guards=guards,
+        validate_arguments=plan.validate_arguments,
+        approval_timeout=approval.approval_timeout or policy.approvals.timeout,
+        shadow=shadow,
+        shadow_charges=shadow_charges,
+    )
+
+
+def _would_deny(shadow: Shadow | None, rule: str, reason: str) -> Shadow:
+    """The shadow verdict once a shadow rule would deny: the first denial wins, and a
+    denial wins over an approval it would have asked for (as when enforced)."""
+    if shadow is not None and shadow.verdict is ShadowVerdict.WOULD_DENY:
+        return shadow
+    return Shadow(ShadowVerdict.WOULD_DENY, rule, reason)
+
+
+def _ask_text(rule: CompiledRule, tool: str) -> str:
+    return rule.message or f"calls to {tool!r} need approval (rule {rule.name!r})"
 
 
 def counter_keys(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> dict[str, CounterKey]:
@@ -159,7 +237,7 @@ def counter_keys(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> dict[s
     if policy.is_hidden(call.tool):
         return {}
     plan = policy.plan(call.tool, facts.category, facts.flags)
-    if policy.default_deny and not plan.listed:
+    if policy.default_deny and not plan.listed and not policy.shadow_mode:
         return {}
     return {
         counter.path: _key(

@@ -75,14 +75,13 @@ def explain(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Explanation
     steps.extend(_entry_steps(policy, tool, facts, plan.entries))
     if policy.default_deny:
         if not plan.listed:
-            steps.append(
-                Step(
-                    "default: deny, and no tool entry (exact name or pattern) lists this tool",
-                    Outcome.FAIL,
-                )
-            )
-            return Explanation(call, tuple(steps), decision)
-        steps.append(Step("default: deny, but a tool entry lists this tool", Outcome.PASS))
+            unlisted = "default: deny, and no tool entry (exact name or pattern) lists this tool"
+            if not policy.shadow_mode:
+                steps.append(Step(unlisted, Outcome.FAIL))
+                return Explanation(call, tuple(steps), decision)
+            steps.append(Step(f"{unlisted}: would deny{_GOES_ON}", Outcome.FAIL))
+        else:
+            steps.append(Step("default: deny, but a tool entry lists this tool", Outcome.PASS))
     else:
         steps.append(Step("default: allow", Outcome.INFO))
     subject = build_subject(plan, call, facts)
@@ -97,7 +96,15 @@ def explain(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Explanation
                 steps.append(Step(f"rule {rule.name!r} ({label}): not evaluated", Outcome.SKIP))
                 continue
             stopped = _rule_steps(rule, label, call=call, facts=facts, subject=subject, steps=steps)
+    shadow = decision.shadow
+    if shadow is not None:
+        verdict = shadow.verdict.value.upper().replace("_", " ")
+        text = f"shadow: {verdict} by rule {shadow.rule!r}: {shadow.reason}"
+        steps.append(Step(f"{text}; recorded, the call is not stopped by it", Outcome.INFO))
     return Explanation(call, tuple(steps), decision)
+
+
+_GOES_ON = " (shadow mode: recorded, the call goes on)"
 
 
 def _rule_steps(
@@ -109,18 +116,27 @@ def _rule_steps(
     subject: dict[str, Any],
     steps: list[Step],
 ) -> bool:
-    """Append the steps of one rule; True when it decided the call (later rules do not run)."""
-    head = f"rule {rule.name!r} ({label}, {rule.action.value})"
+    """Append the steps of one rule; True when it decided the call (later rules do not run).
+
+    A rule in shadow mode never decides: its steps say what it would have done.
+    """
+    shadow = rule.shadow
+    head = f"rule {rule.name!r} ({label}, {rule.action.value}{', shadow' if shadow else ''})"
     if rule.action is Action.DENY:
-        steps.append(Step(f"{head}: denies every call", Outcome.FAIL))
-        return True
+        denies = f"would deny every call{_GOES_ON}" if shadow else "denies every call"
+        steps.append(Step(f"{head}: {denies}", Outcome.FAIL))
+        return not shadow
     if rule.rate_limit is not None:
         limit = rule.rate_limit
+        refuses = (
+            "a full window is recorded as would_rate_limit and refuses nothing"
+            if shadow
+            else "the store refuses the call when the window is full"
+        )
         steps.append(
             Step(
                 f"{head}: rate limit {limit.limit} per {limit.window.seconds} s "
-                f"(scope {limit.scope.value}: {scope_key(limit.scope, facts)!r}); "
-                "the store refuses the call when the window is full",
+                f"(scope {limit.scope.value}: {scope_key(limit.scope, facts)!r}); {refuses}",
                 Outcome.PASS,
             )
         )
@@ -130,8 +146,8 @@ def _rule_steps(
     if counter is not None:
         amount = charge_amount(counter, call.arguments)
         if isinstance(amount, str):
-            steps.append(Step(f"{head}: {amount}", Outcome.FAIL))
-            return True
+            steps.append(Step(f"{head}: {amount}{_GOES_ON if shadow else ''}", Outcome.FAIL))
+            return not shadow
         subject[PROJECTED] = with_charge(subject, counter, amount)
         current = facts.counters.get(counter.path, 0)
         counter_steps.append(
@@ -151,34 +167,39 @@ def _rule_steps(
     ]
     # Why it cannot be judged, when that is what made the rule stop the call.
     because = "; ".join(dict.fromkeys(unjudged))
+    note = _GOES_ON if shadow else ""
     if rule.action is Action.REQUIRE_APPROVAL:
+        asked = "approval would be required" if shadow else "approval required"
         if holds and unjudged:
             steps.append(
                 Step(
-                    f"{head}: {because}: approval required because the condition cannot be judged",
+                    f"{head}: {because}: {asked} because the condition cannot be judged{note}",
                     Outcome.FAIL,
                 )
             )
         elif holds:
             when = "its conditions hold" if rule.conditions else "it has no conditions"
-            steps.append(Step(f"{head}: approval needed ({when})", Outcome.FAIL))
+            needed = "approval would be needed" if shadow else "approval needed"
+            steps.append(Step(f"{head}: {needed} ({when}){note}", Outcome.FAIL))
         else:
             steps.append(Step(f"{head}: no approval needed", Outcome.PASS))
         steps.extend(condition_steps)
         return False
+    denied = "would be denied" if shadow else "is denied"
     if holds:
         steps.append(Step(f"{head}: every condition holds", Outcome.PASS))
     elif unjudged:
         steps.append(
             Step(
-                f"{head}: {because}: the call is denied because the condition cannot be judged",
+                f"{head}: {because}: the call {denied} because the condition cannot be "
+                f"judged{note}",
                 Outcome.FAIL,
             )
         )
     else:
-        steps.append(Step(f"{head}: a condition fails, so the call is denied", Outcome.FAIL))
+        steps.append(Step(f"{head}: a condition fails, so the call {denied}{note}", Outcome.FAIL))
     steps.extend(condition_steps)
-    return not holds
+    return not holds and not shadow
 
 
 def _condition_steps(

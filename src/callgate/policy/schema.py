@@ -44,6 +44,27 @@ class Action(StrEnum):
     REQUIRE_APPROVAL = "require_approval"
 
 
+class Mode(StrEnum):
+    """Whether a rule's decision stops the call (`enforce`) or is only recorded (`shadow`)."""
+
+    ENFORCE = "enforce"
+    SHADOW = "shadow"
+
+
+def _known_mode(value: object) -> object:
+    """Refuse anything but enforce or shadow, saying what each means."""
+    if value not in ("enforce", "shadow"):
+        raise ValueError(
+            f"must be enforce or shadow, got {value!r} (enforce: the rule stops the "
+            "call; shadow: its decision is recorded as would_deny, would_rate_limit or "
+            "would_require_approval and the call goes through)"
+        )
+    return value
+
+
+ModeValue = Annotated[Mode, BeforeValidator(_known_mode)]
+
+
 def parse_duration(value: object) -> float:
     """Seconds from a number or a string such as `"90"`, `"30s"`, `"10m"`, `"2h"`, `"1d"`."""
     if isinstance(value, bool):
@@ -236,6 +257,12 @@ class RuleSpec(_Spec):
     approval_timeout: Duration | None = Field(
         None, description="Seconds (or '10m') an approval may take; require_approval only."
     )
+    mode: ModeValue | None = Field(
+        None,
+        description="shadow: the rule's decision is recorded (would_deny, would_rate_limit, "
+        "would_require_approval) but does not stop the call; enforce: it does. Default: the "
+        "policy's mode.",
+    )
 
     @model_validator(mode="after")
     def _coherent(self) -> RuleSpec:
@@ -418,6 +445,11 @@ class PolicySpec(_Spec):
         "closed", description="What happens when the state store is unreachable."
     )
     audit: AuditSpec = Field(default_factory=AuditSpec)  # type: ignore[arg-type]
+    mode: ModeValue = Field(
+        Mode.ENFORCE,
+        description="shadow: every rule (and default: deny) whose own mode is not enforce "
+        "only records what it would have decided; the calls go through.",
+    )
     # The loader's SourceMap (positions of keys), so the compiler can place its errors too.
     _source: Any = PrivateAttr(None)
 

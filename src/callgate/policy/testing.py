@@ -23,13 +23,16 @@ cases:
 A case may also give `agent` (a name, or `{name, roles}`), `session`, `category` and
 `flags` (the classifier's category and flags, e.g. `flags: [credentials]`), `time` (epoch
 seconds) and `validate_arguments` (whether the decision asks to validate arguments).
-`expect` is one of allow, deny, hidden, rate_limited, approval_required.
+`expect` is one of allow, deny, hidden, rate_limited, approval_required, or, for a call
+that goes through although a rule in shadow mode would have stopped it, would_deny,
+would_rate_limit, would_require_approval (`rule` and `reason` are then the shadow rule's),
+as the audit log records it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -39,7 +42,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from callgate.classifier.classification import Flag
 from callgate.errors import IssueCode, PolicyError, PolicyIssue, PolicyTestError
 from callgate.policy.compiler import CompiledPolicy, compile_policy
-from callgate.policy.decision import Agent, Decision, Facts, ToolCall, Verdict
+from callgate.policy.decision import (
+    Agent,
+    Decision,
+    Facts,
+    Shadow,
+    ShadowVerdict,
+    ToolCall,
+    Verdict,
+)
 from callgate.policy.engine import evaluate
 from callgate.policy.loader import (
     load_policy,
@@ -48,8 +59,18 @@ from callgate.policy.loader import (
     validation_issues,
 )
 from callgate.policy.source import SourceMap
+from callgate.state.counters import Charge
 
-ExpectedVerdict = Literal["allow", "deny", "hidden", "rate_limited", "approval_required"]
+ExpectedVerdict = Literal[
+    "allow",
+    "deny",
+    "hidden",
+    "rate_limited",
+    "approval_required",
+    "would_deny",
+    "would_rate_limit",
+    "would_require_approval",
+]
 
 
 class _Spec(BaseModel):
@@ -146,13 +167,18 @@ def run_case(policy: CompiledPolicy, case: CaseSpec, server: str = "test") -> Ca
         counters={k: v for k, v in case.counters.items()},
     )
     decision = _with_rate_limits(policy, evaluate(policy, call, facts), case.counters)
+    # What the audit log would record: a shadow rule's verdict for a call it let through.
+    shadow = decision.shadowed
+    verdict = decision.verdict.value if shadow is None else shadow.verdict.value
+    rule = decision.rule if shadow is None else shadow.rule
+    reason = decision.reason if shadow is None else shadow.reason
     problems: list[str] = []
-    if decision.verdict.value != case.expect:
-        problems.append(f"expected {case.expect}, got {decision.verdict.value}")
-    if case.rule is not None and decision.rule != case.rule:
-        problems.append(f"expected rule {case.rule!r}, got {decision.rule!r}")
-    if case.reason is not None and case.reason not in decision.reason:
-        problems.append(f"expected the reason to contain {case.reason!r}, got {decision.reason!r}")
+    if verdict != case.expect:
+        problems.append(f"expected {case.expect}, got {verdict}")
+    if case.rule is not None and rule != case.rule:
+        problems.append(f"expected rule {case.rule!r}, got {rule!r}")
+    if case.reason is not None and case.reason not in reason:
+        problems.append(f"expected the reason to contain {case.reason!r}, got {reason!r}")
     if case.validate_arguments is not None and decision.validate_arguments != (
         case.validate_arguments
     ):
@@ -160,8 +186,8 @@ def run_case(policy: CompiledPolicy, case: CaseSpec, server: str = "test") -> Ca
             f"expected validate_arguments {case.validate_arguments}, "
             f"got {decision.validate_arguments}"
         )
-    if problems and decision.reason and decision.verdict.value != case.expect:
-        problems.append(f"reason: {decision.reason}")
+    if problems and reason and verdict != case.expect:
+        problems.append(f"reason: {reason}")
     name = case.name or f"{case.tool} {case.args}"
     return CaseResult(name, not problems, decision, tuple(problems))
 
@@ -169,21 +195,33 @@ def run_case(policy: CompiledPolicy, case: CaseSpec, server: str = "test") -> Ca
 def _with_rate_limits(
     policy: CompiledPolicy, decision: Decision, used: Mapping[str, Decimal]
 ) -> Decision:
-    """Apply the store's rate-limit check the way the proxy would, from counts in the case."""
+    """Apply the store's rate-limit check the way the proxy would, from counts in the case:
+    a full limit refuses the call, a full shadow limit records WOULD_RATE_LIMIT."""
     if decision.verdict not in (Verdict.ALLOW, Verdict.APPROVAL_REQUIRED):
         return decision
     for charge in decision.charges:
-        if charge.limit is None:
-            continue
-        count = used.get(charge.rule, used.get(charge.key.name, Decimal(0)))
-        if count + charge.amount > charge.limit:
+        if charge.limit is not None and _full(charge, used):
             return Decision(
                 Verdict.RATE_LIMITED,
                 rule=charge.rule,
                 reason=policy.rate_limit_reason(charge),
                 retry_after=float(charge.key.window.seconds),
             )
+    shadow = decision.shadow
+    if shadow is None or shadow.verdict is ShadowVerdict.WOULD_REQUIRE_APPROVAL:
+        full = next((c for c in decision.shadow_charges if _full(c, used)), None)
+        if full is not None:
+            reason = policy.rate_limit_reason(full)
+            shadow = Shadow(ShadowVerdict.WOULD_RATE_LIMIT, full.rule, reason)
+            return replace(decision, shadow=shadow)
     return decision
+
+
+def _full(charge: Charge, used: Mapping[str, Decimal]) -> bool:
+    """Whether a rate-limit charge exceeds its limit, given the case's counts."""
+    assert charge.limit is not None
+    count = used.get(charge.rule, used.get(charge.key.name, Decimal(0)))
+    return count + charge.amount > charge.limit
 
 
 def _agent(agent: str | AgentCaseSpec | None) -> Agent:
