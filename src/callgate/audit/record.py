@@ -48,15 +48,20 @@ def build_event(
     category: str | None = None,
     flags: Sequence[str] | None = None,
     result_bytes: int | None = None,
+    enforced: str | None = None,
 ) -> dict[str, Any]:
     """One decision's record; `outcome`, `latency_ms` and `result_bytes` describe how an
     allowed call ended upstream (the result itself is never kept).
+
+    A call a rule in shadow mode would have stopped has that rule's verdict as `decision`
+    (`would_deny`, `would_rate_limit`, `would_require_approval`), its `rule` and `reason`,
+    and `enforced`, the verdict the call actually got; other records have no `enforced`.
 
     `is_error` is the result's `isError` (true for outcome `tool_error`, false for `ok`,
     null when there was no result). The arguments are added by the audit writer, in the
     form the policy's `audit.arguments` asks for.
     """
-    return {
+    event = {
         "time": format_time(now),
         "server": server,
         "session": session,
@@ -74,6 +79,9 @@ def build_event(
         "is_error": _IS_ERROR.get(outcome) if outcome is not None else None,
         "result_bytes": result_bytes,
     }
+    if enforced is not None:
+        event["enforced"] = enforced
+    return event
 
 
 _IS_ERROR = {"ok": False, "tool_error": True}

@@ -16,6 +16,10 @@ DECISION_STYLES = {
     "hidden": "magenta",
     "rate_limited": "yellow",
     "approval_required": "cyan",
+    # Shadow mode: what a rule would have done to a call that went through.
+    "would_deny": "dark_orange",
+    "would_rate_limit": "yellow4",
+    "would_require_approval": "dark_cyan",
 }
 """How each decision is coloured; approval events and anything else are blue."""
 
@@ -39,6 +43,7 @@ CSV_COLUMNS = (
     "event",
     "approval_id",
     "seq",
+    "enforced",
 )
 
 
@@ -70,6 +75,8 @@ def record_line(record: Mapping[str, Any]) -> Text:
         line.append(f"  [{record['category']}]", style="dim")
     if record.get("rule"):
         line.append(f"  rule={record['rule']}")
+    if record.get("enforced"):
+        line.append(f"  enforced={record['enforced']}", style="dim")
     if record.get("approval_id"):
         line.append(f"  approval={record['approval_id']}")
     if record.get("by"):

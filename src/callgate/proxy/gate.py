@@ -48,7 +48,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -59,7 +59,7 @@ from anyio.abc import TaskStatus
 from callgate.audit.record import build_event
 from callgate.audit.sink import AuditSink
 from callgate.classifier.classification import Classification
-from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
+from callgate.policy.decision import Decision, Facts, Shadow, ShadowVerdict, ToolCall, Verdict
 from callgate.proxy.catalog import ToolCatalog
 from callgate.proxy.denial import denial_result, speaks_modern
 from callgate.proxy.hooks import Forward, Message, Peer, Reply
@@ -311,7 +311,10 @@ class Gate:
             decision = judge.evaluate(call, facts)
             guards = decision.guards
             proceeds = decision.verdict in _PROCEEDS
-            if guards and not (proceeds and decision.charges) and not guards.keys() <= fresh.keys():
+            charges = decision.charges
+            if decision.shadow_charges:
+                charges += decision.shadow_charges
+            if guards and not (proceeds and charges) and not guards.keys() <= fresh.keys():
                 try:
                     confirmed = await self.store.reserve((), guards, now)
                 except StoreUnavailable:
@@ -331,9 +334,11 @@ class Gate:
                 if problem is not None:
                     return _invalid(decision, problem), None
             reservation: Reservation | None = None
-            if decision.charges:
+            if charges:
                 try:
-                    held = await self.store.reserve(decision.charges, decision.guards, now)
+                    held = await self.store.reserve(charges, decision.guards, now)
+                    if isinstance(held, Rejection) and held.charge in decision.shadow_charges:
+                        decision, held = await self._without_full_shadow(decision, held, judge, now)
                 except StoreUnavailable:
                     if not judge.fail_open:
                         return _store_down(), None
@@ -360,6 +365,28 @@ class Gate:
             ),
             None,
         )
+
+    async def _without_full_shadow(
+        self, decision: Decision, refused: Rejection, judge: Judge, now: float
+    ) -> tuple[Decision, Reservation | Rejection]:
+        """Reserve again without each shadow rate limit the store found full: it refuses
+        nothing, the decision records WOULD_RATE_LIMIT (a would-be denial still comes
+        first), and its counter is not charged, as an enforced limit would not be."""
+        held: Reservation | Rejection = refused
+        while isinstance(held, Rejection) and held.charge in decision.shadow_charges:
+            full = held.charge
+            shadow = decision.shadow
+            if shadow is None or shadow.verdict is ShadowVerdict.WOULD_REQUIRE_APPROVAL:
+                limited = _rate_limited(held, judge)
+                shadow = Shadow(ShadowVerdict.WOULD_RATE_LIMIT, full.rule, limited.reason)
+            decision = replace(
+                decision,
+                shadow=shadow,
+                shadow_charges=tuple(c for c in decision.shadow_charges if c != full),
+            )
+            charges = decision.charges + decision.shadow_charges
+            held = await self.store.reserve(charges, decision.guards, now)
+        return decision, held
 
     def _with_counters(self, judge: Judge, call: ToolCall, facts: Facts) -> Facts:
         """The facts with the last value seen of every counter the call's rules read."""
@@ -573,6 +600,9 @@ class Gate:
         # where the policy reads them, as when judging.
         server, tool = peer.server, call.tool
         flags = self.flag if self.flag is not None and self.policy.current().uses_flags else None
+        # A call a shadow rule would have stopped is logged by what that rule would have
+        # done (would_deny, ...), with the verdict that was enforced beside it.
+        shadow = decision.shadowed
         self.audit.record(
             build_event(
                 now=self.clock(),
@@ -583,9 +613,10 @@ class Gate:
                 tool=tool,
                 category=self.categorize(server, tool) if self.categorize else None,
                 flags=flags(server, tool) if flags is not None else None,
-                decision=decision.verdict.value,
-                rule=decision.rule,
-                reason=decision.reason,
+                decision=decision.verdict.value if shadow is None else shadow.verdict.value,
+                rule=decision.rule if shadow is None else shadow.rule,
+                reason=decision.reason if shadow is None else shadow.reason,
+                enforced=None if shadow is None else decision.verdict.value,
                 latency_ms=latency_ms,
                 outcome=outcome,
                 result_bytes=result_bytes,
