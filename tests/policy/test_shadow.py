@@ -17,6 +17,7 @@ from callgate.errors import PolicyError
 from callgate.policy.compiler import load_compiled_policy
 from callgate.policy.decision import Facts, Shadow, ShadowVerdict, ToolCall, Verdict
 from callgate.policy.explain import explain
+from callgate.policy.lint import lint_policy
 from callgate.policy.schema import export_json_schema
 from callgate.policy.testing import run_test_file
 from tests.policy.support import SERVER, compile_text, decide
@@ -372,3 +373,24 @@ def test_policy_test_cases_assert_shadow_outcomes(tmp_path: Path) -> None:
     result = run_test_file(path)
     assert [case.passed for case in result.cases] == [True] * 5 + [False]
     assert result.cases[-1].problems[0] == "expected allow, got would_deny"
+
+
+def test_strict_validation_does_not_call_rules_after_a_shadow_deny_unreachable() -> None:
+    shadowed = compile_text(
+        _policy(
+            """
+            {name: watched, action: deny, mode: shadow}
+            {name: small, conditions: [{path: args.n, op: lte, value: 5}]}
+            """
+        )
+    )
+    assert lint_policy(shadowed) == []
+    enforced = compile_text(
+        _policy(
+            """
+            {name: watched, action: deny}
+            {name: small, conditions: [{path: args.n, op: lte, value: 5}]}
+            """
+        )
+    )
+    assert [issue.code for issue in lint_policy(enforced)] == ["unreachable-rule"]

@@ -7,7 +7,7 @@ state stores). They carry no behaviour beyond small conveniences.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -115,6 +115,16 @@ class Decision:
     def allowed(self) -> bool:
         """True when the call may go upstream now."""
         return self.verdict is Verdict.ALLOW
+
+    def without_full_shadow_limit(self, charge: Charge, reason: str) -> Decision:
+        """This decision once the store found the shadow rate limit `charge` full: the
+        charge left out (a refused call is not counted), WOULD_RATE_LIMIT recorded with
+        `reason` unless a shadow rule would already have denied the call."""
+        shadow = self.shadow
+        if shadow is None or shadow.verdict is ShadowVerdict.WOULD_REQUIRE_APPROVAL:
+            shadow = Shadow(ShadowVerdict.WOULD_RATE_LIMIT, charge.rule, reason)
+        kept = tuple(c for c in self.shadow_charges if c != charge)
+        return replace(self, shadow=shadow, shadow_charges=kept)
 
     @property
     def shadowed(self) -> Shadow | None:

@@ -2,10 +2,10 @@
 
 Findings (each a `PolicyIssue` with a stable code and a position):
 
-- `unreachable-rule`: a rule after an unconditional `deny` in the same entry; the rules of
-  a hidden tool (a hidden tool is refused before any rule runs); under `default: deny`
-  nothing is wrong with `"*"`, but a category or flag entry never lists a tool, so that is
-  noted;
+- `unreachable-rule`: a rule after an unconditional `deny` (not in shadow mode) in the same
+  entry; the rules of a hidden tool (a hidden tool is refused before any rule runs); under
+  `default: deny` nothing is wrong with `"*"`, but a category or flag entry never lists a
+  tool, so that is noted;
 - `shadowed-pattern`: an exact entry whose name a pattern entry also matches: the
   pattern's rules do not apply to that tool (an exact entry shadows every pattern);
 - `unused-counter`: a `state` counter that no condition reads: it counts, but limits nothing;
@@ -88,8 +88,8 @@ def _unreachable(policy: CompiledPolicy, source: SourceMap) -> list[PolicyIssue]
                         "move it before the deny rule, or remove it",
                     )
                 )
-            elif rule.action is Action.DENY:
-                blocker = rule
+            elif rule.action is Action.DENY and not rule.shadow:
+                blocker = rule  # a deny in shadow mode stops nothing: later rules still run
     if policy.default_deny:
         for block, noun, keys in (
             ("categories", "category", policy.categories),

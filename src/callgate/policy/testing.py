@@ -32,7 +32,7 @@ as the audit log records it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -42,15 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from callgate.classifier.classification import Flag
 from callgate.errors import IssueCode, PolicyError, PolicyIssue, PolicyTestError
 from callgate.policy.compiler import CompiledPolicy, compile_policy
-from callgate.policy.decision import (
-    Agent,
-    Decision,
-    Facts,
-    Shadow,
-    ShadowVerdict,
-    ToolCall,
-    Verdict,
-)
+from callgate.policy.decision import Agent, Decision, Facts, ToolCall, Verdict
 from callgate.policy.engine import evaluate
 from callgate.policy.loader import (
     load_policy,
@@ -207,13 +199,9 @@ def _with_rate_limits(
                 reason=policy.rate_limit_reason(charge),
                 retry_after=float(charge.key.window.seconds),
             )
-    shadow = decision.shadow
-    if shadow is None or shadow.verdict is ShadowVerdict.WOULD_REQUIRE_APPROVAL:
-        full = next((c for c in decision.shadow_charges if _full(c, used)), None)
-        if full is not None:
-            reason = policy.rate_limit_reason(full)
-            shadow = Shadow(ShadowVerdict.WOULD_RATE_LIMIT, full.rule, reason)
-            return replace(decision, shadow=shadow)
+    full = next((c for c in decision.shadow_charges if _full(c, used)), None)
+    if full is not None:
+        return decision.without_full_shadow_limit(full, policy.rate_limit_reason(full))
     return decision
 
 

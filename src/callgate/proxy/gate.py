@@ -48,7 +48,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -59,7 +59,7 @@ from anyio.abc import TaskStatus
 from callgate.audit.record import build_event
 from callgate.audit.sink import AuditSink
 from callgate.classifier.classification import Classification
-from callgate.policy.decision import Decision, Facts, Shadow, ShadowVerdict, ToolCall, Verdict
+from callgate.policy.decision import Decision, Facts, ToolCall, Verdict
 from callgate.proxy.catalog import ToolCatalog
 from callgate.proxy.denial import denial_result, speaks_modern
 from callgate.proxy.hooks import Forward, Message, Peer, Reply
@@ -374,16 +374,8 @@ class Gate:
         first), and its counter is not charged, as an enforced limit would not be."""
         held: Reservation | Rejection = refused
         while isinstance(held, Rejection) and held.charge in decision.shadow_charges:
-            full = held.charge
-            shadow = decision.shadow
-            if shadow is None or shadow.verdict is ShadowVerdict.WOULD_REQUIRE_APPROVAL:
-                limited = _rate_limited(held, judge)
-                shadow = Shadow(ShadowVerdict.WOULD_RATE_LIMIT, full.rule, limited.reason)
-            decision = replace(
-                decision,
-                shadow=shadow,
-                shadow_charges=tuple(c for c in decision.shadow_charges if c != full),
-            )
+            limited = _rate_limited(held, judge)
+            decision = decision.without_full_shadow_limit(held.charge, limited.reason)
             charges = decision.charges + decision.shadow_charges
             held = await self.store.reserve(charges, decision.guards, now)
         return decision, held
