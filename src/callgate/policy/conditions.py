@@ -56,6 +56,13 @@ must not slip through, so `compile_condition(..., unknown=True)` answers True wh
 operator cannot judge the value: missing (except for `exists`), a type the operator does
 not take (a string for `lt`, a number for `regex`), or a wildcard with no or an empty list.
 Under `not`, pass the opposite of the enclosing value; `any`/`all` pass it through.
+
+**Values that cannot be read.** Predicates never catch what reading the subject raises,
+beyond the path walk's own misses (`KeyError`, `TypeError`: the value is absent). Policy
+replay relies on it: it hands in recorded arguments whose redacted values raise
+`ValueNotRecorded` when read (`callgate.replay.arguments`), out of `evaluate`, and
+reports the call as one it cannot tell instead of judging `"[redacted]"`. The live
+proxy's arguments are plain dicts and lists, so this costs it nothing.
 """
 
 from __future__ import annotations
