@@ -109,6 +109,14 @@ async def test_a_shadow_denial_reaches_the_server_and_is_audited_as_would_deny(
     assert main([*query[:4], "--decision", "would_*", "--format", "csv"]) == 0
     [row] = csv.DictReader(io.StringIO(capsys.readouterr().out))
     assert (row["tool"], row["decision"], row["enforced"]) == ("echo", "would_deny", "allow")
+    # callgate status counts it as a call that went through, and names the shadow rule.
+    assert main(["status", "--audit", str(audit)]) == 0
+    status = capsys.readouterr().out
+    assert "2 calls judged" in status and "1 allowed, 1 stopped" in status
+    # (Titles wrap in a narrow terminal.) The shadow rule is listed apart, not as stopping.
+    assert status.count("no-echo") == 1
+    assert status.index("Top rules stopping") < status.index("Shadow rules that")
+    assert status.index("Shadow rules that") < status.index("no-echo")
     # audit tail shows it in its own colour, with the verdict that was enforced.
     line = record_line(shadowed)
     assert "enforced=allow" in line.plain

@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     console.print(
         f"{summary.calls} calls judged from {summary.first} to {summary.last}: "
-        f"{summary.decisions['allow']} allowed, {summary.refused} stopped"
+        f"{summary.allowed} allowed, {summary.refused} stopped"
     )
 
     decisions = Table(title="Decisions")
@@ -62,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
     for title, counter, label in (
         ("Top rules stopping calls", summary.rules, "rule"),
         ("Most stopped tools", summary.denied_tools, "tool"),
+        ("Shadow rules that would have stopped calls", summary.shadow_rules, "rule"),
         ("Outcomes of allowed calls", summary.outcomes, "outcome"),
     ):
         if not counter:

@@ -25,6 +25,11 @@ class AuditSummary:
     other_events: int = 0
     other_decisions: Counter[str] = field(default_factory=Counter)
     """Decisions about something other than a tool call, as "method decision" (auth deny)."""
+    allowed: int = 0
+    """Calls that reached the server: allowed, also those a rule in shadow mode would have
+    stopped (`would_deny`, ... with `enforced: allow`)."""
+    shadow_rules: Counter[str] = field(default_factory=Counter)
+    """Rules in shadow mode, by how many calls they would have stopped."""
 
     @property
     def calls(self) -> int:
@@ -34,7 +39,7 @@ class AuditSummary:
     @property
     def refused(self) -> int:
         """Calls that did not reach the server."""
-        return self.calls - self.decisions["allow"]
+        return self.calls - self.allowed
 
     def latency_percentile(self, percent: float) -> float | None:
         """Upstream latency of allowed calls at `percent` (nearest rank), None when none."""
@@ -80,7 +85,11 @@ def _add(summary: AuditSummary, record: dict[str, object], decision: str) -> Non
     if isinstance(time, str):
         summary.first = time if summary.first is None else min(summary.first, time)
         summary.last = time if summary.last is None else max(summary.last, time)
-    if decision == "allow":
+    shadowed = record.get("enforced") == "allow"
+    if shadowed:
+        summary.shadow_rules[str(record.get("rule"))] += 1
+    if decision == "allow" or shadowed:
+        summary.allowed += 1
         outcome = record.get("outcome")
         summary.outcomes[str(outcome)] += 1
         latency = record.get("latency_ms")
