@@ -16,6 +16,7 @@ import pytest
 from callgate.errors import PolicyError
 from callgate.policy.compiler import load_compiled_policy
 from callgate.policy.decision import Facts, Shadow, ShadowVerdict, ToolCall, Verdict
+from callgate.policy.engine import counter_keys
 from callgate.policy.explain import explain
 from callgate.policy.lint import lint_policy
 from callgate.policy.schema import export_json_schema
@@ -394,3 +395,25 @@ def test_strict_validation_does_not_call_rules_after_a_shadow_deny_unreachable()
         )
     )
     assert [issue.code for issue in lint_policy(enforced)] == ["unreachable-rule"]
+
+
+def test_an_unlisted_tool_under_a_shadow_default_deny_reads_the_counters_its_rules_need() -> None:
+    text = """
+        version: "1"
+        {mode}
+        default: deny
+        tools:
+          "*":
+            rules:
+              - name: fleet cap
+                conditions: [{path: state._global.calls, op: lte, value: 100}]
+                state: {counter: calls, window: day}
+        """
+    call, facts = ToolCall(SERVER, "other", {}), Facts(now=1_700_000_000.0)
+    shadowed = compile_text(text.replace("{mode}", "mode: shadow"))
+    assert list(counter_keys(shadowed, call, facts)) == ["_global.calls"]
+    decision = decide(shadowed, "other", counters={"_global.calls": 50})
+    assert decision.shadow is not None and decision.shadow.rule == "default"
+    assert [charge.rule for charge in decision.charges] == ["fleet cap"]
+    enforced = compile_text(text.replace("{mode}", ""))
+    assert counter_keys(enforced, call, facts) == {}
