@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ import anyio
 import pytest
 from mcp import Client
 
+from callgate.audit import read_records
+from callgate.audit.record import format_time
 from callgate.cli.main import main
 from tests.fixtures.servers.commands import CALLGATE, ROOT, SDK_SERVER, callgate_run, stdio_params
 
@@ -286,3 +289,22 @@ def test_the_command_as_a_process(log: Log, tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "15 unchanged, 0 would change, 1 cannot be told" in done.stdout
+
+
+def test_calls_before_since_still_count_towards_the_limits(
+    log: Log, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    records = read_records(log.audit)
+    fourth = next(r for r in records if r["tool"] == "add" and r["arguments"] == {"a": 3, "b": 1})
+    since = fourth["time"]
+    code, out, _ = _replay(
+        log, CHANGED, "--since", since, "--format", "json", capsys=capsys, tmp_path=tmp_path
+    )
+    data = json.loads(out)
+    assert code == 1
+    assert data["counters_from"] == format_time(datetime.fromisoformat(since).timestamp() - 60)
+    # a = 0, 1, 2 are not reported (unless answered in the same millisecond), but they
+    # took the rate limit's slots.
+    assert data["calls"] == sum(1 for r in records if r["time"] >= since) <= 14
+    limited = next(g for g in data["groups"] if g["title"] == "now rate limited")
+    assert [e["arguments"] for e in limited["examples"]] == [{"a": 3, "b": 1}]

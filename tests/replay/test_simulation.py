@@ -8,7 +8,7 @@ import pytest
 
 from callgate.policy.compiler import load_compiled_policy
 from callgate.replay import Judged, judge_calls, read_calls
-from callgate.replay.simulation import NewDecision
+from callgate.replay.simulation import NewDecision, longest_window
 from callgate.state.memory import MemoryStore
 from callgate.state.sqlite import SqliteStore
 from tests.replay.records import call_record
@@ -200,3 +200,9 @@ async def test_a_condition_on_a_redacted_value_cannot_tell_and_charges_nothing()
     judged = await _replay(policy, records)
     assert _verdicts(judged) == [None, "allow", "allow", "allow"]  # max 3: it took no slot
     assert judged[0].unknown == "cannot tell: condition on redacted value at /token"
+
+
+def test_the_longest_window_is_how_far_back_calls_count() -> None:
+    assert longest_window(load_compiled_policy(PACE)) == 60
+    assert longest_window(load_compiled_policy(SPEND)) == 86_400
+    assert longest_window(load_compiled_policy('version: "1"\n')) == 0

@@ -77,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     from callgate.audit.query import RecordFilter, parse_time
     from callgate.audit.reading import query
     from callgate.replay import build_report, judge_calls, read_calls
+    from callgate.replay.simulation import longest_window
     from callgate.state.memory import MemoryStore
 
     policy = _policy(args.config)
@@ -93,25 +94,36 @@ def run(args: argparse.Namespace) -> int:
             return _usage(problem)
     now = time.time()
     try:
-        wanted = RecordFilter(
-            since=parse_time(args.since, now) if args.since else None,
-            until=parse_time(args.until, now) if args.until else None,
-        )
+        since = parse_time(args.since, now) if args.since else None
+        until = parse_time(args.until, now) if args.until else None
     except ValueError as error:
         return _usage(str(error))
+    # Calls before --since count towards the limits and counters of the calls after it:
+    # read from one of the policy's longest windows earlier, judge, report from --since.
+    warm = None if since is None else _earlier(since, longest_window(policy))
     try:
-        reading = read_calls(query(path, wanted))
+        reading = read_calls(query(path, RecordFilter(since=warm, until=until)))
     except OSError as error:
         return _usage(f"cannot read the audit log {path}: {error}")
     judged = anyio.run(judge_calls, policy, reading.calls, MemoryStore())
-    report = build_report(judged, reading.skipped, examples=args.examples)
+    reported = judged if since is None else [one for one in judged if one.call.time >= since]
+    report = build_report(reported, reading.skipped, examples=args.examples)
     if args.format == "json":
-        _print_json(report, args, path)
+        _print_json(report, args, path, warm)
     else:
-        _print_table(report, args.config, path)
+        _print_table(report, args.config, path, warm)
     if report.changed or (report.unknown and not args.allow_unknown):
         return EXIT_CHANGED
     return EXIT_SAME
+
+
+def _earlier(moment: str, seconds: int) -> str:
+    """The record time `seconds` before the record time `moment`."""
+    from datetime import datetime
+
+    from callgate.audit.record import format_time
+
+    return format_time(datetime.fromisoformat(moment).timestamp() - seconds)
 
 
 def _policy(path: Path) -> CompiledPolicy | int:
@@ -163,7 +175,9 @@ def _unverified(path: Path, key_file: Path | None) -> str | None:
     )
 
 
-def _print_json(report: Report, args: argparse.Namespace, path: Path) -> None:
+def _print_json(
+    report: Report, args: argparse.Namespace, path: Path, counters_from: str | None
+) -> None:
     import json
 
     out = {
@@ -172,12 +186,13 @@ def _print_json(report: Report, args: argparse.Namespace, path: Path) -> None:
         "verified": bool(args.verify),
         "since": args.since,
         "until": args.until,
+        "counters_from": counters_from,
         **report.to_dict(),
     }
     print(json.dumps(out, indent=2, ensure_ascii=False))
 
 
-def _print_table(report: Report, policy: Path, path: Path) -> None:
+def _print_table(report: Report, policy: Path, path: Path, counters_from: str | None) -> None:
     from rich.console import Console
     from rich.text import Text
 
@@ -212,6 +227,12 @@ def _print_table(report: Report, policy: Path, path: Path) -> None:
                 "conditions on their arguments cannot be judged",
                 style="yellow",
             ),
+            soft_wrap=True,
+        )
+    if counters_from is not None:
+        console.print(
+            f"  limits and counters count the calls from {counters_from} on (the policy's "
+            "longest window before --since)",
             soft_wrap=True,
         )
     for why, count in report.skipped.items():

@@ -192,6 +192,14 @@ def unknown_text(missing: ValueNotRecorded) -> str:
     return f"cannot tell: condition on redacted value at {missing.pointer or '/'}"
 
 
+def longest_window(policy: CompiledPolicy) -> int:
+    """The longest window of the policy's rate limits and counters, in seconds (0: none):
+    how long before the first call reported the calls that count towards it began."""
+    windows = [limit.window.seconds for limit in policy.rate_limits.values()]
+    windows += [counter.window.seconds for counter in policy.counters.values()]
+    return max(windows, default=0)
+
+
 def roles_of(policy: CompiledPolicy) -> Mapping[str, frozenset[str]]:
     """Agent name -> roles, from the policy's `agents:` (other agents have none)."""
     return {agent.name: frozenset(agent.roles) for agent in policy.agents}
