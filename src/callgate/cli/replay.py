@@ -85,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
         return policy
     if args.examples < 0:
         return _usage("--examples must be 0 or more")
+    now = time.time()
+    try:
+        since = parse_time(args.since, now) if args.since else None
+        until = parse_time(args.until, now) if args.until else None
+    except ValueError as error:
+        return _usage(str(error))
     path: Path = args.audit or readable_audit_path()
     if not path.exists():
         return _usage(f"no audit log at {path} (give --audit PATH)")
@@ -92,12 +98,6 @@ def run(args: argparse.Namespace) -> int:
         problem = _unverified(path, args.key)
         if problem is not None:
             return _usage(problem)
-    now = time.time()
-    try:
-        since = parse_time(args.since, now) if args.since else None
-        until = parse_time(args.until, now) if args.until else None
-    except ValueError as error:
-        return _usage(str(error))
     # Calls before --since count towards the limits and counters of the calls after it:
     # read from one of the policy's longest windows earlier, judge, report from --since.
     warm = None if since is None else _earlier(since, longest_window(policy))
