@@ -308,3 +308,19 @@ def test_calls_before_since_still_count_towards_the_limits(
     assert data["calls"] == sum(1 for r in records if r["time"] >= since) <= 14
     limited = next(g for g in data["groups"] if g["title"] == "now rate limited")
     assert [e["arguments"] for e in limited["examples"]] == [{"a": 3, "b": 1}]
+
+
+@pytest.mark.parametrize("verify", ["--verify", "--no-verify"])
+def test_an_unreadable_log_is_a_usage_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, verify: str
+) -> None:
+    audit = tmp_path / "audit"
+    (audit / "20261207T100000Z-1-ab.000001.jsonl").mkdir(parents=True)  # not a file
+    key = tmp_path / "audit.key"
+    key.write_text("ab" * 32)
+    policy = tmp_path / "p.yaml"
+    policy.write_text(CHANGED)
+    code = main(["replay", "-c", str(policy), "--audit", str(audit), "--key", str(key), verify])
+    out, err = capsys.readouterr()
+    assert (code, out) == (2, "")
+    assert "cannot read the audit" in err and "Is a directory" in err

@@ -159,7 +159,10 @@ def _unverified(path: Path, key_file: Path | None) -> str | None:
             f"cannot read the audit key {key_path} to verify the log: {error} "
             "(give --key FILE, or --no-verify)"
         )
-    verification = verify_directory(path, key)
+    try:
+        verification = verify_directory(path, key)
+    except OSError as error:
+        return f"cannot read the audit directory {path}: {error}"
     if verification.intact:
         return None
     broken = [
