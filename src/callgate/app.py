@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -25,9 +26,12 @@ from callgate.proxy.announcer import ToolListAnnouncer
 from callgate.proxy.catalog import ToolCatalog
 from callgate.proxy.gate import Approvals, Gate
 from callgate.proxy.jsonrpc import MAX_MESSAGE_BYTES
-from callgate.proxy.reload import PolicyWatcher
+from callgate.proxy.reload import PolicyWatcher, report_invalid
 from callgate.state.split import SessionLocalStore
 from callgate.state.url import default_sqlite_path, open_store
+
+if TYPE_CHECKING:
+    from callgate.telemetry.recorder import Telemetry
 
 
 def data_dir() -> Path:
@@ -82,11 +86,20 @@ class GateOptions:
     """Sessions live and die with this process (stdio): keep their counters in memory."""
 
 
-def load_policy_watcher(options: GateOptions) -> PolicyWatcher[CompiledPolicy]:
-    """Load the policy (raising `PolicyError` with every issue) and prepare to watch it."""
-    return PolicyWatcher(
-        options.policy_path, load_compiled_policy, interval=options.reload_interval
+def load_policy_watcher(
+    options: GateOptions, telemetry: Telemetry | None = None
+) -> PolicyWatcher[CompiledPolicy]:
+    """Load the policy (raising `PolicyError` with every issue) and prepare to watch it.
+
+    With `telemetry`, every edit is counted: applied, or rejected as invalid.
+    """
+    report = report_invalid if telemetry is None else telemetry.count_rejections(report_invalid)
+    watcher = PolicyWatcher(
+        options.policy_path, load_compiled_policy, interval=options.reload_interval, report=report
     )
+    if telemetry is not None:
+        watcher.subscribe(telemetry.on_reload)
+    return watcher
 
 
 def _log_category_change(change: CategoryChange) -> None:
@@ -110,13 +123,16 @@ async def open_gate(
     watcher: PolicyWatcher[CompiledPolicy] | None = None,
     approvals: Approvals | None = None,
     announcer: ToolListAnnouncer | None = None,
+    telemetry: Telemetry | None = None,
 ) -> AsyncIterator[Gate]:
     """A ready gate; the policy is watched for edits until the block ends.
 
     With `announcer`, the gate records listed tools in its catalog and every valid reload
     that changes what is hidden is announced to the sessions the transports enrol there.
+    With `telemetry`, every call's decision and answer is observed, store failures and
+    calls held for approval are counted (the caller runs it: `run_telemetry`).
     """
-    watcher = watcher or load_policy_watcher(options)
+    watcher = watcher or load_policy_watcher(options, telemetry)
     if watcher.current().fail_open:
         print(
             "callgate: fail_mode: open: when the state store cannot be reached, calls are "
@@ -124,6 +140,8 @@ async def open_gate(
             file=sys.stderr,
         )
     store = open_store(options.state_url)
+    if telemetry is not None:
+        store = telemetry.watch_store(store)
     if options.session_local:
         store = SessionLocalStore(store)
     audit: AuditSink = NullAuditSink()
@@ -140,16 +158,21 @@ async def open_gate(
             if announcer is not None:
                 watcher.subscribe(announcer.on_reload)
             risk = build_classifier(catalog)
+            chosen: Approvals = approvals or own
+            if telemetry is not None:
+                telemetry.attach(catalog, risk.category_of)
+                chosen = telemetry.watch_approvals(chosen)
             gate = Gate(
                 policy=watcher,
                 store=store,
                 audit=audit,
-                approvals=approvals or own,
+                approvals=chosen,
                 categorize=risk.category_of,
                 flag=risk.flags_of,
                 classify=risk.classify,
                 call_timeout=options.call_timeout,
                 catalog=catalog,
+                telemetry=telemetry,
             )
             own.categorize = gate.categorize  # approval prompts show the risk category
             try:

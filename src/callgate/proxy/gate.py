@@ -39,6 +39,9 @@ true`, each tool gains `_meta["callgate/risk"]` (the classifier's verdict, `clas
 merged into the `_meta` the server sent. Otherwise it is returned untouched.
 
 Everything else passes through untouched, so the transport can write the original bytes.
+
+`telemetry`, when set, is told of each `tools/call`: its arrival, its decision (on the
+call's path: a counter and a timing), and its answer (with the settling, off the path).
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ from callgate.proxy.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUE
 from callgate.proxy.validation import ArgumentValidator
 from callgate.state.counters import Charge, CounterKey
 from callgate.state.store import CounterStore, Rejection, Reservation, StoreUnavailable
+from callgate.telemetry.observer import CallMark, CallObserver
 
 REQUEST_CANCELLED = -32800
 """JSON-RPC code for a request the client cancelled (the client ignores the answer)."""
@@ -149,6 +153,7 @@ class _InFlight:
     call: ToolCall | None = None
     decision: Decision | None = None
     reservation: Reservation | None = None
+    mark: CallMark | None = None
 
 
 @dataclass
@@ -171,6 +176,8 @@ class Gate:
     listed tools are never annotated."""
     call_timeout: float = 600.0
     max_in_flight: int = 10_000
+    telemetry: CallObserver | None = None
+    """Told how each call was judged and answered (metrics, traces); None: nothing is."""
     catalog: ToolCatalog = field(default_factory=ToolCatalog)
     validator: ArgumentValidator = field(default_factory=ArgumentValidator)
     _in_flight: dict[tuple[str, str | int], _InFlight] = field(default_factory=dict)
@@ -227,6 +234,8 @@ class Gate:
         if self._in_flight and self._oldest_expired():
             await self._expire()
         call = ToolCall(peer.server, params["name"], arguments)
+        telemetry = self.telemetry
+        mark = telemetry.arrived(params, peer) if telemetry is not None else None
         key = _flight(peer, request_id)
         self._judging.add(key)
         try:
@@ -234,13 +243,17 @@ class Gate:
         finally:
             self._judging.discard(key)
         try:
-            return await self._admit(message, peer, call, decision, reservation)
+            answer = await self._admit(message, peer, call, decision, reservation, mark=mark)
         except BaseException:
             # Cancelled (the client went away) or failed after counters were reserved:
             # give them back even while being cancelled.
             with anyio.CancelScope(shield=True):
                 await self._release(reservation, commit=False)
             raise
+        if telemetry is not None and mark is not None:
+            forwarded = isinstance(answer, Forward)
+            telemetry.judged(mark, peer, call, decision, forwarded=forwarded)
+        return answer
 
     async def _admit(
         self,
@@ -249,6 +262,8 @@ class Gate:
         call: ToolCall,
         decision: Decision,
         reservation: Reservation | None,
+        *,
+        mark: CallMark | None = None,
     ) -> Forward | Reply:
         """Answer a judged call: refuse it, or track it and let it through."""
         request_id = message.body["id"]
@@ -264,7 +279,7 @@ class Gate:
             self._record(peer, call=call, decision=decision)
             result = denial_result(decision, modern=speaks_modern(params, peer.protocol_version))
             return Reply({"jsonrpc": "2.0", "id": request_id, "result": result})
-        entry = _InFlight("tools/call", peer, self.monotonic(), call, decision, reservation)
+        entry = _InFlight("tools/call", peer, self.monotonic(), call, decision, reservation, mark)
         refusal = await self._track(message, peer, entry)
         if refusal is not None:
             await self._release(reservation, commit=False)
@@ -557,6 +572,8 @@ class Gate:
             return
         await self._release(entry.reservation, commit=success)
         latency_ms = ((self.monotonic() if at is None else at) - entry.started) * 1000.0
+        if entry.mark is not None and self.telemetry is not None:
+            self.telemetry.answered(entry.mark, outcome, latency_ms / 1000.0)
         self._record(
             entry.peer,
             call=entry.call,

@@ -37,7 +37,8 @@ def _signature(path: Path) -> _Signature | None:
     return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns)
 
 
-def _report(path: Path, error: Exception) -> None:
+def report_invalid(path: Path, error: Exception) -> None:
+    """Write to stderr why an edited policy is refused (every error), and that the old stays."""
     if isinstance(error, PolicyError):
         lines = [issue.render() for issue in error.issues] or [str(error)]
     else:
@@ -59,7 +60,7 @@ class PolicyWatcher(Generic[T]):
         load: Callable[[Path], T],
         *,
         interval: float = 0.5,
-        report: Callable[[Path, Exception], None] = _report,
+        report: Callable[[Path, Exception], None] = report_invalid,
     ) -> None:
         """Load the policy now; a `PolicyError` here propagates (nothing to fall back on)."""
         self.path = path
