@@ -92,6 +92,39 @@ def register(subparsers: Any) -> None:
         metavar="SECONDS",
         help="interval of progress notifications while a call waits for approval",
     )
+    telemetry = parser.add_argument_group("metrics and traces (docs/metrics.md)")
+    telemetry.add_argument(
+        "--metrics",
+        action="store_true",
+        help="keep Prometheus metrics; with --listen they are served at /metrics (loopback "
+        "clients, or the admin token)",
+    )
+    telemetry.add_argument(
+        "--metrics-dir",
+        type=Path,
+        metavar="DIR",
+        help="write metrics to a Prometheus multiprocess directory shared by many proxies "
+        "(implies --metrics)",
+    )
+    telemetry.add_argument(
+        "--pushgateway",
+        metavar="URL",
+        help="push metrics to a Prometheus pushgateway every --push-interval seconds and at "
+        "exit (implies --metrics)",
+    )
+    telemetry.add_argument(
+        "--push-interval",
+        type=_positive_seconds,
+        default=15.0,
+        metavar="SECONDS",
+        help="seconds between two pushes to the pushgateway",
+    )
+    telemetry.add_argument(
+        "--otlp-endpoint",
+        metavar="URL",
+        help="export one OpenTelemetry span per tools/call over OTLP/HTTP to this collector "
+        "(default: $OTEL_EXPORTER_OTLP_ENDPOINT; needs callgate[otlp])",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS")
     parser.set_defaults(func=run)
 
@@ -146,6 +179,9 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
     admin_token = _admin_token(args, address is not None)
     if isinstance(admin_token, int):
         return admin_token
+    settings = _telemetry_settings(args, address is not None)
+    if isinstance(settings, int):
+        return settings
 
     from callgate import runtime
     from callgate.app import GateOptions, load_policy_watcher, open_gate
@@ -155,6 +191,18 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
     from callgate.policy.decision import Agent
     from callgate.proxy.jsonrpc import MAX_MESSAGE_BYTES
     from callgate.state.url import StoreURLError
+    from callgate.telemetry.settings import TracingSetupError
+
+    telemetry: Any = None
+    if settings.wanted:
+        # prometheus_client and the OpenTelemetry SDK are imported only when asked for.
+        from callgate.telemetry.assembly import build_telemetry
+
+        try:
+            telemetry = build_telemetry(settings)
+        except TracingSetupError as error:
+            print(f"callgate: {error}", file=sys.stderr)
+            return 2
 
     options = GateOptions(
         policy_path=args.config,
@@ -168,7 +216,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
         session_local=address is None,
     )
     try:
-        watcher = load_policy_watcher(options)
+        watcher = load_policy_watcher(options, telemetry)
     except PolicyError as error:
         print(f"callgate: {args.config}: the policy is invalid", file=sys.stderr)
         for issue in error.issues:
@@ -188,12 +236,22 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
     agent = Agent(args.agent or ("anonymous" if address is not None else server))
 
     async def serve() -> int:
+        from contextlib import nullcontext
+
         from callgate.approvals.interceptor import ClientApprovalInterceptor
         from callgate.proxy.announcer import ToolListAnnouncer
 
         # Clients that listed tools are told when a reload hides or shows some.
         announcer = ToolListAnnouncer()
-        async with open_gate(options, watcher, announcer=announcer) as bare_gate:
+        running: Any = nullcontext()
+        if telemetry is not None:
+            from callgate.telemetry.assembly import run_telemetry
+
+            running = run_telemetry(telemetry, settings)
+        async with (
+            running,
+            open_gate(options, watcher, announcer=announcer, telemetry=telemetry) as bare_gate,
+        ):
             # Approvals asked in the client, progress while a call waits.
             gate = ClientApprovalInterceptor(bare_gate, progress_interval=args.approval_progress)
             if address is not None:
@@ -210,6 +268,14 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
                     if watcher.current().agents and authenticate(_bearer(admin_token)):
                         return _usage("the admin token must differ from every agent's token")
                     admin = _admin_app(bare_gate, admin_token, args.admin_allow_remote)
+                metrics = None
+                if telemetry is not None and telemetry.metrics is not None:
+                    from callgate.telemetry.assembly import scrape_registry
+                    from callgate.telemetry.exposition import build_metrics_app
+
+                    metrics = build_metrics_app(
+                        scrape_registry(telemetry, settings), token=admin_token
+                    )
 
                 return await serve_http(
                     gate,
@@ -223,6 +289,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
                     max_message_bytes=options.max_message_bytes,
                     allowed_hosts=args.allow_host,
                     admin=admin,
+                    metrics=metrics,
                     announcer=announcer,
                     call_timeout=options.call_timeout,
                 )
@@ -273,6 +340,31 @@ def _admin_token(args: argparse.Namespace, listening: bool) -> str | int | None:
     return token
 
 
+def _telemetry_settings(args: argparse.Namespace, listening: bool) -> Any:
+    """The `TelemetrySettings` the flags and the OTEL_* variables ask for, or a usage exit."""
+    from callgate.telemetry.settings import (
+        TelemetrySettings,
+        otlp_endpoint_from_env,
+        traces_endpoint,
+    )
+
+    settings = TelemetrySettings(
+        metrics=args.metrics,
+        directory=args.metrics_dir,
+        pushgateway=args.pushgateway,
+        push_interval=args.push_interval,
+        otlp_endpoint=(
+            traces_endpoint(args.otlp_endpoint) if args.otlp_endpoint else otlp_endpoint_from_env()
+        ),
+    )
+    if settings.metrics and not listening and not (settings.directory or settings.pushgateway):
+        return _usage(
+            "--metrics without --listen needs --metrics-dir DIR or --pushgateway URL "
+            "(a stdio proxy serves no HTTP to scrape)"
+        )
+    return settings
+
+
 def _bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
@@ -281,8 +373,11 @@ def _admin_app(gate: Any, token: str, allow_remote: bool) -> Any:
     """The approvals admin API over the running proxy's approval store."""
     from callgate.approvals.admin import build_admin_app
     from callgate.approvals.seam import GateApprovals
+    from callgate.telemetry.recorder import HeldApprovals
 
     approvals = gate.approvals
+    if isinstance(approvals, HeldApprovals):  # counted for the metrics: the seam inside
+        approvals = approvals.inner
     assert isinstance(approvals, GateApprovals)
     # Operators can now answer through this process even on a process-local store.
     approvals.broker.operator_reachable = True

@@ -106,6 +106,9 @@ logger = logging.getLogger(__name__)
 
 PATH: Final = "/mcp"
 ADMIN_PATH: Final = "/admin"
+METRICS_PATH: Final = "/metrics"
+TRACEPARENT: Final = "traceparent"
+TRACESTATE: Final = "tracestate"
 MAX_OWNED_SESSIONS: Final = 10_000
 JSON: Final = "application/json"
 SPARE_SWITCH: Final = "CALLGATE_SPARE_CHILD"
@@ -318,6 +321,13 @@ class Listener:
     ) -> Peer:
         agent = self._agent(request) or ANONYMOUS
         extra: dict[str, str] = {}
+        traceparent = request.headers.get(TRACEPARENT)
+        if traceparent is not None:
+            # The request's trace context, for telemetry when `_meta` carries none.
+            extra[TRACEPARENT] = traceparent
+            state = request.headers.get(TRACESTATE)
+            if state is not None:
+                extra[TRACESTATE] = state
         if mcp_headers.is_modern(version):
             key = request.headers.get(mcp_headers.CALLGATE_SESSION) or "default"
             session = f"{agent.name}/{key}"
@@ -1066,13 +1076,30 @@ class _Server(uvicorn.Server):
             self._loop.call_soon_threadsafe(self._on_exit)
 
 
-def build_app(listener: Listener, admin: ASGIApp | None = None) -> Starlette:
-    """The Starlette application: `/mcp`, and the operators' `admin` app under `/admin`
-    when given (behind the same Host/Origin checks; it checks its own token)."""
+def build_app(
+    listener: Listener, admin: ASGIApp | None = None, metrics: ASGIApp | None = None
+) -> Starlette:
+    """The Starlette application: `/mcp`, the operators' `admin` app under `/admin` and the
+    Prometheus `metrics` app at `/metrics` when given (behind the same Host/Origin checks;
+    each checks its own token)."""
     routes: list[BaseRoute] = [Route(PATH, listener, methods=["GET", "POST", "DELETE"])]
     if admin is not None:
         routes.append(Mount(ADMIN_PATH, app=_host_checked(admin, listener.host_policy)))
+    if metrics is not None:
+        endpoint = _Endpoint(_host_checked(metrics, listener.host_policy))
+        routes.append(Route(METRICS_PATH, endpoint, methods=["GET"]))
     return Starlette(routes=routes)
+
+
+@dataclass(frozen=True, slots=True)
+class _Endpoint:
+    """An ASGI app as a route's endpoint (a plain function would be taken for a handler of
+    requests)."""
+
+    app: ASGIApp
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 def _host_checked(app: ASGIApp, policy: HostPolicy) -> ASGIApp:
@@ -1084,7 +1111,7 @@ def _host_checked(app: ASGIApp, policy: HostPolicy) -> ASGIApp:
         if refusal is None:
             await app(scope, receive, send)
             return
-        logger.warning("refused an admin request: %s", refusal.reason)
+        logger.warning("refused an operator request: %s", refusal.reason)
         answer = json_answer(refusal.status, {"error": refusal.reason})
         await answer(scope, receive, send)
 
@@ -1105,6 +1132,7 @@ async def serve_http(
     authenticate: Authenticate | None = None,
     ready: Callable[[int], None] | None = None,
     admin: ASGIApp | None = None,
+    metrics: ASGIApp | None = None,
     announcer: ToolListAnnouncer | None = None,
     call_timeout: float = 600.0,
 ) -> int:
@@ -1114,8 +1142,9 @@ async def serve_http(
     (by default the address is announced on stderr). Requests name the agent through
     `authenticate`; without it every request is `agent`. Host headers must name loopback,
     the listen address, or one of `allowed_hosts`. `admin` (the approvals admin API) is
-    served under `/admin` when given. Sessions that list tools are enrolled with
-    `announcer`, so a reload that hides or shows tools reaches them.
+    served under `/admin` when given, `metrics` (the Prometheus scrape) at `/metrics`.
+    Sessions that list tools are enrolled with `announcer`, so a reload that hides or
+    shows tools reaches them.
     """
     if not is_loopback(host):
         logger.warning(
@@ -1144,7 +1173,7 @@ async def serve_http(
     sock = socket.create_server((host, port), family=family)
     bound = sock.getsockname()[1]
     config = uvicorn.Config(
-        build_app(listener, admin),
+        build_app(listener, admin, metrics),
         log_level="warning",
         lifespan="off",
         # Open SSE streams would otherwise hold a graceful shutdown forever.
