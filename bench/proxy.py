@@ -1,6 +1,7 @@
 """What callgate adds to a tool call: sequential `tools/call` round trips, several ways.
 
-    python bench/proxy.py [--calls N] [--warmup N] [--mode legacy|auto] [--json FILE]
+    python bench/proxy.py [--calls N] [--warmup N] [--mode legacy|auto] [--telemetry]
+                          [--json FILE]
 
 For stdio and for Streamable HTTP, the official SDK client times the same `echo` call
     direct           client -> upstream (an SDK MCPServer)
@@ -13,6 +14,9 @@ For stdio and for Streamable HTTP, the official SDK client times the same `echo`
     callgate-global  (stdio) the same with the all-tools limit scoped `global`, so every call
                      also writes the SQLite file (a stdio session's own counters stay in memory)
     callgate-mem     (http) callgate with `--state memory://`, to show what SQLite costs
+    callgate-telemetry  (with --telemetry) callgate with metrics and traces on as well:
+                     stdio `--metrics-dir`, HTTP `--metrics`, both `--otlp-endpoint` to a
+                     local sink that accepts every OTLP export (the `otlp-sink` role)
     fastmcp          client -> FastMCP 4.1.2 `create_proxy` -> upstream
 and prints p50, p99, the p50 each proxy adds over direct (paired round by round), the
 proxy process's peak RSS, and the ratios against their targets: callgate's added p50
@@ -21,7 +25,7 @@ and <= 0.2x FastMCP's; callgate's peak RSS < 80 MB. The ratio against the pass-t
 relay (what judging costs on top of callgate's own transport) is printed as a diagnostic.
 
 The same file also runs the pieces as processes (`upstream`, `relay`, `byte-relay`,
-`fastmcp` roles).
+`fastmcp`, `otlp-sink` roles).
 """
 
 # Each role imports only what it runs, so a proxy's RSS is its own and not the bench's.
@@ -229,6 +233,25 @@ def serve_fastmcp(port: int | None, upstream: str | None, command: list[str]) ->
         proxy.run(transport="http", host="127.0.0.1", port=port, show_banner=False)
 
 
+def serve_otlp_sink(port: int | None, upstream: str | None, command: list[str]) -> None:
+    """A stand-in OTLP/HTTP collector: reads each export and answers 200, keeps nothing."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Sink(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    assert port is not None, "otlp-sink needs --port"
+    ThreadingHTTPServer(("127.0.0.1", port), Sink).serve_forever()
+
+
 # --- measuring ---------------------------------------------------------------------------------
 
 
@@ -391,8 +414,13 @@ def callgate_run(work: Path, state: str, name: str, policy_file: str = "policy.y
     return [PYTHON, "-m", "callgate", "run", "-c", policy, "--state", state, "--audit", audit]
 
 
+def telemetry_flags(args: argparse.Namespace, *metrics: str) -> list[str]:
+    """`callgate run` flags for metrics (`metrics`) and traces to the bench's OTLP sink."""
+    return [*metrics, "--otlp-endpoint", args.otlp_sink]
+
+
 async def measure_stdio(work: Path, args: argparse.Namespace) -> list[Measurement]:
-    """The four stdio paths."""
+    """The stdio paths."""
     upstream = [*SELF, "upstream", "--stdio"]
     paths = [
         Route("direct", upstream),
@@ -414,14 +442,22 @@ async def measure_stdio(work: Path, args: argparse.Namespace) -> list[Measuremen
         ),
         Route("fastmcp", [*SELF, "fastmcp", "--stdio", "--", *upstream], "fastmcp --stdio"),
     ]
+    if args.telemetry:
+        command = callgate_run(work, f"sqlite:///{work}/stdio-telemetry.db", "stdio-telemetry")
+        flags = telemetry_flags(args, "--metrics-dir", str(work / "metrics"))
+        target = [*command, *flags, "--", *upstream]
+        paths.insert(4, Route("callgate-telemetry", target, "stdio-telemetry.db"))
     return await time_paths("stdio", paths, args.mode, args.calls, args.warmup)
 
 
 async def measure_http(work: Path, args: argparse.Namespace) -> list[Measurement]:
-    """The four Streamable HTTP paths, all in front of one upstream server."""
+    """The Streamable HTTP paths, all in front of one upstream server."""
     up_port = free_port()
     up_url = f"http://127.0.0.1:{up_port}/mcp"
-    ports = {name: free_port() for name in ("relay", "callgate", "callgate-mem", "fastmcp")}
+    names = ["relay", "callgate", "callgate-mem", "fastmcp"]
+    if args.telemetry:
+        names.insert(2, "callgate-telemetry")
+    ports = {name: free_port() for name in names}
     listen = {
         name: ["--listen", f"127.0.0.1:{port}", "--upstream", up_url]
         for name, port in ports.items()
@@ -432,6 +468,13 @@ async def measure_http(work: Path, args: argparse.Namespace) -> list[Measurement
         "callgate-mem": [*callgate_run(work, "memory://", "http-mem"), *listen["callgate-mem"]],
         "fastmcp": [*SELF, "fastmcp", "--port", str(ports["fastmcp"]), "--upstream", up_url],
     }
+    if args.telemetry:
+        commands["callgate-telemetry"] = [
+            *callgate_run(work, f"sqlite:///{work}/http-telemetry.db", "http-telemetry"),
+            *listen["callgate-telemetry"],
+            *telemetry_flags(args, "--metrics"),
+        ]
+    commands = {name: commands[name] for name in names}
     with ExitStack() as stack:
         upstream = [*SELF, "upstream", "--port", str(up_port)]
         stack.enter_context(listening(upstream, up_port, work / "upstream.log"))
@@ -465,6 +508,10 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
             "callgate_vs_fastmcp": added_of["callgate"] / added_of["fastmcp"],
             "callgate_peak_rss_mb": rows["callgate"].peak_rss_mb,
         }
+        if "callgate-telemetry" in added_of:
+            summary["ratios"][transport]["telemetry_vs_callgate"] = (
+                added_of["callgate-telemetry"] / added_of["callgate"]
+            )
         if "byte-relay" in added_of:
             summary["ratios"][transport]["callgate_vs_byte_relay"] = (
                 added_of["callgate"] / added_of["byte-relay"]
@@ -491,6 +538,12 @@ def report(results: list[Measurement], args: argparse.Namespace) -> dict[str, An
             f"{rss if rss is None else f'{rss:.1f}'} MB (target < {TARGET_RSS_MB:.0f}: "
             f"{'met' if rss_ok else 'MISSED'})"
         )
+        if "telemetry_vs_callgate" in ratios:
+            console.print(
+                f"{transport}: callgate with metrics and traces added p50 / callgate added p50 "
+                f"= {ratios['telemetry_vs_callgate']:.3f} (target <= 1.05: "
+                f"{'met' if ratios['telemetry_vs_callgate'] <= 1.05 else 'MISSED'})"
+            )
         if "callgate_vs_byte_relay" in ratios:
             console.print(
                 f"{transport} (diagnostic, no target): callgate / relay (callgate's own "
@@ -508,6 +561,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=100)
     parser.add_argument("--mode", default="legacy", help="SDK client mode: legacy or auto")
     parser.add_argument("--json", type=Path, help="also write the results here")
+    parser.add_argument(
+        "--telemetry",
+        action="store_true",
+        help="also time callgate with metrics and traces on (callgate-telemetry)",
+    )
     parser.add_argument("--stdio", action="store_true", help="(roles) serve over stdio")
     parser.add_argument("--port", type=int, help="(roles) serve HTTP on this port")
     parser.add_argument("--upstream", help="(roles) the upstream URL")
@@ -530,7 +588,13 @@ def main(argv: list[str] | None = None) -> None:
         async def measure_all() -> list[Measurement]:
             return [*await measure_stdio(work, args), *await measure_http(work, args)]
 
-        summary = report(anyio.run(measure_all), args)
+        with ExitStack() as stack:
+            if args.telemetry:
+                sink_port = free_port()
+                sink = [*SELF, "otlp-sink", "--port", str(sink_port)]
+                stack.enter_context(listening(sink, sink_port, work / "otlp-sink.log"))
+                args.otlp_sink = f"http://127.0.0.1:{sink_port}"
+            summary = report(anyio.run(measure_all), args)
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2) + "\n")
 
@@ -540,6 +604,7 @@ ROLES = {
     "relay": serve_relay,
     "byte-relay": serve_byte_relay,
     "fastmcp": serve_fastmcp,
+    "otlp-sink": serve_otlp_sink,
 }
 
 if __name__ == "__main__":
