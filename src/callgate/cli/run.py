@@ -77,8 +77,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--admin-token-env",
         metavar="VAR",
-        help="with --listen: serve the approvals admin API at /admin/approvals, guarded by "
-        "the bearer token in environment variable VAR (loopback clients only)",
+        help="with --listen: serve the approvals admin API at /admin/approvals and the "
+        "operator console at /console, guarded by the token in environment variable VAR "
+        "(loopback clients only)",
     )
     parser.add_argument(
         "--admin-allow-remote",
@@ -263,11 +264,14 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
                 authenticate = build_authenticator(
                     lambda: watcher.current().agents, default=default
                 )
-                admin = None
+                admin = console = None
                 if admin_token is not None:
                     if watcher.current().agents and authenticate(_bearer(admin_token)):
                         return _usage("the admin token must differ from every agent's token")
                     admin = _admin_app(bare_gate, admin_token, args.admin_allow_remote)
+                    console = _console_app(
+                        bare_gate, watcher, options, admin_token, args.admin_allow_remote
+                    )
                 metrics = None
                 if telemetry is not None and telemetry.metrics is not None:
                     from callgate.telemetry.assembly import scrape_registry
@@ -290,6 +294,7 @@ def run(args: argparse.Namespace) -> int:  # noqa: PLR0915 - one flat CLI dispat
                     allowed_hosts=args.allow_host,
                     admin=admin,
                     metrics=metrics,
+                    console=console,
                     announcer=announcer,
                     call_timeout=options.call_timeout,
                 )
@@ -369,9 +374,9 @@ def _bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
-def _admin_app(gate: Any, token: str, allow_remote: bool) -> Any:
-    """The approvals admin API over the running proxy's approval store."""
-    from callgate.approvals.admin import build_admin_app
+def _broker(gate: Any) -> Any:
+    """The running proxy's approval broker; operators can now answer through this process,
+    even on a process-local store."""
     from callgate.approvals.seam import GateApprovals
     from callgate.telemetry.recorder import HeldApprovals
 
@@ -379,12 +384,39 @@ def _admin_app(gate: Any, token: str, allow_remote: bool) -> Any:
     if isinstance(approvals, HeldApprovals):  # counted for the metrics: the seam inside
         approvals = approvals.inner
     assert isinstance(approvals, GateApprovals)
-    # Operators can now answer through this process even on a process-local store.
     approvals.broker.operator_reachable = True
-    broker = approvals.broker
+    return approvals.broker
+
+
+def _admin_app(gate: Any, token: str, allow_remote: bool) -> Any:
+    """The approvals admin API over the running proxy's approval store."""
+    from callgate.approvals.admin import build_admin_app
+
+    broker = _broker(gate)
     return build_admin_app(
         broker.store, token=token, events=broker.events, allow_remote=allow_remote
     )
+
+
+def _console_app(gate: Any, watcher: Any, options: Any, token: str, allow_remote: bool) -> Any:
+    """The operator console over the running proxy's store, audit log, policy and tools."""
+    from callgate.app import audit_key_path, default_audit_path
+    from callgate.console import ConsoleSources, PolicyTracker, build_console_app
+
+    broker = _broker(gate)
+    tracker = PolicyTracker(options.policy_path, in_force=watcher.current)
+    watcher.subscribe(tracker.reloaded)
+    audit_path = (options.audit_path or default_audit_path()) if options.audit else None
+    sources = ConsoleSources(
+        approvals=broker.store,
+        policy=tracker,
+        audit_path=audit_path,
+        audit_key_path=audit_key_path(),
+        events=broker.events,
+        counters=gate.store,
+    )
+    sources.watch(gate.catalog)
+    return build_console_app(sources, token=token, allow_remote=allow_remote)
 
 
 def _is_loopback(host: str) -> bool:

@@ -107,6 +107,7 @@ logger = logging.getLogger(__name__)
 PATH: Final = "/mcp"
 ADMIN_PATH: Final = "/admin"
 METRICS_PATH: Final = "/metrics"
+CONSOLE_PATH: Final = "/console"
 TRACEPARENT: Final = "traceparent"
 TRACESTATE: Final = "tracestate"
 MAX_OWNED_SESSIONS: Final = 10_000
@@ -1077,14 +1078,19 @@ class _Server(uvicorn.Server):
 
 
 def build_app(
-    listener: Listener, admin: ASGIApp | None = None, metrics: ASGIApp | None = None
+    listener: Listener,
+    admin: ASGIApp | None = None,
+    metrics: ASGIApp | None = None,
+    console: ASGIApp | None = None,
 ) -> Starlette:
-    """The Starlette application: `/mcp`, the operators' `admin` app under `/admin` and the
-    Prometheus `metrics` app at `/metrics` when given (behind the same Host/Origin checks;
-    each checks its own token)."""
+    """The Starlette application: `/mcp`, the operators' `admin` app under `/admin`, their
+    `console` under `/console` and the Prometheus `metrics` app at `/metrics` when given
+    (behind the same Host/Origin checks; each checks its own token)."""
     routes: list[BaseRoute] = [Route(PATH, listener, methods=["GET", "POST", "DELETE"])]
     if admin is not None:
         routes.append(Mount(ADMIN_PATH, app=_host_checked(admin, listener.host_policy)))
+    if console is not None:
+        routes.append(Mount(CONSOLE_PATH, app=_host_checked(console, listener.host_policy)))
     if metrics is not None:
         endpoint = _Endpoint(_host_checked(metrics, listener.host_policy))
         routes.append(Route(METRICS_PATH, endpoint, methods=["GET"]))
@@ -1135,6 +1141,7 @@ async def serve_http(
     metrics: ASGIApp | None = None,
     announcer: ToolListAnnouncer | None = None,
     call_timeout: float = 600.0,
+    console: ASGIApp | None = None,
 ) -> int:
     """Serve `/mcp` on HOST:PORT in front of a URL or a command until stopped; returns 0.
 
@@ -1142,7 +1149,8 @@ async def serve_http(
     (by default the address is announced on stderr). Requests name the agent through
     `authenticate`; without it every request is `agent`. Host headers must name loopback,
     the listen address, or one of `allowed_hosts`. `admin` (the approvals admin API) is
-    served under `/admin` when given, `metrics` (the Prometheus scrape) at `/metrics`.
+    served under `/admin` when given, `metrics` (the Prometheus scrape) at `/metrics`, the
+    operator `console` under `/console`.
     Sessions that list tools are enrolled with `announcer`, so a reload that hides or
     shows tools reaches them.
     """
@@ -1173,7 +1181,7 @@ async def serve_http(
     sock = socket.create_server((host, port), family=family)
     bound = sock.getsockname()[1]
     config = uvicorn.Config(
-        build_app(listener, admin, metrics),
+        build_app(listener, admin, metrics, console),
         log_level="warning",
         lifespan="off",
         # Open SSE streams would otherwise hold a graceful shutdown forever.
