@@ -21,7 +21,7 @@ class CallMark:
     arrived: float
     """`time.perf_counter()` when the gate took the call up."""
     arrived_ns: int
-    """Wall-clock time of arrival (`time.time_ns()`), the span's start."""
+    """Wall-clock time of arrival (`time.time_ns()`), the span's start (0 when not tracing)."""
     traceparent: str | None = None
     """The W3C `traceparent` the client sent (`params._meta`, else the HTTP header)."""
     tracestate: str | None = None

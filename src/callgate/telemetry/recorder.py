@@ -48,17 +48,18 @@ class Telemetry:
 
     def arrived(self, params: dict[str, Any], peer: Peer) -> CallMark:
         """Start the mark; the client's trace context is read only when tracing."""
+        if self.tracer is None:
+            return CallMark(time.perf_counter(), 0)
         mark = CallMark(time.perf_counter(), time.time_ns())
-        if self.tracer is not None:
-            meta = params.get("_meta")
-            carrier: Mapping[str, Any] = meta if isinstance(meta, dict) else {}
-            if not isinstance(carrier.get(TRACEPARENT), str):
-                carrier = peer.extra  # the HTTP request's own header, when it had one
-            parent = carrier.get(TRACEPARENT)
-            if isinstance(parent, str):
-                mark.traceparent = parent
-                state = carrier.get(TRACESTATE)
-                mark.tracestate = state if isinstance(state, str) else None
+        meta = params.get("_meta")
+        carrier: Mapping[str, Any] = meta if isinstance(meta, dict) else {}
+        if not isinstance(carrier.get(TRACEPARENT), str):
+            carrier = peer.extra  # the HTTP request's own header, when it had one
+        parent = carrier.get(TRACEPARENT)
+        if isinstance(parent, str):
+            mark.traceparent = parent
+            state = carrier.get(TRACESTATE)
+            mark.tracestate = state if isinstance(state, str) else None
         return mark
 
     def judged(
