@@ -1,7 +1,7 @@
 """List one real MCP server's tools into the classifier corpus.
 
 Usage:
-    .venv/bin/python tests/classifier/corpus/list_tools.py SLUG --split dev|holdout \
+    .venv/bin/python tests/classifier/corpus/list_tools.py SLUG --split dev|holdout|holdout2 \
         --package NAME --registry pypi|npm --version X.Y.Z [--env K=V]... -- CMD ARGS...
 
 Starts the server over stdio with the official `mcp` client (through
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     """List the server and write its corpus file."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("slug")
-    parser.add_argument("--split", choices=("dev", "holdout"), required=True)
+    parser.add_argument("--split", choices=("dev", "holdout", "holdout2"), required=True)
     parser.add_argument("--package", required=True)
     parser.add_argument("--registry", choices=("pypi", "npm"), required=True)
     parser.add_argument("--version", required=True)
