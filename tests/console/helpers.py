@@ -21,6 +21,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 from callgate.approvals.model import Approval, Status
+from callgate.audit import read_records
 from callgate.state.approvals_sqlite import SqliteApprovalStore
 from tests.fixtures.peers import free_port, running, wait_for_logged_url, wait_for_port
 from tests.fixtures.servers.commands import CALLGATE, PYTHON
@@ -158,3 +159,13 @@ async def next_pending(proxy: Proxy, count: int = 1) -> list[Approval]:
         return pending
     finally:
         await store.aclose()
+
+
+async def audited(proxy: Proxy, count: int) -> None:
+    """Wait until the proxy's audit log holds `count` decisions (its writer is a thread)."""
+    while sum(1 for r in _records(proxy) if r.get("decision")) < count:
+        await anyio.sleep(0.02)
+
+
+def _records(proxy: Proxy) -> list[dict[str, Any]]:
+    return read_records(proxy.audit) if proxy.audit.exists() else []

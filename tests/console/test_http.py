@@ -18,6 +18,7 @@ from tests.console.helpers import (
     EXTRA_POLICY,
     Proxy,
     agent,
+    audited,
     console_running,
     csrf_of,
     demo_policy,
@@ -202,6 +203,7 @@ async def test_every_page_renders_the_proxys_real_store_and_audit_log(tmp_path: 
             for _ in range(3):
                 await client.call_tool("read_record", {"record_id": "r-2"})  # 4th: rate limited
             await client.call_tool("delete_record", {"record_id": "r-1"})
+            await audited(proxy, 5)
             async with anyio.create_task_group() as group:
                 group.start_soon(client.call_tool, "issue_refund", _refund(4000))
                 await next_pending(proxy)

@@ -88,8 +88,8 @@ def run(args: argparse.Namespace) -> int:
     state = tracker.check()
     if state.errors:
         print(f"callgate console: {args.config}: the policy is invalid", file=sys.stderr)
-        for _, _, message in state.errors:
-            print(f"  {message}", file=sys.stderr)
+        for line, column, message in state.errors:
+            print(f"  {args.config}:{line}:{column}: {message}", file=sys.stderr)
         return 1
     try:
         approvals = open_approval_store(args.state)

@@ -155,7 +155,8 @@ async def limit_views(sources: ConsoleSources, policy: CompiledPolicy) -> list[L
             for key, value in values.items()
             if value
         )
-        views.append(LimitView(kind, name, limit, _window_text(window), scope.value, uses))
+        shown = name.removeprefix("rate:")
+        views.append(LimitView(kind, shown, limit, _window_text(window), scope.value, uses))
     return views
 
 

@@ -19,7 +19,7 @@ from callgate.approvals.store import ApprovalStore
 from callgate.audit.query import RecordFilter
 from callgate.audit.reading import last_records
 from callgate.classifier import Classification, classify_tool
-from callgate.errors import PolicyError
+from callgate.errors import PolicyError, PolicyIssue
 from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
 from callgate.proxy.catalog import ToolCatalog
 from callgate.state.store import CounterStore
@@ -89,7 +89,7 @@ class PolicyTracker:
         try:
             policy = load_compiled_policy(self.path)
         except PolicyError as error:
-            self._errors = tuple((i.line, i.column, i.render()) for i in error.issues)
+            self._errors = tuple((i.line, i.column, _say(i)) for i in error.issues)
             return
         except OSError as error:
             self._errors = ((0, 0, f"cannot read {self.path}: {error}"),)
@@ -155,3 +155,9 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return ""
+
+
+def _say(issue: PolicyIssue) -> str:
+    """An issue without its file and position (the page shows those apart)."""
+    text = f"{issue.key}: {issue.message}" if issue.key else issue.message
+    return f"{text} ({issue.hint})" if issue.hint else text
