@@ -686,3 +686,35 @@ def test_intercept_rate_counter_names_read_the_rate_limit() -> None:
     assert charge.key == keys["create_issue._rate_hour"]
     asked = decide(policy, "create_issue", session="s9", counters={"create_issue._rate_hour": 3})
     assert (asked.verdict, asked.rule) == (Verdict.APPROVAL_REQUIRED, "ask after three")
+
+
+def test_denials_that_name_the_tool_are_built_once_per_tool() -> None:
+    policy = compile_text(
+        """
+        version: "1"
+        default: deny
+        tools:
+          "delete_*":
+            rules:
+              - {name: no deletes, action: deny}
+        """
+    )
+    first = decide(policy, "delete_a")
+    assert (first.rule, first.reason) == (
+        "no deletes",
+        "calls to 'delete_a' are denied by rule 'no deletes'",
+    )
+    assert decide(policy, "delete_a") is first
+    assert (
+        decide(policy, "delete_b").reason == "calls to 'delete_b' are denied by rule 'no deletes'"
+    )
+    unlisted = decide(policy, "read_a")
+    assert (unlisted.rule, unlisted.reason) == (
+        "default",
+        "tool 'read_a' is not permitted by policy (default: deny)",
+    )
+    assert decide(policy, "read_a") is unlisted
+    assert (
+        decide(policy, "read_b").reason
+        == "tool 'read_b' is not permitted by policy (default: deny)"
+    )

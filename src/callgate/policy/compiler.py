@@ -235,6 +235,9 @@ class Plan:
     validate_arguments: bool
     allow: Decision
     """The decision when every rule passes and nothing is charged (shared, immutable)."""
+    denials: dict[int, Decision] = field(default_factory=dict, compare=False)
+    """Denials whose reason names the tool (by a rule without its own text, or by
+    `default: deny`), by id of the rule (id(None) for the default), built on first use."""
 
 
 @dataclass(slots=True)

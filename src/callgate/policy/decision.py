@@ -6,7 +6,7 @@ state stores). They carry no behaviour beyond small conveniences.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
@@ -84,7 +84,32 @@ class Facts:
     counters: Mapping[str, Decimal] = field(default_factory=dict)
 
 
-@dataclass(frozen=True, slots=True)
+class _NoGuards(Mapping[CounterKey, Guard]):
+    """The empty `Decision.guards`: shared and immutable, so a decision that relied on no
+    counter costs no new dict (decisions are built on every call)."""
+
+    __slots__ = ()
+
+    def __getitem__(self, key: CounterKey) -> Guard:
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[CounterKey]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "{}"
+
+
+NO_GUARDS: Mapping[CounterKey, Guard] = _NoGuards()
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """The engine's answer for one call.
 
@@ -105,11 +130,41 @@ class Decision:
     reason: str = ""
     retry_after: float | None = None
     charges: tuple[Charge, ...] = ()
-    guards: Mapping[CounterKey, Guard] = field(default_factory=dict)
+    guards: Mapping[CounterKey, Guard] = NO_GUARDS
     validate_arguments: bool = False
     approval_timeout: float | None = None
     shadow: Shadow | None = None
     shadow_charges: tuple[Charge, ...] = ()
+
+    def __init__(  # noqa: PLR0917 - positional, one per field, as dataclass writes it
+        self,
+        verdict: Verdict,
+        rule: str | None = None,
+        reason: str = "",
+        retry_after: float | None = None,
+        charges: tuple[Charge, ...] = (),
+        guards: Mapping[CounterKey, Guard] = NO_GUARDS,
+        validate_arguments: bool = False,
+        approval_timeout: float | None = None,
+        shadow: Shadow | None = None,
+        shadow_charges: tuple[Charge, ...] = (),
+        *,
+        _set: Callable[[object, str, object], None] = object.__setattr__,
+    ) -> None:
+        # The dataclass __init__ of a frozen class looks `object.__setattr__` up once per
+        # field; a decision is built on every call that is charged or denied, and this
+        # keeps the fields shadow mode added from making that slower (tests check that the
+        # parameters match the fields).
+        _set(self, "verdict", verdict)
+        _set(self, "rule", rule)
+        _set(self, "reason", reason)
+        _set(self, "retry_after", retry_after)
+        _set(self, "charges", charges)
+        _set(self, "guards", guards)
+        _set(self, "validate_arguments", validate_arguments)
+        _set(self, "approval_timeout", approval_timeout)
+        _set(self, "shadow", shadow)
+        _set(self, "shadow_charges", shadow_charges)
 
     @property
     def allowed(self) -> bool:

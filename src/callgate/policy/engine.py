@@ -91,10 +91,10 @@ def evaluate(  # noqa: PLR0915 - the hot loop, kept whole: a call per rule costs
     plan = policy.plan(tool, facts.category, facts.flags)
     shadow: Shadow | None = None
     if policy.default_deny and not plan.listed:
-        reason = f"tool {tool!r} is not permitted by policy (default: deny)"
+        unlisted = _denial(plan, None, tool)
         if not policy.shadow_mode:
-            return Decision(Verdict.DENY, rule=DEFAULT_RULE, reason=reason)
-        shadow = Shadow(ShadowVerdict.WOULD_DENY, DEFAULT_RULE, reason)
+            return unlisted
+        shadow = Shadow(ShadowVerdict.WOULD_DENY, DEFAULT_RULE, unlisted.reason)
     subject: dict[str, Any] | None = None
     charges: list[Charge] = []
     shadow_charges: list[Charge] | None = None
@@ -107,11 +107,7 @@ def evaluate(  # noqa: PLR0915 - the hot loop, kept whole: a call per rule costs
                 if rule.shadow:
                     shadow = _would_deny(shadow, rule.name, _deny_text(rule, tool))
                     continue
-                return _guarded(
-                    rule.denial
-                    or Decision(Verdict.DENY, rule=rule.name, reason=_deny_text(rule, tool)),
-                    guards,
-                )
+                return _guarded(rule.denial or _denial(plan, rule, tool), guards)
             limit = rule.rate_limit
             if limit is not None:
                 charge = _rate_charge(policy, call, facts, rule, limit)
@@ -155,20 +151,30 @@ def evaluate(  # noqa: PLR0915 - the hot loop, kept whole: a call per rule costs
                             ShadowVerdict.WOULD_REQUIRE_APPROVAL, rule.name, _ask_text(rule, tool)
                         )
             elif not holds:
-                reason = _failure_text(rule, tool, subject)
                 if rule.shadow:
                     # As if enforced: a call this rule would deny is not charged to its counter.
+                    reason = _failure_text(rule, tool, subject)
                     shadow = _would_deny(shadow, rule.name, reason)
                     continue
                 return _guarded(
-                    rule.denial or Decision(Verdict.DENY, rule=rule.name, reason=reason), guards
+                    rule.denial
+                    or Decision(
+                        Verdict.DENY, rule=rule.name, reason=_failure_text(rule, tool, subject)
+                    ),
+                    guards,
                 )
             if counter is not None:
                 charges.append(_counter_charge(policy, call, facts, counter, amount))
-    nothing_noted = approval is None and shadow is None and shadow_charges is None
-    if nothing_noted and not charges and not guards:
-        return plan.allow
-    return _passed(
+    if approval is None and shadow is None and shadow_charges is None:
+        if not charges and not guards:
+            return plan.allow
+        return Decision(
+            Verdict.ALLOW,
+            charges=tuple(charges),
+            guards=guards,
+            validate_arguments=plan.validate_arguments,
+        )
+    return _noted(
         policy,
         plan,
         tool,
@@ -180,7 +186,7 @@ def evaluate(  # noqa: PLR0915 - the hot loop, kept whole: a call per rule costs
     )
 
 
-def _passed(
+def _noted(
     policy: CompiledPolicy,
     plan: Plan,
     tool: str,
@@ -191,7 +197,8 @@ def _passed(
     shadow: Shadow | None,
     shadow_charges: tuple[Charge, ...],
 ) -> Decision:
-    """The decision for a call no enforced rule denied: APPROVAL_REQUIRED or ALLOW."""
+    """The decision for a call no enforced rule denied, when an approval rule or a shadow
+    rule spoke: APPROVAL_REQUIRED or ALLOW, with the shadow verdict and slots."""
     if approval is None:
         return Decision(
             Verdict.ALLOW,
@@ -214,6 +221,20 @@ def _passed(
         shadow=shadow,
         shadow_charges=shadow_charges,
     )
+
+
+def _denial(plan: Plan, rule: CompiledRule | None, tool: str) -> Decision:
+    """The DENY of `tool` by a `deny` rule without its own text, or by `default: deny`
+    (None): its reason names the tool, so it is built once per plan (plans are per tool)."""
+    found = plan.denials.get(id(rule))
+    if found is None:
+        if rule is None:
+            reason = f"tool {tool!r} is not permitted by policy (default: deny)"
+            found = Decision(Verdict.DENY, rule=DEFAULT_RULE, reason=reason)
+        else:
+            found = Decision(Verdict.DENY, rule=rule.name, reason=_deny_text(rule, tool))
+        plan.denials[id(rule)] = found
+    return found
 
 
 def _would_deny(shadow: Shadow | None, rule: str, reason: str) -> Shadow:
