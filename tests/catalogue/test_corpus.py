@@ -29,7 +29,7 @@ SOURCES = sorted(
         CLASSIFIER / "other_servers.jsonl",
         *([SHARED_DEV] if SHARED_DEV.is_file() else []),
         *(CLASSIFIER / "corpus").glob("dev/*.json"),
-        *(CLASSIFIER / "corpus").glob("holdout/*.json"),
+        *(CLASSIFIER / "corpus").glob("holdout*/*.json"),
     ]
 )
 _DEFINITION_KEYS = ("name", "title", "description", "inputSchema", "annotations")

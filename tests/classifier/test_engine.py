@@ -83,6 +83,29 @@ def test_seed_clone_container_to_ecr_is_execute_high_with_low_confidence() -> No
         # Creating a build or a run starts the work; its configuration is only data.
         ("create_build", "Create a new build from a source tarball", X),
         ("create_build_config", "Create a build configuration", W),
+        ("create_release", "Create a new release in a repository", X),
+        ("create_prediction", "Create a prediction for a model version", X),
+        # Rule 4 said of the people reached; a denial is not a send.
+        ("create_application", "Create an application. The applicant will receive an email.", X),
+        ("create_user", "Create a user account. No invitation email is sent.", W),
+        ("create_release_note", "Create a release note", W),
+        ("complete_database_migration", "Complete a migration: apply it to main", X),
+        # Rule 11 by the object's head: a scheduled job is a job, not a scheduled send.
+        ("cancel_scheduled_job", "Cancel a scheduled job", W),
+        # A service contract is an agreement, not a smart contract on a chain.
+        ("create_agreement", "Create a new agreement (managed service contract)", W),
+        # Rule 8: a query tool constrained to SELECT reads.
+        ("pg_execute_query", "Execute SELECT queries and data retrieval operations", R),
+        ("remove_tag", "Remove a tag from a ticket", W),
+        ("delete_tag", "Delete a tag", D),
+        ("cleanup_candidates", "Suggest which artifacts could be deleted", R),
+        ("debug_database", "Debug common database issues", R),
+        # An idempotent case explained is not a read-only claim.
+        (
+            "add_tag",
+            "Add a tag. Idempotent: adding an existing tag returns the list without modifying it.",
+            W,
+        ),
         # Previews, plans and generators are reads (rule 6); generating into a file writes.
         ("preview_invoice", "Preview the next invoice", R),
         ("terraform_plan", "Show the changes terraform would make", R),
@@ -358,3 +381,25 @@ def test_output_is_byte_identical_across_processes_and_hash_seeds() -> None:
     }
 
     assert len(outputs) == 1
+
+
+def _with_flag(name: str, description: str, flag: str) -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"id": {"type": "string"}, flag: {"type": "boolean"}}}
+    return _tool(name, description, inputSchema=schema)
+
+
+@pytest.mark.parametrize(
+    ("tool", "category"),
+    [
+        # A force flag on a write overwrites what is there: destructive.
+        (_with_flag("create_device", "Register a new device identity", "overwrite"), D),
+        (_with_flag("import_table_data", "Import rows from a file", "truncateFirst"), D),
+        # On a tool that runs or drives something it says nothing more.
+        (_with_flag("open_app", "Open an app on the device", "force"), X),
+        (_with_flag("get_device", "Get a device", "force"), R),
+    ],
+)
+def test_a_force_flag_raises_a_write_and_nothing_else(
+    tool: dict[str, Any], category: Category
+) -> None:
+    assert classify_tool(tool).category is category

@@ -115,7 +115,8 @@ class Context:
     @lazy_property
     def chain(self) -> bool:
         """A blockchain is the subject: its transactions cannot be undone."""
-        return not self.words.isdisjoint(CHAIN_WORDS)
+        # A bare `contract` is as often a service agreement as a smart contract.
+        return not self.words.isdisjoint(CHAIN_WORDS) or {"smart", "contract"} <= self.words
 
     @lazy_property
     def messaging(self) -> bool:
@@ -238,10 +239,13 @@ def _read(verb: str, objects: frozenset[str], context: Context, order: tuple[str
 # `deployment_status`, `deployment_key`: a part of a deployment, not a deploy.
 # Creating one of these starts it (a build compiles, a run executes); the word is the
 # object's head, so `create_build_config` is not one.
-_STARTED_WORK = words("build builds run runs execution executions invocation")
+_STARTED_WORK = words(
+    """build builds run runs execution executions invocation prediction predictions
+    training trainings"""
+)
 _DEPLOYMENT_PARTS = words(
     """record records status statuses key keys config configuration setting settings
-    protection rule rules environment log logs history branch"""
+    protection rule rules environment log logs history branch note notes asset assets"""
 )
 _DISCUSSIONS = words(
     """comment comments thread threads issue issues incident incidents alert alerts
@@ -270,6 +274,8 @@ _MONEY_WRITES = words(
 
 
 def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[str, ...]) -> Effect:
+    if verb == "select" and (context.database or "query" in context.words) and not context.drives:
+        return Effect(R, "a SELECT only reads", 8)
     money = money_object(objects, context, order)
     if context.trades and not objects.isdisjoint(_POSITIONS) and verb in _TRADES:
         return Effect(F, f"'{verb}' a trading position or order trades")
@@ -339,10 +345,10 @@ def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[st
         return Effect(W, "downloading saves what it fetches into a local file", 6)
     if (
         verb in ("create", "update")
-        and order[:1] == ("deployment",)
+        and order[:1] in (("deployment",), ("release",))
         and _DEPLOYMENT_PARTS.isdisjoint(order[1:2])
     ):
-        return Effect(X, f"'{verb}' a deployment deploys", 5)
+        return Effect(X, f"'{verb}' a {order[0]} deploys or publishes it", 5)
     if (
         verb in ("create", "queue", "new")
         and order[:1]
@@ -352,6 +358,8 @@ def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[st
         return Effect(X, f"'{verb}' a {order[0]} starts it: the work runs", runs_code=True)
     if verb == "provision":
         return Effect(W, "provisioning billable infrastructure is write", 3)
+    if verb in ("complete", "finalize", "run", "execute", "perform") and "migration" in objects:
+        return Effect(X, f"'{verb}' a migration runs its statements", 5, runs_code=True)
     if verb == "migrate" and not objects.isdisjoint({"database", "db", "schema"}):
         return Effect(X, "a migration runs statements on the database", runs_code=True)
     if verb in ("write", "modify", "mutate") and not objects.isdisjoint(
@@ -513,6 +521,8 @@ def _drive(
 
 
 def _delete(verb: str, objects: frozenset[str], context: Context, order: tuple[str, ...]) -> Effect:
+    if order and order[-1] in _PROPOSALS:
+        return Effect(R, f"returns {order[-1]} for deleting; deletes nothing itself", 6)
     if verb == "drop" and ("drag" in context.words or context.drives):
         return Effect(X, "drag and drop drives the page", 7)
     if verb == "clear" and context.drives and not objects.isdisjoint(_FIELDS):
@@ -525,11 +535,20 @@ def _delete(verb: str, objects: frozenset[str], context: Context, order: tuple[s
         return Effect(D, "revoking credentials or access cannot be taken back by the call")
     if verb == "remove" and not objects.isdisjoint(_UNDONE_REACTIONS):
         return Effect(W, "removing a reaction undoes it; it can be added again")
-    if verb == "remove" and "from" in order and not objects.isdisjoint(_DETACHABLE):
+    if (
+        verb == "remove"
+        and ("from" in order or "from" in context.lead)
+        and not objects.isdisjoint(_DETACHABLE)
+    ):
         return Effect(W, "removing from a group or list detaches: it can be added back")
     return Effect(D, f"'{verb}' deletes or irreversibly overwrites")
 
 
+# `cleanup_candidates`, `deletion_plan`: what could be deleted, computed and returned.
+_PROPOSALS = words(
+    """candidate candidates suggestion suggestions recommendation recommendations plan
+    preview proposal proposals"""
+)
 # Things linked to something else: removing one from it detaches (write).
 _DETACHABLE = words(
     """label labels tag tags assignee assignees reviewer reviewers reaction reactions
@@ -547,7 +566,11 @@ def _cancel(verb: str, objects: frozenset[str], context: Context, order: tuple[s
     money = money_object(objects, context, order)
     if money == "order" and context.trades:
         return Effect(F, "cancelling a trading order changes a trade")
-    if not objects.isdisjoint(JOB_OBJECTS | _OPERATIONS) and objects.isdisjoint(AGREEMENT_OBJECTS):
+    head = order[-1] if order else ""
+    if not objects.isdisjoint(JOB_OBJECTS | _OPERATIONS) and (
+        objects.isdisjoint(AGREEMENT_OBJECTS) or head in JOB_OBJECTS - AGREEMENT_OBJECTS
+    ):
+        # The object's head decides: a `scheduled job` is a job, a `job offer` is not.
         return Effect(W, "cancelling a running task or job: it can be started again", 11)
     if money is not None:
         return Effect(D, f"cancelling a '{money}' others rely on; money is involved too", 12)

@@ -28,6 +28,7 @@ from callgate.classifier.lexicon import (
     MONEY_PHRASE,
     MONEY_PROPERTIES,
     NETWORK_PROPERTIES,
+    NOTIFIES_PHRASE,
     OPERATION_PROPERTIES,
     PREVIEW_PHRASE,
     READ_AGENT_NOUNS,
@@ -86,6 +87,9 @@ class Evidence:
     """The name's verb is often a noun: a description that only reads corrects it."""
     runs_code: bool = False
     """What it says runs code, commands, queries or jobs."""
+    raises_writes_only: bool = False
+    """Raises a write and nothing else (a `force` flag makes a write destructive; on a
+    tool that runs or drives something it changes nothing about what the call does)."""
 
     @property
     def cited(self) -> str:
@@ -297,6 +301,7 @@ _PHRASES = (
         unless_read_only=True,
     ),
     _Phrase(SENDS_PHRASE, X, "says it sends", Strength.RAISES, 4),
+    _Phrase(NOTIFIES_PHRASE, X, "says people are sent something", Strength.RAISES, 4),
     _Phrase(MONEY_PHRASE, F, "says it moves money", Strength.RAISES),
     _Phrase(PREVIEW_PHRASE, R, "speaks of a preview", Strength.SUPPORTS, 6),
     _Phrase(AUTO_PAY_PHRASE, F, "says it pays by itself", Strength.RAISES, overrides_read=True),
@@ -320,7 +325,7 @@ def _phrases(text: ToolText) -> list[Evidence]:
     for phrase in _PHRASES:
         if phrase.unless_read_only and read_only is not None:
             continue
-        match = phrase.pattern.search(text.summary)
+        match = _affirmed(phrase.pattern, text.summary)
         if match is not None:
             found.append(
                 Evidence(
@@ -335,6 +340,18 @@ def _phrases(text: ToolText) -> list[Evidence]:
             )
     found.extend(_listed_operations(text))
     return found
+
+
+# "No invitation email is sent", "never receive emails": the phrase is denied.
+_DENIED = re.compile(r"\b(?:no|not|never|without|nor)\s+(?:[\w-]+\s+){0,2}$")
+
+
+def _affirmed(pattern: re.Pattern[str], summary: str) -> re.Match[str] | None:
+    """The first match of `pattern` in `summary` that the words before it do not deny."""
+    for match in pattern.finditer(summary):
+        if not _DENIED.search(summary[max(0, match.start() - 40) : match.start()]):
+            return match
+    return None
 
 
 _LISTED = re.compile(r"\b([a-z]+(?:\s*/\s*[a-z]+){2,})\b")
@@ -478,7 +495,8 @@ def read_schema(text: ToolText) -> list[Evidence]:
     force = sorted(
         prop.name
         for prop in text.properties
-        if prop.name in FORCE_PROPERTIES and prop.type in ("boolean", "")
+        if (prop.name in FORCE_PROPERTIES or prop.name.startswith("truncate"))
+        and prop.type in ("boolean", "")
     )
     if force:
         found.append(
@@ -486,7 +504,8 @@ def read_schema(text: ToolText) -> list[Evidence]:
                 D,
                 f"has {_quoted(force)}: a forced write overwrites irreversibly",
                 Source.SCHEMA,
-                Strength.SUPPORTS,
+                Strength.RAISES,
+                raises_writes_only=True,
             )
         )
     return found

@@ -49,7 +49,7 @@ VERBS: dict[str, VerbKind] = {
         summarize summarise compare identify whoami ping poll tail head echo explain suggest
         recommend calculate compute estimate convert translate parse lint verify load access
         scan watch monitor sample resolve print render return see locate detect measure
-        extract peek visualize visualise validate diagnose troubleshoot think plan reflect
+        extract peek visualize visualise validate diagnose debug troubleshoot think plan reflect
         generate simulate forecast format review grep stat wait audit recall score rank
         classify tokenize predict infer answer ask research crawl scrape geocode transcribe
         screenshot snapshot capture export examine investigate traverse walk glob
@@ -275,7 +275,7 @@ ANALYTICS_WORDS = _set(
 # On-chain actions are transactions that cannot be undone.
 CHAIN_WORDS = _set(
     """erc20 erc721 erc1155 nft nfts onchain on-chain blockchain wallet gas evm solana
-    ethereum smart_contract contract contracts mint bnb bsc polygon arbitrum web3 dapp"""
+    ethereum smart_contract mint bnb bsc polygon arbitrum web3 dapp"""
 )
 
 # A money word before one of these names a setting, not a payment (`payment_account`).
@@ -412,6 +412,18 @@ SENDS_PHRASE = re.compile(
     r"alerts?|replies|reply|tweets?|newsletters?|fax(?:es)?)\b"
 )
 
+# The same, said of the people reached: "the applicant will receive an email".
+NOTIFIES_PHRASE = re.compile(
+    r"\bwill (?:receive|be (?:sent|emailed|notified)) (?:an? |the )?"
+    r"(?:e-?mails?|sms|notifications?|invitations?|invites?|messages?)\b|"
+    r"\b(?:e-?mails?|notifications?|invitations?|invites?|messages?) (?:is|are|will be|gets?) "
+    r"sent\b|"
+    r"\bnotif(?:y|ies) (?:the |all |every |its )?(?:subscribers|members|recipients|customers?|"
+    r"users|followers|applicants?|contacts?|participants|attendees)\b|"
+    r"\be-?mails? (?:the|each|every) (?:customer|user|applicant|vendor|contact|recipient|member)s?"
+    r"\b"
+)
+
 MONEY_PHRASE = re.compile(
     r"\b(?:charges? (?:a |the )?(?:card|customer|payment method|account)|"
     r"(?:transfers?|sends?|moves?|wires?) (?:money|funds|payments?|crypto|tokens?|usdc|eth|"
@@ -431,7 +443,7 @@ READ_ONLY_PHRASE = re.compile(
     r"doesn't (?:modify|change|write)|without (?:making (?:any )?changes|modifying|changing|"
     r"side[- ]effects)|no side[- ]effects|non[- ]destructive|only (?:reads|returns|"
     r"retrieves)|(?:only )?select (?:queries|statements) only|only select (?:queries|"
-    r"statements))\b"
+    r"statements)|^(?:execute|run)s? select (?:queries|statements))\b"
 )
 
 PREVIEW_PHRASE = re.compile(

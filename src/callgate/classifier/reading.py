@@ -31,6 +31,8 @@ from callgate.classifier.tokens import plural_words, singular, split_name, split
 # The description's first paragraph says what the tool does; argument docs and examples
 # further down mention all sorts of words. Only this many characters of it are read.
 SUMMARY_CHARS = 480
+# A sentence about the call that finds nothing to do, not about what the tool does.
+_IDEMPOTENT_CASE = re.compile(r"\b(?:idempotent|already|existing|if|when|unless)\b")
 # How many leading words of the description may come before its verb.
 VERB_WINDOW = 5
 # How many words after a verb are its objects.
@@ -124,8 +126,18 @@ class ToolText:
 
     @lazy_property
     def read_only(self) -> re.Match[str] | None:
-        """Where the description says the tool only reads ("read-only"), if it does."""
-        return READ_ONLY_PHRASE.search(self.summary)
+        """Where the description says the tool only reads ("read-only"), if it does.
+
+        Not where the sentence explains an idempotent case ("adding an existing tag returns
+        the list without modifying the ticket"): that is about a call that changes nothing
+        to change, not about the tool.
+        """
+        summary = self.summary
+        for found in READ_ONLY_PHRASE.finditer(summary):
+            sentence = summary[summary.rfind(". ", 0, found.start()) + 1 : found.start()]
+            if not _IDEMPOTENT_CASE.search(sentence):
+                return found
+        return None
 
     @lazy_property
     def templated(self) -> re.Match[str] | None:

@@ -151,6 +151,8 @@ def _raised(
         current = decided.category if decided is not None else None
         if current is not None and item.category.rank <= current.rank:
             continue
+        if item.raises_writes_only and current is not W:
+            continue
         if current is R and not item.overrides_read:
             overruled.append(item)
             continue
