@@ -10,7 +10,6 @@ from typing import Any
 
 import anyio
 
-from callgate.audit.reading import last_records
 from callgate.catalogue.card import RiskCard, card_for
 from callgate.catalogue.definition import read_definition
 from callgate.console.sources import ConsoleSources
@@ -21,8 +20,9 @@ from callgate.state.counters import CounterKey, Scope, Window, WindowKind
 from callgate.state.store import StoreUnavailable
 from callgate.state.windows import bucket_end
 
-SEEN_RECORDS = 2000
-"""How far back the audit log is read for the tools, servers, agents and sessions seen."""
+SEEN_RECORDS = 1000
+"""How far back (records per writer) the audit log is read for the tools, servers, agents
+and sessions seen."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,10 +72,8 @@ class VerificationView:
 
 
 def seen_in_audit(sources: ConsoleSources) -> list[dict[str, Any]]:
-    """The latest decided records, to learn which tools, agents and sessions exist."""
-    if sources.audit_path is None or not sources.audit_path.exists():
-        return []
-    return [r for r in last_records(sources.audit_path, SEEN_RECORDS) if r.get("tool")]
+    """The latest records, to learn which tools, agents and sessions exist."""
+    return sources.seen(SEEN_RECORDS)
 
 
 def tool_views(sources: ConsoleSources, policy: CompiledPolicy | None) -> dict[str, list[ToolView]]:
@@ -100,7 +98,11 @@ def _tool_view(
 ) -> ToolView:
     definition = sources.definition(server, tool)
     classification = sources.classify(server, tool)
-    card = card_for(read_definition(dict(definition or {"name": tool})), classification)
+    card = sources.cards.get((server, tool))
+    if card is None:
+        card = card_for(read_definition(dict(definition or {"name": tool})), classification)
+        if len(sources.cards) < 10_000:
+            sources.cards[(server, tool)] = card
     if policy is None:
         return ToolView(server, card, False, definition is not None, (), "no valid policy")
     facts = Facts(

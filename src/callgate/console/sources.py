@@ -17,7 +17,7 @@ from typing import Any
 from callgate.approvals.model import EventSink, discard_events
 from callgate.approvals.store import ApprovalStore
 from callgate.audit.query import RecordFilter
-from callgate.audit.reading import last_records
+from callgate.audit.reading import last_records, snapshot
 from callgate.classifier import Classification, classify_tool
 from callgate.errors import PolicyError, PolicyIssue
 from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
@@ -113,7 +113,10 @@ class ConsoleSources:
     clock: Callable[[], float] = time.time
     listed: dict[tuple[str, str], Mapping[str, Any]] = field(default_factory=dict)
     """Tool definitions by (server, tool), as the proxy saw them listed (mounted only)."""
+    cards: dict[tuple[str, str], Any] = field(default_factory=dict)
+    """Risk cards built so far (a card is slow to build: its snippets are YAML)."""
     _verdicts: dict[tuple[str, str], Classification] = field(default_factory=dict)
+    _seen: tuple[dict[Path, int], list[dict[str, Any]]] | None = None
 
     def watch(self, catalog: ToolCatalog) -> None:
         """Learn every tool the running proxy's catalog learns from now on."""
@@ -125,6 +128,7 @@ class ConsoleSources:
             if len(self.listed) < 10_000 or (server, name) in self.listed:
                 self.listed[(server, name)] = definition
                 self._verdicts.pop((server, name), None)
+                self.cards.pop((server, name), None)
 
     def classify(self, server: str, tool: str) -> Classification:
         """The classifier's verdict on a tool, from its listed definition when known."""
@@ -140,6 +144,17 @@ class ConsoleSources:
     def definition(self, server: str, tool: str) -> Mapping[str, Any] | None:
         """The tool's definition as its server listed it to the proxy, when known."""
         return self.listed.get((server, tool))
+
+    def seen(self, count: int) -> list[dict[str, Any]]:
+        """The last `count` records of each writer that name a tool (re-read only when the
+        log has grown since the last look)."""
+        if self.audit_path is None or not self.audit_path.exists():
+            return []
+        sizes = snapshot(self.audit_path)
+        if self._seen is None or self._seen[0] != sizes:
+            found = last_records(self.audit_path, count, upto=sizes)
+            self._seen = (sizes, [record for record in found if record.get("tool")])
+        return self._seen[1]
 
     def recent_calls(self, agent: str, count: int = RECENT_CALLS) -> list[dict[str, Any]]:
         """The agent's last decided calls in the audit log, oldest first."""
