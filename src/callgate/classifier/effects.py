@@ -283,6 +283,17 @@ def _write(verb: str, objects: frozenset[str], context: Context, order: tuple[st
         money = None  # updating an order's address or status moves no money
     if money is not None and verb in _MONEY_WRITES:
         return Effect(F, f"'{verb}' + '{money}' creates or changes what charges or pays")
+    if verb in ("issue", "grant") and (
+        not objects.isdisjoint({"credit", "credits", "voucher", "vouchers"})
+        or {"gift", "card"} <= objects
+    ):
+        return Effect(F, f"'{verb}' a credit or gift card hands out money's worth")
+    if (
+        verb == "sync"
+        and not objects.isdisjoint({"app", "apps", "application", "applications"})
+        and not context.words.isdisjoint(_GITOPS)
+    ):
+        return Effect(X, "syncing an application applies its manifests: it deploys", 5)
     if verb == "approve" and not objects.isdisjoint({"spending", "allowance", "spend"}):
         return Effect(F, "approving a spending allowance lets another party take funds")
     if (
@@ -544,6 +555,7 @@ def _delete(verb: str, objects: frozenset[str], context: Context, order: tuple[s
     return Effect(D, f"'{verb}' deletes or irreversibly overwrites")
 
 
+_GITOPS = words("git gitops argo argocd flux manifest manifests revision helm kustomize")
 # `cleanup_candidates`, `deletion_plan`: what could be deleted, computed and returned.
 _PROPOSALS = words(
     """candidate candidates suggestion suggestions recommendation recommendations plan

@@ -64,8 +64,8 @@ VERBS: dict[str, VerbKind] = {
         initialize init establish mark approve reject close reopen lock unlock archive
         unarchive restore revert checkout switch stage unstage grant submit schedule
         reschedule sync upvote downvote pin unpin mute unmute fork clone rotate renew reserve
-        draft confirm accept decline dismiss tune scale resize reindex toggle activate
-        deactivate compress decompress zip unzip associate disassociate bind unbind
+        draft finalize finalise confirm accept decline dismiss tune scale resize reindex toggle
+        activate deactivate compress decompress zip unzip associate disassociate bind unbind
         duplicate merge commit tag label annotate comment provision allocate enroll setup
         mkdir touch append prepend replace reorder transition acknowledge ack snooze claim
         unclaim rebase squash memorize remember log record track bookmark favorite favourite
@@ -198,7 +198,7 @@ TRADING_WORDS = _set(
 STRONG_TRADING_WORDS = _set(
     """stock stocks symbol crypto ticker futures perp perpetual spot leverage margin
     portfolio broker brokerage trading coin coins equity equities forex fx takeprofit
-    stoploss kalshi contracts trailing"""
+    stoploss kalshi contracts trailing instrument instruments instid"""
 )
 
 # Cancelling or stopping these stops work that can be started again (rule 11: write).
@@ -410,6 +410,12 @@ SENDS_PHRASE = re.compile(
     r"(?:an? |the |one |your |new |multiple |bulk )?(?:[\w-]+ ){0,2}?"
     r"(?:e-?mails?|messages?|sms|text messages?|notifications?|invitations?|invites?|"
     r"alerts?|replies|reply|tweets?|newsletters?|fax(?:es)?)\b"
+)
+
+# A change that deploys as a side effect (rule 5): "... and deploys it", "triggers a redeploy".
+DEPLOYS_PHRASE = re.compile(
+    r"\b(?:and (?:re)?deploys? (?:it|them|the (?:\w+ )?(?:app|service|site|function))|"
+    r"triggers? (?:an? |the )?(?:re)?deploy(?:ment)?s?|builds? and deploys?)\b"
 )
 
 # The same, said of the people reached: "the applicant will receive an email".
