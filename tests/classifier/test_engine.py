@@ -93,6 +93,9 @@ def test_seed_clone_container_to_ecr_is_execute_high_with_low_confidence() -> No
         ("issue_credit", "Issue a credit to a client", F),
         ("finalize_invoice", "Finalize a draft invoice so it can be paid", F),
         ("cancel_order", "Cancel an open order for an instrument", F),
+        ("amend_order", "Amend the quantity of an open stock order", F),
+        ("rebuild_server", "Rebuild a server from an image", D),
+        ("rebuild_service", "Rebuild and redeploy the service", X),
         # Rule 4 said of the people reached; a denial is not a send.
         ("create_application", "Create an application. The applicant will receive an email.", X),
         ("create_user", "Create a user account. No invitation email is sent.", W),

@@ -397,8 +397,8 @@ _APPLIANCES = words(
 )
 _POSITIONS = words("position positions order orders takeprofit stoploss trade trades")
 _TRADES = words(
-    """open close modify update edit amend replace set place submit confirm increase decrease
-    reduce adjust flatten"""
+    """open close modify update edit amend extend replace set place submit confirm increase
+    decrease reduce adjust flatten"""
 )
 _HOME = words(
     """light lights thermostat climate vacuum garage appliance appliances hass
@@ -409,6 +409,8 @@ _CREDENTIALS = words("secret key token password credential certificate apikey")
 
 
 def _run(verb: str, objects: frozenset[str], context: Context, order: tuple[str, ...]) -> Effect:
+    if verb in ("rebuild", "reimage") and not objects.isdisjoint(_MACHINES):
+        return Effect(D, "rebuilding a machine from an image wipes its disk")
     if verb in ("run", "execute", "exec", "perform", "invoke") and not objects.isdisjoint(
         QUERY_LANGUAGES | {"query"}
     ):
@@ -555,6 +557,7 @@ def _delete(verb: str, objects: frozenset[str], context: Context, order: tuple[s
     return Effect(D, f"'{verb}' deletes or irreversibly overwrites")
 
 
+_MACHINES = words("server servers droplet droplets instance instances vm vms machine machines")
 _GITOPS = words("git gitops argo argocd flux manifest manifests revision helm kustomize")
 # `cleanup_candidates`, `deletion_plan`: what could be deleted, computed and returned.
 _PROPOSALS = words(

@@ -64,10 +64,10 @@ VERBS: dict[str, VerbKind] = {
         initialize init establish mark approve reject close reopen lock unlock archive
         unarchive restore revert checkout switch stage unstage grant submit schedule
         reschedule sync upvote downvote pin unpin mute unmute fork clone rotate renew reserve
-        draft finalize finalise confirm accept decline dismiss tune scale resize reindex toggle
-        activate deactivate compress decompress zip unzip associate disassociate bind unbind
-        duplicate merge commit tag label annotate comment provision allocate enroll setup
-        mkdir touch append prepend replace reorder transition acknowledge ack snooze claim
+        draft finalize finalise amend extend confirm accept decline dismiss tune scale resize
+        reindex toggle activate deactivate compress decompress zip unzip associate disassociate
+        bind unbind duplicate merge commit tag label annotate comment provision allocate enroll
+        setup mkdir touch append prepend replace reorder transition acknowledge ack snooze claim
         unclaim rebase squash memorize remember log record track bookmark favorite favourite
         increment decrement train finetune index embed ingest invalidate refresh reload
         reconcile migrate open post book order
