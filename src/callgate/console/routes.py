@@ -224,9 +224,11 @@ class _Console:
     async def home(self, request: Request) -> Response:
         return RedirectResponse(f"{_base(request)}/approvals", status_code=303)
 
-    async def login_form(self, request: Request, error: str = "", status: int = 200) -> Response:
+    async def login_form(
+        self, request: Request, error: str = "", status: int = 200, name: str = ""
+    ) -> Response:
         nonce = new_nonce()
-        html = self.page(request, "login.jinja", None, nonce=nonce, error=error)
+        html = self.page(request, "login.jinja", None, nonce=nonce, error=error, operator=name)
         response = HTMLResponse(html, status_code=status)
         response.set_cookie(
             LOGIN_COOKIE,
@@ -245,7 +247,7 @@ class _Console:
             return await self.login_form(request, "The login form expired: try again.", 403)
         name = (_field(form, "name") or "").strip()[:64]
         if not self.auth.token_matches(_field(form, "token") or ""):
-            return await self.login_form(request, "Wrong admin token.", 401)
+            return await self.login_form(request, "Wrong admin token.", 401, name)
         if not name:
             return await self.login_form(request, "Give your name: approvals record it.", 400)
         session = self.auth.open_session(name, self.sources.clock())
@@ -369,7 +371,8 @@ class _Console:
                 note = settled_message(approval, mine=mine)
             return self.card_html(request, session, card, note)
 
-        frames = approval_frames(self.sources.approvals, render, shown=shown)
+        cards = "count" not in request.query_params
+        frames = approval_frames(self.sources.approvals, render, shown=shown, cards=cards)
         return StreamingResponse(frames, media_type="text/event-stream", headers=_SSE)
 
     # Decisions and records --------------------------------------------------------------
@@ -377,7 +380,7 @@ class _Console:
     async def decisions(self, request: Request, session: Session) -> Response:
         wanted = _decision_filter(request)
         rows = []
-        if isinstance(wanted, RecordFilter) and self._audit_exists():
+        if self._audit_exists():
             assert self.sources.audit_path is not None
             records = last_records(self.sources.audit_path, DECISIONS_SHOWN, wanted)
             rows = [view_record(r) for r in reversed(records) if r.get("decision")]
@@ -389,15 +392,12 @@ class _Console:
             chosen=_chosen(request, ("tool", "agent", "decision")),
             decisions=DECISIONS,
             shadow_decisions=SHADOW_DECISIONS,
-            error=wanted if isinstance(wanted, str) else "",
             has_audit=self._audit_exists(),
             stream_query=request.url.query,
         )
 
     async def decision_events(self, request: Request, session: Session) -> Response:
         wanted = _decision_filter(request)
-        if isinstance(wanted, str):
-            return _plain(400, wanted)
         if not self._audit_exists():
             return _plain(404, "no audit log to follow")
         assert self.sources.audit_path is not None
@@ -406,8 +406,7 @@ class _Console:
         def render(record: dict[str, Any]) -> str:
             return row.render(base=_base(request), row=view_record(record))
 
-        decided = RecordFilter(values=_values_of(wanted))
-        frames = decision_frames(self.sources.audit_path, decided, render)
+        frames = decision_frames(self.sources.audit_path, wanted, render)
         return StreamingResponse(frames, media_type="text/event-stream", headers=_SSE)
 
     async def record(self, request: Request, session: Session) -> Response:
@@ -558,11 +557,7 @@ def _chosen(request: Request, names: tuple[str, ...]) -> dict[str, str]:
     return {name: request.query_params.get(name, "") for name in names}
 
 
-def _values_of(wanted: RecordFilter) -> dict[str, list[str]]:
-    return {name: list(values) for name, values in wanted.values.items()}
-
-
-def _decision_filter(request: Request) -> RecordFilter | str:
+def _decision_filter(request: Request) -> RecordFilter:
     values = {
         name: [value]
         for name in ("tool", "agent", "decision")

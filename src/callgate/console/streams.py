@@ -40,17 +40,21 @@ async def approval_frames(
     render: Callable[[Approval], Awaitable[str]],
     *,
     shown: set[str],
+    cards: bool = True,
     interval: float = APPROVALS_POLL,
 ) -> AsyncIterator[bytes]:
     """Frames for the inbox: new requests, requests that stopped waiting, the count.
 
-    `shown` holds the ids the page already shows as waiting.
+    `shown` holds the ids the page already shows as waiting; without `cards` only the count
+    is sent (the other pages' badge and title).
     """
     count = -1
     quiet = 0.0
     while True:
         pending = await store.list({Status.REQUESTED}, limit=500)
         ids = {approval.id for approval in pending}
+        if not cards:
+            shown = ids
         for approval in reversed(pending):  # oldest first: each new one goes on top
             if approval.id not in shown:
                 shown.add(approval.id)
@@ -96,6 +100,7 @@ async def decision_frames(
             record = await anyio.to_thread.run_sync(next_record, abandon_on_cancel=True)
             if record is None:
                 return
-            yield encode_frame("decision", render(record))
+            if record.get("decision"):  # approval events are not decisions
+                yield encode_frame("decision", render(record))
     finally:
         stopped = True

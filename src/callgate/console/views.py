@@ -192,9 +192,7 @@ def view_approval(
         rule=request.rule or "",
         mode=request.mode.value,
         age=format_duration(now - request.created_at),
-        time_left=format_duration(request.expires_at - now)
-        if approval.status is Status.REQUESTED and now < request.expires_at
-        else "expired",
+        time_left=_time_left(approval, now),
         created=record_time({"at": request.created_at})[:19].replace("T", " "),
         arguments=view_arguments(shown),
         redacted=tuple(redacted),
@@ -222,6 +220,13 @@ def filter_rows(rows: Sequence[DecisionRow], values: Mapping[str, str]) -> list[
     """The rows whose tool, agent and decision equal the values given (empty: any)."""
     wanted = {name: value for name, value in values.items() if value}
     return [row for row in rows if all(getattr(row, k) == v for k, v in wanted.items())]
+
+
+def _time_left(approval: Approval, now: float) -> str:
+    if approval.status is not Status.REQUESTED:
+        return "answered"
+    left = approval.request.expires_at - now
+    return format_duration(left) if left > 0 else "expired"
 
 
 def _text(value: Any) -> str:
