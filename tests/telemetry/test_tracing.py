@@ -42,6 +42,7 @@ async def traced_proxy(tmp_path: Path, exporter: InMemorySpanExporter) -> AsyncI
     """A gate with tracing behind the HTTP listener, in front of the SDK fixture server.
 
     Yields (the listener's /mcp URL, the gate); every span is in `exporter` once it ends.
+    Spans are written by the tracer's own thread, and flushed when the proxy closes.
     """
     policy = tmp_path / "policy.yaml"
     policy.write_text(ECHO_POLICY)
@@ -56,13 +57,19 @@ async def traced_proxy(tmp_path: Path, exporter: InMemorySpanExporter) -> AsyncI
         ports.append(port)
         bound.set()
 
-    async with open_gate(options, telemetry=telemetry) as gate, anyio.create_task_group() as tg:
-        serve = partial(serve_http, gate, "127.0.0.1", 0, SDK_SERVER, server="fixture")
-        tg.start_soon(partial(serve, ready=ready))
-        with anyio.fail_after(10):
-            await bound.wait()
-        yield f"http://127.0.0.1:{ports[0]}/mcp", gate
-        tg.cancel_scope.cancel()
+    try:
+        async with (
+            open_gate(options, telemetry=telemetry) as gate,
+            anyio.create_task_group() as tg,
+        ):
+            serve = partial(serve_http, gate, "127.0.0.1", 0, SDK_SERVER, server="fixture")
+            tg.start_soon(partial(serve, ready=ready))
+            with anyio.fail_after(10):
+                await bound.wait()
+            yield f"http://127.0.0.1:{ports[0]}/mcp", gate
+            tg.cancel_scope.cancel()
+    finally:
+        telemetry.close()  # the writer thread's queue, flushed to the exporter
 
 
 def attributes(span: ReadableSpan) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """One OpenTelemetry span per `tools/call`, in the client's trace when it sent one.
 
 The span is written once the call is over (denied at once, or answered by the server),
-with the start and end times the gate measured, so making it costs the call nothing while
-it is under way. It is a SERVER span named `tools/call <tool>`:
+with the start and end times the gate measured, by a thread of its own: on the event loop
+a finished call is only queued, so making its span costs the calls nothing while they
+are under way. It is a SERVER span named `tools/call <tool>`:
 
     mcp.method.name       "tools/call"
     gen_ai.tool.name      the tool
@@ -25,6 +26,9 @@ own, never the process-global one, so an embedding program's tracing is left alo
 from __future__ import annotations
 
 import importlib.util
+import threading
+from collections import deque
+from dataclasses import dataclass
 from typing import Final
 
 from opentelemetry.context import Context
@@ -39,6 +43,9 @@ from callgate.telemetry.settings import OTLP_EXTRA, TracingSetupError
 
 __all__ = ["CallTracer", "open_otlp_provider", "provider_with"]
 
+WRITE_INTERVAL: Final = 1.0
+"""Seconds between two turns of the span writer (sooner when `BATCH` calls wait)."""
+BATCH: Final = 256
 FAILED_OUTCOMES: Final = frozenset({"error", "timeout", "upstream_lost"})
 """Outcomes that mark the span as failed (a tool's own `isError` is an answer, not a fault)."""
 
@@ -73,13 +80,39 @@ def provider_with(exporter: SpanExporter, service: str = "callgate") -> TracerPr
     return provider
 
 
-class CallTracer:
-    """Writes the span of one finished call."""
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    """A call that is over, waiting for its span to be written."""
 
-    def __init__(self, provider: TracerProvider) -> None:
-        """Spans go to `provider` (shut it down at exit to flush them)."""
+    mark: CallMark
+    category: str | None
+    outcome: str | None
+    upstream_seconds: float | None
+
+
+class CallTracer:
+    """Writes the span of each finished call, from a thread of its own.
+
+    `finish` only queues the call (on the event loop, so a few microseconds); a writer
+    thread turns the queue into spans every `interval` seconds, or as soon as `batch`
+    calls wait, and hands them to the provider's processors (whose exporter sends them
+    from its own thread). `flush` writes what waits now; `shutdown` also stops exporting.
+    """
+
+    def __init__(
+        self, provider: TracerProvider, *, interval: float = WRITE_INTERVAL, batch: int = BATCH
+    ) -> None:
+        """Spans go to `provider` (`shutdown` at exit flushes them)."""
         self.provider = provider
         self._tracer = provider.get_tracer("callgate")
+        self._batch = batch
+        self._finished: deque[_Finished] = deque()
+        self._wake = threading.Event()
+        self._stopping = False
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(interval,), name="callgate-spans", daemon=True
+        )
+        self._writer.start()
 
     def finish(
         self,
@@ -89,7 +122,41 @@ class CallTracer:
         outcome: str | None = None,
         upstream_seconds: float | None = None,
     ) -> None:
-        """Write the span of `mark`'s call, judged (and answered when forwarded)."""
+        """Queue the span of `mark`'s call, judged (and answered when forwarded)."""
+        finished = self._finished
+        finished.append(_Finished(mark, category, outcome, upstream_seconds))
+        if len(finished) >= self._batch:
+            self._wake.set()
+
+    def flush(self) -> None:
+        """Write every span still queued and have the processors export them."""
+        self._write_pending()
+        self.provider.force_flush()
+
+    def shutdown(self) -> None:
+        """Stop the writer, write what is queued, flush and stop exporting."""
+        self._stopping = True
+        self._wake.set()
+        self._writer.join()
+        self._write_pending()
+        self.provider.shutdown()
+
+    def _write_loop(self, interval: float) -> None:
+        while not self._stopping:
+            self._wake.wait(interval)
+            self._wake.clear()
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        finished = self._finished
+        while finished:
+            try:
+                self._write(finished.popleft())
+            except IndexError:  # another thread (flush) took the last one
+                return
+
+    def _write(self, finished: _Finished) -> None:
+        mark = finished.mark
         call, decision, peer = mark.call, mark.decision, mark.peer
         if call is None or decision is None or peer is None:
             return
@@ -107,12 +174,13 @@ class CallTracer:
             attributes["callgate.rule"] = rule
         if decision.shadowed is not None:
             attributes["callgate.enforced"] = decision.verdict.value
-        if category is not None:
-            attributes["callgate.category"] = category
+        if finished.category is not None:
+            attributes["callgate.category"] = finished.category
         elapsed = mark.gate_seconds
-        if upstream_seconds is not None:
-            attributes["callgate.upstream_ms"] = upstream_seconds * 1000.0
-            elapsed += upstream_seconds
+        if finished.upstream_seconds is not None:
+            attributes["callgate.upstream_ms"] = finished.upstream_seconds * 1000.0
+            elapsed += finished.upstream_seconds
+        outcome = finished.outcome
         if outcome is not None:
             attributes["callgate.outcome"] = outcome
         span = self._tracer.start_span(
@@ -125,10 +193,6 @@ class CallTracer:
         if outcome in FAILED_OUTCOMES:
             span.set_status(Status(StatusCode.ERROR, outcome))
         span.end(end_time=mark.arrived_ns + int(elapsed * 1e9))
-
-    def shutdown(self) -> None:
-        """Flush the spans still queued and stop exporting."""
-        self.provider.shutdown()
 
 
 def _parent(mark: CallMark) -> Context | None:
