@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import anyio
@@ -22,7 +20,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.fixtures.servers.commands import ROOT, SDK_SERVER, callgate_run, stdio_params
-from tests.telemetry.support import ECHO_POLICY, echo_labels, samples
+from tests.telemetry.support import ECHO_POLICY, Receiver, echo_labels, receiving, samples
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -58,44 +56,21 @@ async def test_proxies_sharing_a_directory_are_read_back_summed(tmp_path: Path) 
     assert answered == {(("outcome", "ok"), ("server", "fixture")): 3.0}
 
 
-class _Gateway(BaseHTTPRequestHandler):
-    pushes: list[tuple[str, str]]
-
-    def do_PUT(self) -> None:
-        length = int(self.headers.get("content-length", "0"))
-        self.pushes.append((self.path, self.rfile.read(length).decode()))
-        self.send_response(200)
-        self.end_headers()
-
-    def log_message(self, format: str, *args: object) -> None:
-        return
-
-
 @pytest.fixture
-def gateway() -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    """A pushgateway stand-in on loopback: yields its URL and the pushes it received."""
-    pushes: list[tuple[str, str]] = []
-    handler = type("Gateway", (_Gateway,), {"pushes": pushes})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", pushes
-    finally:
-        server.shutdown()
-        server.server_close()
+def gateway() -> Iterator[Receiver]:
+    """A pushgateway stand-in on loopback that keeps what it is sent."""
+    with receiving() as receiver:
+        yield receiver
 
 
-async def test_a_stdio_proxy_pushes_its_counts_at_exit(
-    tmp_path: Path, gateway: tuple[str, list[tuple[str, str]]]
-) -> None:
-    url, pushes = gateway
-    command = proxy(tmp_path, "--pushgateway", url)
+async def test_a_stdio_proxy_pushes_its_counts_at_exit(tmp_path: Path, gateway: Receiver) -> None:
+    command = proxy(tmp_path, "--pushgateway", gateway.url)
     assert await call_echo(command, tmp_path, ["a", "my secret"]) == [False, True]
-    assert pushes, "nothing was pushed"
-    path, body = pushes[-1]
+    assert gateway.received, "nothing was pushed"
+    method, path, body = gateway.received[-1]
+    assert method == "PUT"
     assert path.startswith("/metrics/job/callgate/instance/")
-    families = {family.name: family for family in text_string_to_metric_families(body)}
+    families = {f.name: f for f in text_string_to_metric_families(body.decode())}
     decisions = samples(families["callgate_decisions"], "callgate_decisions_total")
     assert decisions == {echo_labels("allow", ""): 1.0, echo_labels("deny", "no-secrets"): 1.0}
 
