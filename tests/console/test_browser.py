@@ -259,3 +259,31 @@ async def test_screenshots_of_every_page(tmp_path: Path, browser: Browser) -> No
         await page.reload()
         await expect(page.locator("section.failed")).to_be_visible()
         await shoot(page, "policy-failed")
+
+
+async def test_the_first_answer_wins_and_the_others_see_who_gave_it(
+    tmp_path: Path, browser: Browser
+) -> None:
+    proxy = prepare(tmp_path)
+    with proxy_running(proxy), anyio.fail_after(90):
+        alice, bob, carol = [await open_page(browser) for _ in range(3)]
+        # Bob's page hears no events: his click is the late one the server must refuse.
+        await bob.route("**/events/**", lambda route: route.abort())
+        for page, name in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+            await log_in(page, proxy, name=name)
+        async with agent(proxy) as client, anyio.create_task_group() as group:
+            results = in_background(group, client, "issue_refund", {"order_id": "x", "amount": 600})
+            await next_pending(proxy)
+            await expect(alice.locator("article.approval.waiting")).to_be_visible(timeout=10_000)
+            await expect(carol.locator("article.approval.waiting")).to_be_visible(timeout=10_000)
+            await bob.reload()
+            await expect(bob.locator("article.approval.waiting")).to_be_visible()
+            await alice.get_by_role("button", name="Approve once").click()
+            await expect(alice.get_by_text("You approved this request")).to_be_visible()
+            # Carol's card changes in place; Bob's late denial is refused with who answered.
+            await expect(carol.get_by_text("Already approved by alice via console")).to_be_visible()
+            await bob.get_by_label("reason for denying").fill("too late")
+            await bob.get_by_role("button", name="Deny").click()
+            await expect(bob.get_by_text("Already approved by alice via console")).to_be_visible()
+            await shoot(bob, "approvals-second-answer")
+        assert text_of(results[0]) == "refunded 600.00 EUR for order x"

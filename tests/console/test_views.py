@@ -100,6 +100,12 @@ def test_the_second_operator_reads_who_answered_first() -> None:
         settled, now=NOW, redactor=Redactor(), risk=view_risk(classify_tool({"name": "x"}))
     )
     assert card.time_left == "answered" and card.settled_by == "alice via console"
+    used = settled.with_status(Status.CONSUMED, consumed_at=NOW + 1)
+    assert settled_message(used, mine=False) == "Already approved by alice via console: ok."
+    plain = Resolution(Status.APPROVED, "bob", "cli", "approved", NOW)
+    assert settled_message(Approval(request(), Status.CONSUMED, plain), mine=False) == (
+        "Already approved by bob via cli."
+    )
     assert settled_message(settled, mine=True) == "You approved this request: ok."
 
 

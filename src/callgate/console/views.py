@@ -206,11 +206,13 @@ def view_approval(
 def settled_message(approval: Approval, *, mine: bool) -> str:
     """What the page says about an approval that is no longer waiting."""
     resolution = approval.resolution
-    status = approval.status.value
     if resolution is None:
-        return f"This request is {status}."
+        return f"This request is {approval.status.value}."
+    # A consumed approval was approved first: say what the person did.
+    status = resolution.status.value
     who = f"{resolution.by} via {resolution.channel}"
-    reason = f": {resolution.reason}" if resolution.reason else ""
+    said = resolution.reason and resolution.reason != status
+    reason = f": {resolution.reason}" if said else ""
     if mine:
         return f"You {status} this request{reason}."
     return f"Already {status} by {who}{reason}."
