@@ -326,3 +326,46 @@ async def test_the_standalone_console_approves_a_call_a_proxy_holds(tmp_path: Pa
 
 def _refund(amount: int) -> dict[str, object]:
     return {"order_id": "o-1", "amount": amount, "currency": "EUR"}
+
+
+SPEND_AND_SHADOW = """\
+version: "1"
+default: allow
+tools:
+  issue_refund:
+    rules:
+      - name: daily-spend-cap
+        conditions:
+          - {path: state.issue_refund.daily_spend, op: lte, value: 1000}
+        on_deny: the daily spend cap of 1000 is reached
+        state: {counter: daily_spend, window: day, increment_from: args.amount}
+  delete_record:
+    rules:
+      - name: no-deletes-yet
+        mode: shadow
+        action: deny
+        on_deny: deletes will be refused soon
+"""
+
+
+async def test_limits_show_a_spend_counter_and_decisions_show_shadow_verdicts_apart(
+    tmp_path: Path,
+) -> None:
+    proxy = prepare(tmp_path, SPEND_AND_SHADOW)
+    with proxy_running(proxy), anyio.fail_after(90):
+        async with agent(proxy) as client:
+            await client.call_tool("issue_refund", {"order_id": "o-1", "amount": 40})
+            await client.call_tool("issue_refund", {"order_id": "o-2", "amount": 35})
+            deleted = await client.call_tool("delete_record", {"record_id": "r-1"})
+            assert text_of(deleted) == "r-1: deleted"  # a shadow rule stops nothing
+        await audited(proxy, 3)
+        async with httpx2.AsyncClient(timeout=30) as http:
+            await log_in(http, proxy.console)
+            limits = (await http.get(f"{proxy.console}/limits")).text
+            assert "issue_refund.daily_spend" in limits
+            assert "<strong>75</strong>" in limits
+            assert "per calendar day (UTC)" in limits and "resets in" in limits
+            shadow = await http.get(f"{proxy.console}/decisions", params={"decision": "would_deny"})
+            assert "would deny (shadow)" in shadow.text
+            assert "went through: allow" in shadow.text
+            assert "issue_refund" not in shadow.text.split("<tbody", 1)[1]
