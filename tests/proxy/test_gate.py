@@ -43,6 +43,7 @@ class TableJudge:
     fail_open: bool = False
     uses_flags: bool = False
     annotate_tools: bool = False
+    guards_results: bool = False
     seen_counters: list[Mapping[str, Decimal]] = field(default_factory=list)
 
     def is_hidden(self, tool: str) -> bool:
@@ -53,6 +54,9 @@ class TableJudge:
 
     def rate_limit_reason(self, charge: Charge) -> str:
         return f"no more than {charge.limit} a minute."
+
+    def result_rules(self, tool: str, category: str | None, flags: tuple[str, ...]) -> None:
+        return None
 
     def evaluate(self, call: ToolCall, facts: Facts) -> Decision:
         self.seen_counters.append(facts.counters)

@@ -49,6 +49,7 @@ def build_event(
     flags: Sequence[str] | None = None,
     result_bytes: int | None = None,
     enforced: str | None = None,
+    result_guard: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One decision's record; `outcome`, `latency_ms` and `result_bytes` describe how an
     allowed call ended upstream (the result itself is never kept).
@@ -60,8 +61,13 @@ def build_event(
     `is_error` is the result's `isError` (true for outcome `tool_error`, false for `ok`,
     null when there was no result). The arguments are added by the audit writer, in the
     form the policy's `audit.arguments` asks for.
+
+    `result_guard`, only on calls whose result the policy's `results:` guard read and
+    changed or flagged, says what it did (`callgate.results.guard.GuardReport`): secrets
+    replaced (count, kinds, JSON Pointers) and instructions to the model found (what was
+    done: flagged, wrapped or withheld; kinds; JSON Pointers).
     """
-    event = {
+    event: dict[str, Any] = {
         "time": format_time(now),
         "server": server,
         "session": session,
@@ -81,6 +87,8 @@ def build_event(
     }
     if enforced is not None:
         event["enforced"] = enforced
+    if result_guard is not None:
+        event["result_guard"] = dict(result_guard)
     return event
 
 

@@ -72,9 +72,11 @@ from callgate.policy.schema import (
     ConditionSpec,
     Mode,
     PolicySpec,
+    ResultsSpec,
     RuleSpec,
 )
 from callgate.policy.source import Loc, SourceMap, suggest
+from callgate.results.guard import InjectionAction, ResultRules
 from callgate.state.amounts import subtract
 from callgate.state.counters import (
     UNGUARDED,
@@ -222,6 +224,8 @@ class CompiledEntry:
     category: str | None = None
     validate_arguments: bool | None = None
     flags: tuple[str, ...] | None = None
+    results: ResultsSpec | None = None
+    """The entry's `results:` (None: it sets none)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +242,8 @@ class Plan:
     denials: dict[int, Decision] = field(default_factory=dict, compare=False)
     """Denials whose reason names the tool (by a rule without its own text, or by
     `default: deny`), by id of the rule (id(None) for the default), built on first use."""
+    results: ResultRules | None = None
+    """The result guard for the tool's results (None: its results are not read)."""
 
 
 @dataclass(slots=True)
@@ -265,6 +271,8 @@ class CompiledPolicy:
     record what they would decide."""
     audit_recording: ArgumentRecording = field(init=False)
     """What the audit log keeps of a call's arguments (`audit:`), compiled."""
+    guards_results: bool = field(init=False)
+    """Whether any `results:` block is set: only then are results read (`result_rules`)."""
     _plans: dict[tuple[str, str | None, tuple[str, ...]], Plan] = field(default_factory=dict)
     _hidden_by_pattern: dict[str, bool] = field(default_factory=dict)
     # Counter keys and fixed charges by (server, scope key, name): built once, reused.
@@ -275,6 +283,13 @@ class CompiledPolicy:
         self.shadow_mode = self.spec.mode is Mode.SHADOW
         audit = self.spec.audit
         self.audit_recording = compile_recording(audit.arguments, audit.redact_keys)
+        entries = (*self.tools.values(), *self.categories.values(), *self.flags.values())
+        entries += tuple(entry for _, entry in self.patterns)
+        if self.wildcard is not None:
+            entries += (self.wildcard,)
+        self.guards_results = self.spec.results is not None or any(
+            entry.results is not None for entry in entries
+        )
 
     @property
     def annotate_tools(self) -> bool:
@@ -344,11 +359,19 @@ class CompiledPolicy:
             by_flag=self.flags,
             wildcard=self.wildcard,
         )
-        plan = _make_plan(entries)
+        plan = _make_plan(entries, self.spec.results)
         if len(self._plans) >= _PLAN_CACHE_SIZE:
             self._plans.clear()  # bounded: unknown tool names must not grow it forever
         self._plans[cache_key] = plan
         return plan
+
+    def result_rules(
+        self, tool: str, category: str | None, flags: tuple[str, ...] = ()
+    ) -> ResultRules | None:
+        """The result guard for `tool`'s results; None when nothing is to be read."""
+        if not self.guards_results:
+            return None
+        return self.plan(tool, category, flags).results
 
     def evaluate(self, call: ToolCall, facts: Facts) -> Decision:
         """The decision for `call` (see `callgate.policy.engine.evaluate`)."""
@@ -379,7 +402,9 @@ def _engine() -> _Engine:
     return callgate.policy.engine
 
 
-def _make_plan(entries: tuple[Applicable[CompiledEntry], ...]) -> Plan:
+def _make_plan(
+    entries: tuple[Applicable[CompiledEntry], ...], default_results: ResultsSpec | None = None
+) -> Plan:
     reads: dict[tuple[str, str], CompiledCounter] = {}
     reads_agent = False
     validate: bool | None = None
@@ -393,7 +418,26 @@ def _make_plan(entries: tuple[Applicable[CompiledEntry], ...]) -> Plan:
                 reads[(counter.tool, counter.name)] = counter
     listed = bool(entries) and entries[0].kind in (EntryKind.TOOL, EntryKind.PATTERN)
     allow = Decision(Verdict.ALLOW, validate_arguments=bool(validate))
-    return Plan(entries, listed, tuple(reads.values()), reads_agent, bool(validate), allow)
+    results = resolve_results([a.entry.results for a in entries], default_results)
+    return Plan(
+        entries, listed, tuple(reads.values()), reads_agent, bool(validate), allow, results=results
+    )
+
+
+def resolve_results(
+    specs: Sequence[ResultsSpec | None], default: ResultsSpec | None
+) -> ResultRules | None:
+    """The result guard from the entries' `results:` (most specific first) and the
+    policy's default: each field from the first that sets it; None when nothing is read."""
+    chain = [spec for spec in (*specs, default) if spec is not None]
+    if not chain:
+        return None
+    redact = next((s.redact_secrets for s in chain if s.redact_secrets is not None), False)
+    flag = next((s.flag_injection for s in chain if s.flag_injection is not None), False)
+    action = next((s.on_injection for s in chain if s.on_injection is not None), "flag")
+    if not (redact or flag):
+        return None
+    return ResultRules(redact, flag, InjectionAction(action))
 
 
 def load_compiled_policy(source: str | Path) -> CompiledPolicy:
@@ -520,6 +564,7 @@ class _Compiler:
                 tool.category,
                 tool.validate_arguments,
                 None if tool.flags is None else tuple(tool.flags),
+                tool.results,
             )
             if kind is EntryKind.WILDCARD:
                 wildcard = entry
@@ -555,7 +600,14 @@ class _Compiler:
         for key, entry_spec in specs:
             name = str(key)
             rules = self._rules(kind, name, entry_spec.rules, (block, name))
-            entries[name] = CompiledEntry(kind, name, rules, None, entry_spec.validate_arguments)
+            entries[name] = CompiledEntry(
+                kind,
+                name,
+                rules,
+                None,
+                entry_spec.validate_arguments,
+                results=entry_spec.results,
+            )
         return entries
 
     # -- counters ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ from callgate.policy.engine import (
 from callgate.policy.paths import MISSING, WILDCARD, compile_walk, parse_path
 from callgate.policy.patterns import EntryKind
 from callgate.policy.schema import Action
+from callgate.results.guard import ResultRules
 
 
 class Outcome(StrEnum):
@@ -96,6 +97,8 @@ def explain(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Explanation
                 steps.append(Step(f"rule {rule.name!r} ({label}): not evaluated", Outcome.SKIP))
                 continue
             stopped = _rule_steps(rule, label, call=call, facts=facts, subject=subject, steps=steps)
+    if policy.guards_results:
+        steps.append(_results_step(plan.results))
     shadow = decision.shadow
     if shadow is not None:
         verdict = shadow.verdict.value.upper().replace("_", " ")
@@ -105,6 +108,19 @@ def explain(policy: CompiledPolicy, call: ToolCall, facts: Facts) -> Explanation
 
 
 _GOES_ON = " (shadow mode: recorded, the call goes on)"
+
+
+def _results_step(rules: ResultRules | None) -> Step:
+    """What the result guard will do with the call's result (`results:`)."""
+    if rules is None:
+        return Step("results: not read (no results: block asks for this tool)", Outcome.INFO)
+    done = []
+    if rules.redact_secrets:
+        done.append("secrets replaced with [REDACTED:<kind>]")
+    if rules.flag_injection:
+        action = rules.on_injection.value
+        done.append(f"instructions aimed at the model looked for (on_injection: {action})")
+    return Step(f"results: {'; '.join(done)}", Outcome.INFO)
 
 
 def _rule_steps(

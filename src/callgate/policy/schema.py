@@ -293,6 +293,44 @@ class RuleSpec(_Spec):
         return self.on_deny if self.on_deny is not None else self.reason
 
 
+def _known_injection_action(value: object) -> object:
+    """Refuse anything but flag, wrap or withhold, saying what each does."""
+    if value not in ("flag", "wrap", "withhold"):
+        raise ValueError(
+            f"must be flag, wrap or withhold, got {value!r} (flag: only recorded in the "
+            "audit log; wrap: the text is marked as untrusted data; withhold: the agent gets "
+            "a notice instead of the result)"
+        )
+    return value
+
+
+class ResultsSpec(_Spec):
+    """The result guard (`results:`): what a call's result may show the model.
+
+    On a tool, category or flag entry, or at the top level as the default; each field is
+    taken from the most specific entry that sets it, then from the top level.
+    """
+
+    redact_secrets: bool | None = Field(
+        None,
+        description="Replace secrets in the result (private keys, cloud keys, tokens, JWTs, "
+        "passwords in connection strings) with [REDACTED:<kind>] before the agent sees it.",
+    )
+    flag_injection: bool | None = Field(
+        None,
+        description="Look for instructions aimed at the model in the result and record them "
+        "in the audit log; on_injection says what else happens.",
+    )
+    on_injection: (
+        Annotated[Literal["flag", "wrap", "withhold"], BeforeValidator(_known_injection_action)]
+        | None
+    ) = Field(
+        None,
+        description="flag: only recorded (the default); wrap: the text is delimited as "
+        "untrusted data; withhold: the agent gets a notice instead of the result.",
+    )
+
+
 def _entries_may_be_empty(schema: JsonDict) -> None:
     # `read_file:` with nothing under it is valid YAML for an entry with no rules.
     entry = schema.get("additionalProperties")
@@ -316,6 +354,9 @@ class ToolSpec(_Spec):
     validate_arguments: bool | None = Field(
         None, description="Check arguments against the tool's input schema."
     )
+    results: ResultsSpec | None = Field(
+        None, description="The result guard for this tool's results."
+    )
 
     @field_validator("flags")
     @classmethod
@@ -331,6 +372,9 @@ class CategorySpec(_Spec):
 
     rules: list[RuleSpec] = Field(default_factory=list)
     validate_arguments: bool | None = None
+    results: ResultsSpec | None = Field(
+        None, description="The result guard for the results of these tools."
+    )
 
 
 class FlagSpec(CategorySpec):
@@ -445,6 +489,11 @@ class PolicySpec(_Spec):
         "closed", description="What happens when the state store is unreachable."
     )
     audit: AuditSpec = Field(default_factory=AuditSpec)  # type: ignore[arg-type]
+    results: ResultsSpec | None = Field(
+        None,
+        description="The result guard's default for every tool (entries may override it "
+        "field by field).",
+    )
     mode: ModeValue = Field(
         Mode.ENFORCE,
         description="shadow: every rule (and default: deny) whose own mode is not enforce "

@@ -68,6 +68,7 @@ from callgate.proxy.denial import denial_result, speaks_modern
 from callgate.proxy.hooks import Forward, Message, Peer, Reply
 from callgate.proxy.jsonrpc import INTERNAL_ERROR, INVALID_PARAMS, INVALID_REQUEST, error_response
 from callgate.proxy.validation import ArgumentValidator
+from callgate.results.guard import GuardReport, ResultRules, guard_result
 from callgate.state.counters import Charge, CounterKey
 from callgate.state.store import CounterStore, Rejection, Reservation, StoreUnavailable
 from callgate.telemetry.observer import CallMark, CallObserver
@@ -126,6 +127,17 @@ class Judge(Protocol):
         """What the agent reads when the store refuses this rate-limit charge."""
         ...
 
+    @property
+    def guards_results(self) -> bool:
+        """True when the policy has `results:` rules (only then is a tool's guard looked up)."""
+        ...
+
+    def result_rules(
+        self, tool: str, category: str | None, flags: tuple[str, ...]
+    ) -> ResultRules | None:
+        """The result guard for the tool's results; None: its results pass unread."""
+        ...
+
 
 class PolicySource(Protocol):
     """Hands out the policy in force now (it may change between calls: hot reload)."""
@@ -154,6 +166,10 @@ class _InFlight:
     decision: Decision | None = None
     reservation: Reservation | None = None
     mark: CallMark | None = None
+    results: ResultRules | None = None
+    """The result guard to apply to the answer (None: it passes unread)."""
+    guarded: GuardReport | None = None
+    """What the guard did to the answer, for the audit record."""
 
 
 @dataclass
@@ -280,6 +296,9 @@ class Gate:
             result = denial_result(decision, modern=speaks_modern(params, peer.protocol_version))
             return Reply({"jsonrpc": "2.0", "id": request_id, "result": result})
         entry = _InFlight("tools/call", peer, self.monotonic(), call, decision, reservation, mark)
+        judge = self.policy.current()
+        if judge.guards_results:
+            entry.results = self._result_rules(judge, call)
         refusal = await self._track(message, peer, entry)
         if refusal is not None:
             await self._release(reservation, commit=False)
@@ -440,6 +459,13 @@ class Gate:
             await self._release(held, commit=False)
         return final
 
+    def _result_rules(self, judge: Judge, call: ToolCall) -> ResultRules | None:
+        """The tool's result guard, with the risk it was judged with (cached lookups)."""
+        server, tool = call.server, call.tool
+        category = self.categorize(server, tool) if self.categorize else None
+        flags = self.flag(server, tool) if judge.uses_flags and self.flag is not None else ()
+        return judge.result_rules(tool, category, flags)
+
     def _validate(self, call: ToolCall) -> str | None:
         schema = self.catalog.input_schema(call.server, call.tool)
         if schema is None:
@@ -465,6 +491,8 @@ class Gate:
             return self._filter_tools(message, peer)
         success, outcome = _outcome(message.body)
         size = len(message.raw) or None  # the result is never audited, only its size
+        if entry.results is not None:
+            message = _guarded(message, entry)
         if self._wake is None:
             await self._settle(entry, success=success, outcome=outcome, result_bytes=size)
         else:
@@ -581,6 +609,7 @@ class Gate:
             latency_ms=latency_ms,
             outcome=outcome,
             result_bytes=result_bytes,
+            result_guard=entry.guarded,
         )
 
     async def _release(self, reservation: Reservation | None, *, commit: bool) -> None:
@@ -604,6 +633,7 @@ class Gate:
         latency_ms: float | None = None,
         outcome: str | None = None,
         result_bytes: int | None = None,
+        result_guard: GuardReport | None = None,
     ) -> None:
         # The risk the call was judged with (cached lookups), kept for replay; flags only
         # where the policy reads them, as when judging.
@@ -629,6 +659,7 @@ class Gate:
                 latency_ms=latency_ms,
                 outcome=outcome,
                 result_bytes=result_bytes,
+                result_guard=None if result_guard is None else result_guard.to_record(),
             ),
             arguments=call.arguments,
         )
@@ -659,6 +690,19 @@ def _outcome(body: Mapping[str, Any]) -> tuple[bool, str]:
         if result.get("resultType") == "input_required":
             return False, "input_required"
     return True, "ok"
+
+
+def _guarded(message: Message, entry: _InFlight) -> Message:
+    """The answer as the result guard leaves it (re-encoded when changed); what the guard
+    did is kept on `entry` for the audit record."""
+    result = message.body.get("result")
+    if entry.results is None or not isinstance(result, dict):
+        return message
+    guarded, report = guard_result(result, entry.results)
+    entry.guarded = report
+    if guarded is result:
+        return message
+    return Message({**message.body, "result": guarded}, b"")
 
 
 def _is_hidden_definition(judge: Judge, tool: Any) -> bool:
