@@ -3,11 +3,17 @@ instructions to the model, in every place a result can: text content, structured
 and an embedded resource. `streamed_config` logs to the client before answering, so over
 Streamable HTTP its answer comes on an SSE stream.
 
-Run as `python -m tests.results.leaky_server`.
+Run as `python -m tests.results.leaky_server` (stdio), or with `http` to serve Streamable
+HTTP on a free loopback port (printed as `PORT <n>`).
 """
 
 from __future__ import annotations
 
+import socket
+import sys
+
+import anyio
+import uvicorn
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import EmbeddedResource, TextContent, TextResourceContents
 from pydantic import BaseModel
@@ -91,5 +97,20 @@ def plain(text: str) -> str:
     return text
 
 
+async def serve_http() -> None:
+    """Serve Streamable HTTP on a free loopback port and announce it on stdout."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)  # connections queue from now on, before uvicorn starts serving
+    app = server.streamable_http_app(host="127.0.0.1")
+    uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    await uv.serve(sockets=[sock])
+
+
 if __name__ == "__main__":
-    server.run()
+    if sys.argv[1:] == ["http"]:
+        anyio.run(serve_http)
+    else:
+        server.run()

@@ -237,3 +237,50 @@ async def test_a_withheld_result_never_reaches_the_agent(
     ]
     assert [r["result_guard"]["injection"] for r in records] == ["withheld", "withheld"]
     assert [r["outcome"] for r in records] == ["ok", "ok"]  # the calls ran (counters kept)
+
+
+@contextmanager
+def _http_upstream(env: dict[str, str]) -> Iterator[str]:
+    """The leaky server over Streamable HTTP; yields its URL."""
+    with subprocess.Popen(
+        [*LEAKY_SERVER, "http"], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("PORT "), line
+        try:
+            yield f"http://127.0.0.1:{int(line.split()[1])}/mcp"
+        finally:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.mark.parametrize("mode", ["legacy", "auto"])
+async def test_an_answer_the_http_upstream_streams_over_sse_is_guarded(
+    mode: str, tmp_path: Path, env: dict[str, str]
+) -> None:
+    # callgate run --upstream URL: the server answers streamed_config on an SSE stream
+    # (progress first), which callgate reads event by event (transports/sse.py).
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    audit = tmp_path / "audit"
+    seen: list[float] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(progress)
+
+    with _http_upstream(env) as url, anyio.fail_after(90):
+        command = [*callgate_run(policy, audit, [])[:-1], "--upstream", url]
+        async with Client(stdio_params(command, env), mode=mode) as client:
+            streamed = await client.call_tool("streamed_config", {}, progress_callback=on_progress)
+            structured = await client.call_tool("lookup_credentials", {"service": "billing"})
+    assert seen == [1.0]
+    assert _text(streamed) == (
+        "key:\n[REDACTED:private_key]\ntoken: [REDACTED:jwt]\n"
+        f"database: {REDACTED_URL}\nregion: eu-west-1"
+    )
+    assert structured.structured_content is not None
+    assert structured.structured_content["token"] == "[REDACTED:jwt]"
+    records = {r["tool"]: r for r in read_records(audit) if "tool" in r}
+    assert records["streamed_config"]["result_guard"]["secrets"] == 6
+    assert records["lookup_credentials"]["result_guard"]["secrets"] == 4

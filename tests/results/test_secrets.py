@@ -143,3 +143,10 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 
 def test_a_longer_run_after_the_aws_secret_name_is_not_a_secret_key() -> None:
     assert redact_secrets("secret_access_key=" + "a" * 41) is None
+
+
+def test_a_secret_right_after_a_letter_that_is_not_ascii_is_found() -> None:
+    # RE2 and the detectors' own expressions agree on word boundaries (ASCII ones).
+    redaction = redact_secrets(f"ñ{JWT}")
+    assert redaction is not None
+    assert redaction.text == "ñ[REDACTED:jwt]"

@@ -7,6 +7,7 @@ is scanned once whatever their number, and a text with no match costs that one s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -41,21 +42,23 @@ class Hit:
 
 
 class Scanner:
-    """Detectors joined in one expression (build once, scan many texts)."""
+    """Detectors joined in one expression (build once, scan many texts).
+
+    Two steps: RE2 finds where something matches, one linear scan of the whole text with
+    no capturing groups (what keeps it fast: RE2 extracts groups with a slower engine);
+    then each place found is told apart, at that place only, by the detectors' own
+    expressions (Python's `re`, anchored there) in their order, the first that matches
+    being the one RE2's leftmost-first alternation took.
+    """
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
-        parts: list[str] = []
-        groups: list[tuple[int, int, Detector]] = []
-        group = 1
-        for detector in detectors:
-            own = re2.compile(detector.pattern).groups
-            parts.append(f"({detector.pattern})")
-            groups.append((group, group + 1 if detector.value_only else group, detector))
-            group += 1 + own
+        options = re2.Options()
+        options.never_capture = True
         self.detectors = tuple(detectors)
-        self.pattern = "|".join(parts)
-        self.expression = re2.compile(self.pattern)
-        self._groups = tuple(groups)
+        self.pattern = "|".join(f"(?:{detector.pattern})" for detector in detectors)
+        self.expression = re2.compile(self.pattern, options)
+        # ASCII classes and word boundaries, as RE2 has them.
+        self._exact = tuple((re.compile(d.pattern, re.ASCII), d) for d in self.detectors)
 
     def scan(self, text: str) -> Iterator[Hit]:
         """Every finding in `text`, in order (leftmost first, never overlapping)."""
@@ -63,17 +66,22 @@ class Scanner:
         # UTF-8, and the binding maps offsets back to characters for a str (slower).
         subject: str | bytes = text.encode() if text.isascii() else text
         done = 0
+        size = len(text)
         for match in self.expression.finditer(subject):
-            for whole, value, detector in self._groups:
-                if match.span(whole)[0] < 0:
+            start, end = match.span()
+            if start < done:
+                continue  # inside a finding that was extended past this match
+            # One character past the match: what a trailing \b looks at.
+            limit = min(size, end + 1)
+            for exact, detector in self._exact:
+                found = exact.match(text, start, limit)
+                if found is None:
                     continue
-                start, end = match.span(value)
-                if start < done:
-                    break  # inside a finding that was extended past this match
+                first, last = found.span(1) if detector.value_only else found.span()
                 if detector.extend is not None:
-                    end = detector.extend(text, end)
+                    last = detector.extend(text, last)
                 accept = detector.accept
-                if accept is None or accept(text[start:end], text, end):
-                    yield Hit(detector.kind, start, end)
-                    done = end
+                if accept is None or accept(text[first:last], text, last):
+                    yield Hit(detector.kind, first, last)
+                    done = last
                 break
