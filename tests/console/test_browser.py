@@ -15,7 +15,7 @@ from pathlib import Path
 
 import anyio
 import pytest
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, Route, async_playwright, expect
 
 from tests.approvals.proxied import text_of
 from tests.console.helpers import (
@@ -287,3 +287,34 @@ async def test_the_first_answer_wins_and_the_others_see_who_gave_it(
             await expect(bob.get_by_text("Already approved by alice via console")).to_be_visible()
             await shoot(bob, "approvals-second-answer")
         assert text_of(results[0]) == "refunded 600.00 EUR for order x"
+
+
+async def test_a_decision_written_before_the_stream_opened_still_appears_once(
+    tmp_path: Path, browser: Browser
+) -> None:
+    proxy = prepare(tmp_path)
+    with proxy_running(proxy), anyio.fail_after(90):
+        page = await open_page(browser)
+        await log_in(page, proxy)
+        opened = anyio.Event()
+
+        async def hold_the_stream(route: Route) -> None:
+            await opened.wait()
+            await route.continue_()
+
+        await page.route("**/events/decisions**", hold_the_stream)
+        async with agent(proxy) as client:
+            await client.call_tool("read_record", {"record_id": "r-1"})
+            await audited(proxy, 1)
+            await page.goto(f"{proxy.console}/decisions")
+            await expect(page.locator("#decisions tr")).to_have_count(1)
+            # Decided after the page was made, before its stream opened.
+            await client.call_tool("delete_record", {"record_id": "r-2"})
+            await audited(proxy, 2)
+            opened.set()
+            rows = page.locator("#decisions tr")
+            await expect(rows.first).to_contain_text("delete_record", timeout=5000)
+            await expect(rows).to_have_count(2)  # the row shown already is not repeated
+            await client.call_tool("write_record", {"record_id": "r-4", "status": "open"})
+            await expect(rows.first).to_contain_text("write_record")
+            await expect(rows).to_have_count(3)

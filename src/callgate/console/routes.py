@@ -25,6 +25,7 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any, TypedDict
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader
 from starlette.applications import Starlette
@@ -40,6 +41,7 @@ from callgate.approvals.model import Approval, GrantScope, Status
 from callgate.approvals.store import ApprovalConflict, ApprovalNotFound
 from callgate.audit.query import FIELDS, RecordFilter, parse_time
 from callgate.audit.reading import last_records, query
+from callgate.audit.record import format_time
 from callgate.console import pages
 from callgate.console.auth import (
     CSRF_FIELD,
@@ -70,6 +72,8 @@ CHANNEL = "console"
 INBOX_LIMIT = 200
 DECISIONS_SHOWN = 100
 SEARCH_SHOWN = 500
+STREAM_OVERLAP = 5.0
+"""Seconds before a decisions page was made from which its stream starts."""
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -393,7 +397,7 @@ class _Console:
             decisions=DECISIONS,
             shadow_decisions=SHADOW_DECISIONS,
             has_audit=self._audit_exists(),
-            stream_query=request.url.query,
+            stream_query=_with_since(request, self.sources.clock()),
         )
 
     async def decision_events(self, request: Request, session: Session) -> Response:
@@ -406,7 +410,8 @@ class _Console:
         def render(record: dict[str, Any]) -> str:
             return row.render(base=_base(request), row=view_record(record))
 
-        frames = decision_frames(self.sources.audit_path, wanted, render)
+        since = request.query_params.get("since", "")
+        frames = decision_frames(self.sources.audit_path, wanted, render, since=since or None)
         return StreamingResponse(frames, media_type="text/event-stream", headers=_SSE)
 
     async def record(self, request: Request, session: Session) -> Response:
@@ -555,6 +560,15 @@ def _grant(action: str, minutes: str | None) -> tuple[GrantScope | None, float |
 
 def _chosen(request: Request, names: tuple[str, ...]) -> dict[str, str]:
     return {name: request.query_params.get(name, "") for name in names}
+
+
+def _with_since(request: Request, now: float) -> str:
+    """The page's filters for its stream, with where the stream starts: a little before
+    the page was made, so that no record written meanwhile is missed (the page drops the
+    rows it already shows)."""
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "since"]
+    params.append(("since", format_time(now - STREAM_OVERLAP)))
+    return urlencode(params)
 
 
 def _decision_filter(request: Request) -> RecordFilter:

@@ -22,11 +22,13 @@ import anyio
 from callgate.approvals.model import Approval, Status
 from callgate.approvals.store import ApprovalNotFound, ApprovalStore
 from callgate.audit.query import RecordFilter
-from callgate.audit.reading import follow, snapshot
+from callgate.audit.reading import follow, last_records, snapshot
 
 APPROVALS_POLL = 0.5
 DECISIONS_POLL = 0.2
 KEEPALIVE = 15.0
+BACKLOG = 200
+"""At most this many records from before the stream opened are sent first."""
 
 
 def encode_frame(event: str, data: str) -> bytes:
@@ -81,12 +83,19 @@ async def decision_frames(
     wanted: RecordFilter,
     render: Callable[[dict[str, Any]], str],
     *,
+    since: str | None = None,
     interval: float = DECISIONS_POLL,
 ) -> AsyncIterator[bytes]:
-    """Frames for the records appended to the audit log from now on that `wanted` keeps."""
+    """Frames for the records `wanted` keeps appended to the audit log from now on, and
+    first those timed from `since` on (the page showing them drops the ones it has)."""
     stopped = False
+    sizes = snapshot(path)
+    backlog: list[dict[str, Any]] = []
+    if since is not None:
+        earlier = RecordFilter(since=since, values=wanted.values)
+        backlog = last_records(path, BACKLOG, earlier, upto=sizes)
     records: Iterator[dict[str, Any]] = follow(
-        path, wanted, since=snapshot(path), interval=interval, stop=lambda: stopped
+        path, wanted, since=sizes, interval=interval, stop=lambda: stopped
     )
 
     def next_record() -> dict[str, Any] | None:
@@ -94,6 +103,9 @@ async def decision_frames(
 
     try:
         yield b": stream open\n\n"
+        for earlier_record in backlog:
+            if earlier_record.get("decision"):
+                yield encode_frame("decision", render(earlier_record))
         while True:
             # `follow` sleeps between polls: it runs in a worker thread, which ends at the
             # next poll once the client has gone (`stopped`).

@@ -49,14 +49,26 @@
   }
 
   function decisions(element) {
+    var seen = {};
+    for (var i = 0; i < element.children.length; i += 1) {
+      seen[element.children[i].getAttribute("data-key")] = true;
+    }
     var source = new EventSource(element.getAttribute("data-stream"));
     source.addEventListener("decision", function (event) {
       var table = document.createElement("tbody");
       table.innerHTML = event.data.trim();
       var row = table.firstElementChild;
-      if (!row) { return; }
+      if (!row || seen[row.getAttribute("data-key")]) { return; }
+      seen[row.getAttribute("data-key")] = true;
       row.classList.add("new");
-      element.prepend(row);
+      // Newest first: a record from before the stream opened goes below newer ones.
+      var stamp = row.getAttribute("data-key").split("@")[1];
+      var after = null;
+      for (var i = 0; i < element.children.length; i += 1) {
+        var other = element.children[i].getAttribute("data-key") || "";
+        if (other.split("@")[1] < stamp) { after = element.children[i]; break; }
+      }
+      if (after) { element.insertBefore(row, after); } else { element.append(row); }
       while (element.children.length > 500) { element.lastElementChild.remove(); }
     });
   }
