@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -64,6 +65,16 @@ async def log_in(page: Page, proxy: Proxy, token: str = ADMIN_TOKEN, name: str =
     await page.get_by_label("Your name").fill(name)
     await page.get_by_label("Admin token").fill(token)
     await page.get_by_role("button", name="Log in").click()
+
+
+@asynccontextmanager
+async def console_page(tmp_path: Path, browser: Browser) -> AsyncIterator[tuple[Proxy, Page]]:
+    """A proxy in front of the demo server and a browser page logged in to its console."""
+    proxy = prepare(tmp_path)
+    with proxy_running(proxy), anyio.fail_after(90):
+        page = await open_page(browser)
+        await log_in(page, proxy)
+        yield proxy, page
 
 
 async def shoot(page: Page, name: str) -> None:
@@ -120,26 +131,22 @@ async def test_an_operator_answers_a_held_call_that_appears_without_reloading(
 async def test_the_decisions_stream_shows_a_denial_within_two_seconds(
     tmp_path: Path, browser: Browser
 ) -> None:
-    proxy = prepare(tmp_path)
-    with proxy_running(proxy), anyio.fail_after(90):
-        page = await open_page(browser)
-        await log_in(page, proxy)
-        async with agent(proxy) as client:
-            await client.call_tool("read_record", {"record_id": "r-1"})
-            await audited(proxy, 1)
-            await page.goto(f"{proxy.console}/decisions")
-            await expect(page.locator("#decisions tr")).to_have_count(1)
-            await client.call_tool("delete_record", {"record_id": "r-2"})
-            answered = time.monotonic()
-            row = page.locator("#decisions tr", has_text="delete_record")
-            await expect(row).to_be_visible(timeout=2000)
-            assert time.monotonic() - answered < 2.0
-            await expect(row.get_by_text("no-deletes")).to_be_visible()
-            await expect(row.locator(".dec-deny")).to_have_text("deny")
-            await shoot(page, "decisions")
-            await row.get_by_role("link", name="delete_record").click()
-            await expect(page.locator("pre.record")).to_contain_text('"decision": "deny"')
-            await shoot(page, "record")
+    async with console_page(tmp_path, browser) as (proxy, page), agent(proxy) as client:
+        await client.call_tool("read_record", {"record_id": "r-1"})
+        await audited(proxy, 1)
+        await page.goto(f"{proxy.console}/decisions")
+        await expect(page.locator("#decisions tr")).to_have_count(1)
+        await client.call_tool("delete_record", {"record_id": "r-2"})
+        answered = time.monotonic()
+        row = page.locator("#decisions tr", has_text="delete_record")
+        await expect(row).to_be_visible(timeout=2000)
+        assert time.monotonic() - answered < 2.0
+        await expect(row.get_by_text("no-deletes")).to_be_visible()
+        await expect(row.locator(".dec-deny")).to_have_text("deny")
+        await shoot(page, "decisions")
+        await row.get_by_role("link", name="delete_record").click()
+        await expect(page.locator("pre.record")).to_contain_text('"decision": "deny"')
+        await shoot(page, "record")
 
 
 async def test_audit_search_finds_a_call_by_tool_and_says_the_log_verifies(
@@ -292,29 +299,25 @@ async def test_the_first_answer_wins_and_the_others_see_who_gave_it(
 async def test_a_decision_written_before_the_stream_opened_still_appears_once(
     tmp_path: Path, browser: Browser
 ) -> None:
-    proxy = prepare(tmp_path)
-    with proxy_running(proxy), anyio.fail_after(90):
-        page = await open_page(browser)
-        await log_in(page, proxy)
-        opened = anyio.Event()
+    opened = anyio.Event()
 
-        async def hold_the_stream(route: Route) -> None:
-            await opened.wait()
-            await route.continue_()
+    async def hold_the_stream(route: Route) -> None:
+        await opened.wait()
+        await route.continue_()
 
+    async with console_page(tmp_path, browser) as (proxy, page), agent(proxy) as client:
         await page.route("**/events/decisions**", hold_the_stream)
-        async with agent(proxy) as client:
-            await client.call_tool("read_record", {"record_id": "r-1"})
-            await audited(proxy, 1)
-            await page.goto(f"{proxy.console}/decisions")
-            await expect(page.locator("#decisions tr")).to_have_count(1)
-            # Decided after the page was made, before its stream opened.
-            await client.call_tool("delete_record", {"record_id": "r-2"})
-            await audited(proxy, 2)
-            opened.set()
-            rows = page.locator("#decisions tr")
-            await expect(rows.first).to_contain_text("delete_record", timeout=5000)
-            await expect(rows).to_have_count(2)  # the row shown already is not repeated
-            await client.call_tool("write_record", {"record_id": "r-4", "status": "open"})
-            await expect(rows.first).to_contain_text("write_record")
-            await expect(rows).to_have_count(3)
+        await client.call_tool("read_record", {"record_id": "r-1"})
+        await audited(proxy, 1)
+        await page.goto(f"{proxy.console}/decisions")
+        await expect(page.locator("#decisions tr")).to_have_count(1)
+        # Decided after the page was made, before its stream opened.
+        await client.call_tool("delete_record", {"record_id": "r-2"})
+        await audited(proxy, 2)
+        opened.set()
+        rows = page.locator("#decisions tr")
+        await expect(rows.first).to_contain_text("delete_record", timeout=5000)
+        await expect(rows).to_have_count(2)  # the row shown already is not repeated
+        await client.call_tool("write_record", {"record_id": "r-4", "status": "open"})
+        await expect(rows.first).to_contain_text("write_record")
+        await expect(rows).to_have_count(3)
