@@ -64,7 +64,7 @@ def record_line(record: Mapping[str, Any]) -> Text:
     what = _what(record)
     line = Text(_short_time(record), style="dim")
     line.append("  ")
-    line.append(f"{what:<17}", style=DECISION_STYLES.get(what, "blue"))
+    line.append(f"{what:<22}", style=DECISION_STYLES.get(what, "blue"))
     tool = record.get("tool")
     method = record.get("method")
     target = tool if tool else (method or "")
