@@ -21,6 +21,7 @@ from callgate.audit.directory import prepare_directory
 from callgate.audit.redaction import ArgumentRecording
 from callgate.audit.sink import AuditSink, JsonlAuditSink, NullAuditSink, load_install_key
 from callgate.classifier import CategoryChange, ToolCategories
+from callgate.integrity.pinning import Pinning, scan_definition
 from callgate.policy.compiler import CompiledPolicy, load_compiled_policy
 from callgate.proxy.announcer import ToolListAnnouncer
 from callgate.proxy.catalog import ToolCatalog
@@ -117,6 +118,16 @@ def build_classifier(catalog: ToolCatalog) -> ToolCategories:
     return categories
 
 
+def build_pinning(watcher: PolicyWatcher[CompiledPolicy], policy_path: Path) -> Pinning:
+    """The pin check of the policy in force (`integrity:`; it costs nothing without), its
+    lock found beside the policy. A lock that cannot be read is said on stderr now."""
+    pinning = Pinning(
+        lambda: watcher.current().integrity, base=policy_path.parent, scan=scan_definition
+    )
+    pinning.check_lock()
+    return pinning
+
+
 @asynccontextmanager
 async def open_gate(
     options: GateOptions,
@@ -162,6 +173,7 @@ async def open_gate(
             if telemetry is not None:
                 telemetry.attach(catalog, risk.category_of)
                 chosen = telemetry.watch_approvals(chosen)
+            integrity = build_pinning(watcher, options.policy_path)
             gate = Gate(
                 policy=watcher,
                 store=store,
@@ -173,8 +185,10 @@ async def open_gate(
                 call_timeout=options.call_timeout,
                 catalog=catalog,
                 telemetry=telemetry,
+                integrity=integrity,
             )
             own.categorize = gate.categorize  # approval prompts show the risk category
+            own.definition_diff = integrity.diff_of  # and how a pinned tool changed
             try:
                 async with anyio.create_task_group() as group:
                     group.start_soon(watcher.watch)

@@ -134,11 +134,13 @@ class ApprovalBroker:
         ask_client: ClientAsk | None = None,
         settings: ApprovalSettings | None = None,
         progress: Progress | None = None,
+        definition_diff: str | None = None,
     ) -> ApprovalOutcome:
         """Decide whether a call that needs approval may go upstream now.
 
         `settings` overrides the broker's own (the policy in force may have been reloaded);
-        `progress` runs while a call is held in wait mode.
+        `progress` runs while a call is held in wait mode; `definition_diff` is shown to
+        the approver (a tool whose definition changed since it was pinned).
         """
         settings = settings or self.settings
         granted = await self.standing_grant(call, agent, session, decision)
@@ -158,6 +160,7 @@ class ApprovalBroker:
                 decision=decision,
                 category=category,
                 settings=settings,
+                definition_diff=definition_diff,
             )
         if not can_ask_client and not can_ask_operator:
             return _no_channel(decision, _why_no_channel(settings, self.operator_reachable))
@@ -169,6 +172,7 @@ class ApprovalBroker:
             category=category,
             fingerprint=fingerprint,
             settings=settings,
+            definition_diff=definition_diff,
         )
         return await self.wait(approval, ask_client if can_ask_client else None, progress)
 
@@ -193,6 +197,7 @@ class ApprovalBroker:
         fingerprint: str | None = None,
         mode: Mode | None = None,
         settings: ApprovalSettings | None = None,
+        definition_diff: str | None = None,
     ) -> Approval:
         """Store a new request, audit it and notify the operator channels."""
         settings = settings or self.settings
@@ -211,6 +216,7 @@ class ApprovalBroker:
             mode=mode or settings.mode,
             created_at=now,
             expires_at=now + timeout,
+            definition_diff=definition_diff,
         )
         approval = await self.store.create(request)
         self.events(event_for(EventKind.REQUESTED, request, now, timeout=timeout))
@@ -324,6 +330,7 @@ class ApprovalBroker:
         decision: Decision,
         category: str | None,
         settings: ApprovalSettings,
+        definition_diff: str | None = None,
     ) -> ApprovalOutcome:
         now = self.clock.now()
         latest = await self.store.latest_for(fingerprint)
@@ -348,6 +355,7 @@ class ApprovalBroker:
             category=category,
             fingerprint=fingerprint,
             settings=settings,
+            definition_diff=definition_diff,
         )
         return _pending(approval)
 

@@ -79,6 +79,10 @@ class ApprovalRequest:
     mode: Mode
     created_at: float
     expires_at: float
+    definition_diff: str | None = None
+    """For a call held because its tool's definition changed since it was pinned
+    (`integrity: on_change: require_approval`): the unified diff from the pinned definition
+    to the listed one, for the approver to read. None for every other request."""
 
     def summary(self) -> dict[str, Any]:
         """The request as a JSON-ready dict: what operators are shown and webhooks sent."""
@@ -94,6 +98,7 @@ class ApprovalRequest:
             "mode": self.mode.value,
             "created_at": self.created_at,
             "expires_at": self.expires_at,
+            "definition_diff": self.definition_diff,
         }
 
     @property

@@ -111,6 +111,9 @@ class GateApprovals:
     settings: Callable[[], ApprovalSettings]
     categorize: Callable[[str, str], str | None] | None = None
     """(server, tool) -> risk category (the gate's classifier), shown in approval prompts."""
+    definition_diff: Callable[[str, str], str | None] | None = None
+    """(server, tool) -> how its listed definition differs from its pin (the pin check),
+    stored with the request for the approver; None: never shown."""
 
     async def resolve(self, call: ToolCall, decision: Decision, peer: Peer) -> Decision:
         """ALLOW (with the decision's charges) when approved now, else a denial saying why.
@@ -154,6 +157,7 @@ class GateApprovals:
                 decision,
                 category=self._category(call),
                 mode=Mode.WAIT,
+                definition_diff=self._diff(call),
             )
             return Decision(
                 Verdict.APPROVAL_REQUIRED,
@@ -171,6 +175,7 @@ class GateApprovals:
                 ask_client=context.ask_client if context is not None else None,
                 settings=settings,
                 progress=self._progress(context, peer),
+                definition_diff=self._diff(call),
             ),
         )
         return _decision_of(outcome, decision)
@@ -201,6 +206,10 @@ class GateApprovals:
     def _category(self, call: ToolCall) -> str | None:
         """The tool's risk category, when a categorizer is wired in."""
         return self.categorize(call.server, call.tool) if self.categorize else None
+
+    def _diff(self, call: ToolCall) -> str | None:
+        """How the tool's definition differs from its pin, when the pin check is wired in."""
+        return self.definition_diff(call.server, call.tool) if self.definition_diff else None
 
 
 async def _held(

@@ -247,3 +247,7 @@ def _print_one(approval: Approval, *, as_json: bool) -> None:
         )
     arguments = json.dumps(dict(request.arguments), ensure_ascii=False, sort_keys=True, indent=2)
     print("  arguments: " + arguments.replace("\n", "\n  "))
+    if request.definition_diff:
+        # The tool's definition changed since it was pinned: what the approver approves.
+        print("  definition changed since it was pinned:")
+        print("    " + request.definition_diff.replace("\n", "\n    "))

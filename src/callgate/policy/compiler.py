@@ -70,6 +70,7 @@ from callgate.policy.schema import (
     ApprovalsSpec,
     CategorySpec,
     ConditionSpec,
+    IntegritySpec,
     Mode,
     PolicySpec,
     ResultsSpec,
@@ -310,6 +311,11 @@ class CompiledPolicy:
     def approvals(self) -> ApprovalsSpec:
         """Defaults for require_approval rules (mode, timeout, approvers, webhook)."""
         return self.spec.approvals
+
+    @property
+    def integrity(self) -> IntegritySpec | None:
+        """Tool pinning (`integrity:`), None when the policy pins nothing."""
+        return self.spec.integrity
 
     @property
     def agents(self) -> tuple[AgentSpec, ...]:

@@ -445,6 +445,35 @@ class AuditSpec(_Spec):
         return value
 
 
+IntegrityAction = Literal["hide", "deny", "require_approval", "warn"]
+
+
+class IntegritySpec(_Spec):
+    """Tool pinning: listed definitions checked against a lock file (`callgate pin`)."""
+
+    lock: str = Field(
+        "callgate.lock", description="The lock file `callgate pin` wrote (relative: to the policy)."
+    )
+    on_change: IntegrityAction = Field(
+        "deny",
+        description="A tool whose listed definition differs from its pin: hide it, deny its "
+        "calls, ask a person (the diff shown), or only warn.",
+    )
+    on_new_tool: IntegrityAction | None = Field(
+        None, description="A listed tool the lock does not pin (default: as on_change)."
+    )
+    scan_descriptions: Literal["hide", "warn"] | None = Field(
+        None,
+        description="Scan each listed definition for poisoning (hidden instructions, invisible "
+        "characters): hide a tool with findings, or only warn.",
+    )
+
+    @property
+    def new_tool_action(self) -> str:
+        """What happens to a tool the lock does not pin."""
+        return self.on_new_tool or self.on_change
+
+
 class AgentSpec(_Spec):
     """An agent identity for the HTTP listener; its token as a SHA-256 hash or an env var."""
 
@@ -493,6 +522,11 @@ class PolicySpec(_Spec):
         None,
         description="The result guard's default for every tool (entries may override it "
         "field by field).",
+    )
+    integrity: IntegritySpec | None = Field(
+        None,
+        description="Pin tool definitions: a changed or new tool is hidden, denied, "
+        "held for approval or warned about.",
     )
     mode: ModeValue = Field(
         Mode.ENFORCE,

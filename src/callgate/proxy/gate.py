@@ -5,6 +5,8 @@ phases in order, stopping at the first that refuses:
 
     strict checks    `name` a string, `arguments` an object (else a JSON-RPC error)
     hidden           a hidden tool is refused as if it did not exist
+    pinned           the tool's latest listed definition against the lock (`integrity`):
+                     hidden or denied at once, or approval asked (after the rules)
     counters         the last values seen of the counters the matching rules read
     evaluate         the pure policy engine decides (with guards on those counters): a
                      rule's denial, a spend cap reached, or ALLOW / APPROVAL_REQUIRED
@@ -34,7 +36,9 @@ The answer settles the reservation: commit on success, roll back on a JSON-RPC e
 `isError` result, an `input_required` result (the call did not run; its retry is judged
 afresh), a timeout, a cancellation or a lost upstream. Every decision is audited.
 
-A `tools/list` result loses the hidden tools and, when the policy says `annotate_tools:
+A `tools/list` result loses the hidden tools (and those the pin check hides; every page
+is recorded there, and a server's `notifications/tools/list_changed` leaves none of its
+tools trusted until listed again) and, when the policy says `annotate_tools:
 true`, each tool gains `_meta["callgate/risk"]` (the classifier's verdict, `classify`),
 merged into the `_meta` the server sent. Otherwise it is returned untouched.
 
@@ -51,7 +55,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, Protocol
 
@@ -86,6 +90,8 @@ _ZERO = Decimal(0)
 
 RISK_META = "callgate/risk"
 """The `_meta` key of a listed tool that carries its risk (`annotate_tools: true`)."""
+
+TOOLS_LIST_CHANGED = "notifications/tools/list_changed"
 
 EXCHANGE = "exchange"
 """`Peer.extra` key naming one stateless HTTP exchange (2026-07-28). Request ids are unique
@@ -155,6 +161,23 @@ class Approvals(Protocol):
         ...
 
 
+class Integrity(Protocol):
+    """The pin check (`callgate.integrity.pinning.Pinning`): listings recorded, calls judged
+    against the latest listed definition of their tool."""
+
+    def listed(self, server: str, tools: list[Any]) -> list[Any]:
+        """Record one `tools/list` page; return the tools the client may see."""
+        ...
+
+    def list_changed(self, server: str) -> None:
+        """The server sent `notifications/tools/list_changed`."""
+        ...
+
+    def check(self, server: str, tool: str) -> Decision | None:
+        """HIDDEN/DENY refuse, APPROVAL_REQUIRED asks, ALLOW warns; None: no objection."""
+        ...
+
+
 @dataclass(slots=True)
 class _InFlight:
     """A request forwarded upstream whose answer the gate must see."""
@@ -194,6 +217,8 @@ class Gate:
     max_in_flight: int = 10_000
     telemetry: CallObserver | None = None
     """Told how each call was judged and answered (metrics, traces); None: nothing is."""
+    integrity: Integrity | None = None
+    """The pin check (`integrity:` in the policy); None: definitions are not checked."""
     catalog: ToolCatalog = field(default_factory=ToolCatalog)
     validator: ArgumentValidator = field(default_factory=ArgumentValidator)
     _in_flight: dict[tuple[str, str | int], _InFlight] = field(default_factory=dict)
@@ -324,6 +349,9 @@ class Gate:
             judge = self.policy.current()
             if judge.is_hidden(call.tool):
                 return _hidden(call.tool), None
+            pinned = self.integrity.check(call.server, call.tool) if self.integrity else None
+            if pinned is not None and pinned.verdict not in _PROCEEDS:
+                return pinned, None
             now = self.clock()
             category = self.categorize(call.server, call.tool) if self.categorize else None
             flags = (
@@ -342,7 +370,7 @@ class Gate:
                     flags=flags,
                 ),
             )
-            decision = judge.evaluate(call, facts)
+            decision = _with_pin_check(judge.evaluate(call, facts), pinned)
             guards = decision.guards
             proceeds = decision.verdict in _PROCEEDS
             charges = decision.charges
@@ -387,9 +415,7 @@ class Gate:
                     self._remember(held.values)
                 reservation = held
             if decision.verdict is Verdict.APPROVAL_REQUIRED:
-                decision = await self._ask_approval(call, decision, peer, reservation)
-                if not decision.allowed:
-                    return decision, None
+                return await self._approved(call, decision, peer, reservation, pinned)
             return decision, reservation
         return (
             Decision(
@@ -459,6 +485,27 @@ class Gate:
             await self._release(held, commit=False)
         return final
 
+    async def _approved(
+        self,
+        call: ToolCall,
+        decision: Decision,
+        peer: Peer,
+        held: Reservation | None,
+        pinned: Decision | None,
+    ) -> tuple[Decision, Reservation | None]:
+        """Ask for approval; an approved call whose tool's definition changed again while
+        the person decided (they saw another diff) is refused."""
+        decision = await self._ask_approval(call, decision, peer, held)
+        if not decision.allowed:
+            return decision, None
+        integrity = self.integrity
+        if pinned is not None and integrity is not None:
+            now = integrity.check(call.server, call.tool)
+            if now != pinned:
+                await self._release(held, commit=False)
+                return _redefined_while_asked(call.tool), None
+        return decision, held
+
     def _result_rules(self, judge: Judge, call: ToolCall) -> ResultRules | None:
         """The tool's result guard, with the risk it was judged with (cached lookups)."""
         server, tool = call.server, call.tool
@@ -480,6 +527,8 @@ class Gate:
     async def on_server_message(self, message: Message, peer: Peer) -> Message | None:
         """Filter `tools/list` results and settle answered calls; pass the rest."""
         if not message.is_response:
+            if self.integrity is not None and message.method == TOOLS_LIST_CHANGED:
+                self.integrity.list_changed(peer.server)
             return message
         request_id = message.body.get("id")
         if not isinstance(request_id, str | int):
@@ -508,7 +557,8 @@ class Gate:
             return message
         self.catalog.learn(peer.server, tools)
         judge = self.policy.current()
-        kept = [tool for tool in tools if not _is_hidden_definition(judge, tool)]
+        listed = self.integrity.listed(peer.server, tools) if self.integrity else tools
+        kept = [tool for tool in listed if not _is_hidden_definition(judge, tool)]
         classify = self.classify
         if judge.annotate_tools and classify is not None:
             kept = [_annotated(tool, peer.server, classify) for tool in kept]
@@ -731,6 +781,31 @@ def _annotated(
 
 def _join(first: str, second: str) -> str:
     return f"{first}; {second}" if first else second
+
+
+def _with_pin_check(decision: Decision, pinned: Decision | None) -> Decision:
+    """The policy's decision once the pin check had its say (a refusal by either stands):
+    asks a person when the check does (its rule and reason saying why), else carries its
+    warning."""
+    if pinned is None or decision.verdict not in _PROCEEDS:
+        return decision
+    if pinned.verdict is Verdict.APPROVAL_REQUIRED:
+        return replace(
+            decision,
+            verdict=Verdict.APPROVAL_REQUIRED,
+            rule=pinned.rule,
+            reason=_join(decision.reason, pinned.reason),
+        )
+    return replace(decision, reason=_join(decision.reason, pinned.reason))
+
+
+def _redefined_while_asked(tool: str) -> Decision:
+    return Decision(
+        Verdict.DENY,
+        rule="integrity",
+        reason=f"the definition of tool {tool!r} changed again while the call waited for "
+        "approval; call it again to be asked about the new definition",
+    )
 
 
 def _hidden(tool: str) -> Decision:
