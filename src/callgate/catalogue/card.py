@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from callgate.catalogue.attacks import Attack, AttackSpec, load_attack_library, select_attacks
@@ -20,6 +20,7 @@ from callgate.catalogue.recommend import Recommendation, recommend
 from callgate.catalogue.yamldoc import dump_yaml
 from callgate.classifier import Classification, Flag, Severity, classify_tool
 from callgate.classifier.classification import BASE_SEVERITY
+from callgate.integrity.poisoning import Finding, scan_servers, scan_tool
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,7 @@ class RiskCard:
     attacks: tuple[Attack, ...]
     recommendation: Recommendation | None
     snippets: Snippets | None
+    findings: tuple[Finding, ...] = ()  # what the poisoning scan found in the definition
 
     @property
     def name(self) -> str:
@@ -101,9 +103,15 @@ def deciding_sentence(result: Classification) -> str:
     return sentence or "no evidence: the classifier could read nothing decisive"
 
 
-def build_card(tool: Mapping[str, Any], library: Sequence[AttackSpec] | None = None) -> RiskCard:
-    """Classify one tool definition and build its card."""
-    return card_for(read_definition(tool), classify_tool(tool), library)
+def build_card(
+    tool: Mapping[str, Any],
+    library: Sequence[AttackSpec] | None = None,
+    findings: Sequence[Finding] | None = None,
+) -> RiskCard:
+    """Classify one tool definition and build its card (scanned for poisoning unless given)."""
+    found = scan_tool(tool) if findings is None else findings
+    card = card_for(read_definition(tool), classify_tool(tool), library)
+    return replace(card, findings=tuple(found))
 
 
 def card_for(
@@ -125,10 +133,25 @@ def card_for(
 def build_cards(
     tools: Iterable[Mapping[str, Any]], library: Sequence[AttackSpec] | None = None
 ) -> list[RiskCard]:
-    """Cards for a server's tools, riskiest first; a name listed twice counts once, as last."""
+    """Cards for a server's tools, riskiest first; a name listed twice counts once, as last.
+
+    The poisoning scan reads the tools together, so look-alike names within the server
+    are found too.
+    """
     by_name = {str(tool.get("name", "")): tool for tool in tools}
-    cards = [build_card(tool, library) for tool in by_name.values()]
+    findings = findings_by_tool(scan_servers({"": list(by_name.values())}))
+    cards = [build_card(tool, library, findings.get(name, [])) for name, tool in by_name.items()]
     return sorted(cards, key=lambda card: card.risk_key)
+
+
+def findings_by_tool(findings: Iterable[Finding]) -> dict[str, list[Finding]]:
+    """Findings grouped by the tool they are about, most severe first within a tool."""
+    grouped: dict[str, list[Finding]] = {}
+    for finding in findings:
+        grouped.setdefault(finding.tool, []).append(finding)
+    for members in grouped.values():
+        members.sort(key=lambda finding: -finding.severity.rank)
+    return grouped
 
 
 def _json_text(value: object) -> str:

@@ -185,6 +185,7 @@ def render_index(
             counts=counts,
             flags=sorted(flags.items(), key=lambda item: (-item[1], item[0])),
             placeholders=_placeholder_count(cards),
+            poisoned=sum(1 for card in cards if card.findings),
         )
     )
 

@@ -73,6 +73,9 @@ def card_renderable(card: RiskCard) -> RenderableType:
     flags = [f"{flag.value}: {why}" if why else flag.value for flag, why in card.flags]
     grid.add_row("flags", _text("\n".join(flags) or "none"))
     parts: list[RenderableType] = [grid]
+    if card.findings:
+        parts.append(_heading(f"poisoning scan: {len(card.findings)} finding(s)"))
+        parts.append(_findings(card))
     if card.attacks:
         parts.append(_heading("attacks that exploit this access"))
         attacks = Table.grid(padding=(0, 1), expand=True)
@@ -145,6 +148,22 @@ def _parameters(card: RiskCard) -> Text:
     if len(parameters) > MAX_PARAMETERS:
         text.append(f"\n… and {len(parameters) - MAX_PARAMETERS} more", style="dim")
     return text
+
+
+def _findings(card: RiskCard) -> Table:
+    table = Table.grid(padding=(0, 1), expand=True)
+    table.add_column(no_wrap=True)
+    table.add_column(ratio=1)
+    for finding in card.findings:
+        table.add_row(
+            _text(finding.severity.value, SEVERITY_STYLE[finding.severity]),
+            Text.assemble(
+                _text(finding.message),
+                _text(f"\n{finding.where} [{finding.span[0]}:{finding.span[1]}] ", "dim"),
+                _text(finding.text, "italic"),
+            ),
+        )
+    return table
 
 
 def _recommendation(card: RiskCard) -> list[RenderableType]:

@@ -68,17 +68,44 @@ def run(args: argparse.Namespace) -> int:
 
         print_cards(build_cards(tools), Console(highlight=False))
         return EXIT_OK
+    from callgate.catalogue.card import findings_by_tool
     from callgate.classifier import classify_tool
+    from callgate.integrity.poisoning import scan_servers
 
     results = [classify_tool(tool) for tool in tools]
+    findings = findings_by_tool(scan_servers({"": tools}))
     if args.format == "json":
         import json
 
-        json.dump([result.to_dict() for result in results], sys.stdout, indent=2)
+        json.dump(
+            [
+                {
+                    **result.to_dict(),
+                    "findings": [f.to_dict() for f in findings.get(result.name, [])],
+                }
+                for result in results
+            ],
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
     else:
         _print_table(results)
+        _print_findings_summary(findings)
     return EXIT_OK
+
+
+def _print_findings_summary(findings: Mapping[str, Sequence[Any]]) -> None:
+    """One line per tool the poisoning scan flagged, after the table (on stderr)."""
+    from callgate.integrity.unicode import escape_text
+
+    for name, found in sorted(findings.items()):
+        worst = found[0]
+        print(
+            f"poisoning scan: {escape_text(name, 60)}: {len(found)} finding(s), worst "
+            f"{worst.severity.value}: {worst.message} ({worst.where})",
+            file=sys.stderr,
+        )
 
 
 def load_tools(args: argparse.Namespace) -> list[Mapping[str, Any]]:

@@ -105,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
         _write(output, merge.policy)
         _write(tests_path, merge.tests)
     _report(merge, output, tests_path, len(tools))
+    _report_findings(tools)
     return EXIT_OK
 
 
@@ -127,5 +128,21 @@ def _report(merge: Any, output: Path | None, tests_path: Path | None, total: int
         f"callgate scan: {total} tools; {len(merge.added_tools)} added, "
         f"{len(merge.kept_tools)} already in the policy; "
         f"{merge.added_cases} test cases added{where}",
+        file=sys.stderr,
+    )
+
+
+def _report_findings(tools: Any) -> None:
+    flagged = [tool for tool in tools if tool.findings]
+    if not flagged:
+        return
+    count = sum(len(tool.findings) for tool in flagged)
+    from callgate.integrity.unicode import escape_text
+
+    shown = ", ".join(escape_text(tool.name, 60) for tool in flagged[:5])
+    names = shown + (", ..." if len(flagged) > 5 else "")
+    print(
+        f"callgate scan: poisoning scan: {count} finding(s) in {len(flagged)} tool(s) ({names}); "
+        "see the POISONING SCAN comments above their entries",
         file=sys.stderr,
     )

@@ -394,7 +394,28 @@ def _loosened(pattern: str) -> str:
     unbounded, word boundaries dropped. Its DFA is a fraction of the size."""
     pattern = re.sub(r"\{0,\d+\}\??", "*", pattern)
     pattern = re.sub(r"\{1,\d+\}\??", "+", pattern)
-    return pattern.replace(r"\b", "")
+    return _underscore_as_space(pattern.replace(r"\b", ""))
+
+
+def _underscore_as_space(pattern: str) -> str:
+    """`\\s` outside character classes also matches `_`, so `read_ssh_key` reads as words."""
+    out: list[str] = []
+    in_class = False
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\" and index + 1 < len(pattern):
+            pair = pattern[index : index + 2]
+            out.append("[\\s_]" if pair == "\\s" and not in_class else pair)
+            index += 2
+            continue
+        if char == "[" and not in_class:
+            in_class = True
+        elif char == "]" and in_class:
+            in_class = False
+        out.append(char)
+        index += 1
+    return "".join(out)
 
 
 def _compile_any() -> Any:
@@ -575,8 +596,7 @@ def _worth_reading(definition: Mapping[str, Any]) -> tuple[bool, bool, bool]:
     keys = _JSON_KEY.search(blob) is not None and any(
         _is_sensitive_name(key) for key in _JSON_KEY.findall(blob)
     )
-    prose = blob.replace("\\n", "\n").replace('\\"', '"')
-    rules = _ANY.search(prose + "\n" + prose.replace("_", " ")) is not None
+    rules = _ANY.search(blob.replace("\\n", "\n").replace('\\"', '"')) is not None
     return hidden, keys, rules
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from callgate.catalogue.card import deciding_sentence
+from callgate.catalogue.card import deciding_sentence, findings_by_tool
 from callgate.catalogue.definition import ToolDefinition, read_definition, summarize
 from callgate.catalogue.recommend import (
     RULE_CREDENTIALS,
@@ -26,6 +26,8 @@ from callgate.catalogue.recommend import (
     recommend,
 )
 from callgate.classifier import Category, Classification, Flag, classify_tool
+from callgate.integrity.poisoning import Finding, scan_servers
+from callgate.integrity.unicode import strip_control
 
 _COMMENT_WIDTH = 96
 _SUMMARY_CHARS = 300
@@ -47,6 +49,7 @@ class ScannedTool:
     definition: Mapping[str, Any]
     classification: Classification
     recommendation: Recommendation
+    findings: tuple[Finding, ...] = ()  # what the poisoning scan found in the definition
 
     @property
     def name(self) -> str:
@@ -71,12 +74,14 @@ def scan_tools(definitions: Sequence[Mapping[str, Any]]) -> list[ScannedTool]:
     listed. A tool without a name cannot be named in a policy and is left out.
     """
     by_name = {str(tool.get("name", "")): tool for tool in definitions}
+    findings = findings_by_tool(scan_servers({"": list(by_name.values())}))
     scanned: list[ScannedTool] = []
-    for tool in by_name.values():
+    for name, tool in by_name.items():
         result = classify_tool(tool)
         recommendation = recommend(read_definition(tool), result)
         if recommendation is not None:
-            scanned.append(ScannedTool(tool, result, recommendation))
+            found = tuple(findings.get(name, ()))
+            scanned.append(ScannedTool(tool, result, recommendation, found))
     return sorted(scanned, key=lambda tool: (-tool.category.rank, tool.name))
 
 
@@ -93,7 +98,10 @@ def tool_comment(tool: ScannedTool) -> str:
     """The comment above a tool's entry: what it does and how the classifier decided."""
     result = tool.classification
     definition = tool.tool
-    lines = _wrap(summarize(definition.description, _SUMMARY_CHARS) or "(no description)")
+    lines = findings_comment(tool.findings)
+    lines += _wrap(
+        strip_control(summarize(definition.description, _SUMMARY_CHARS)) or "(no description)"
+    )
     if definition.parameters:
         described = ", ".join(
             f"{p.name}{'' if p.required else '?'}{f' ({p.type_text})' if p.types else ''}"
@@ -118,6 +126,23 @@ def tool_comment(tool: ScannedTool) -> str:
     for todo in (*tool.recommendation.placeholders, *tool.recommendation.notes):
         lines += _wrap(f"to do: {todo}", indent="  ")
     return "\n".join(lines)
+
+
+def findings_comment(findings: Sequence[Finding]) -> list[str]:
+    """Comment lines warning of what the poisoning scan found (none when it found nothing)."""
+    if not findings:
+        return []
+    lines = _wrap(
+        f"POISONING SCAN: {len(findings)} finding(s); read this tool's definition before "
+        "you allow it"
+    )
+    for finding in findings:
+        lines += _wrap(
+            f"- {finding.severity.value}: {finding.message} ({finding.where} "
+            f"[{finding.span[0]}:{finding.span[1]}]: {finding.text})",
+            indent="  ",
+        )
+    return lines
 
 
 def category_heading(category: Category, count: int) -> str:
