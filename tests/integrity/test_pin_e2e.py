@@ -15,10 +15,12 @@ from pathlib import Path
 import anyio
 import pytest
 from mcp import Client
+from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 from callgate.audit import read_records
 from tests.approvals.proxied import Setup, next_pending, operator, text_of
+from tests.fixtures.peers import callgate_listener
 from tests.fixtures.servers.commands import CALLGATE, PYTHON, ROOT, stdio_params
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
@@ -225,3 +227,29 @@ async def wait_for_another(setup: Setup, seen: str) -> str:
         if fresh:
             return fresh[0]
         await anyio.sleep(0.05)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_http_listener_checks_listings_and_calls_the_same_way(
+    tmp_path: Path, mode: str
+) -> None:
+    setup = await pinned(tmp_path, "deny")
+    extra = ("--state", setup.state_url, "--audit", str(setup.audit))
+    with (
+        callgate_listener(setup.policy, SWAPPING, tmp_path / "callgate.log", *extra) as url,
+        anyio.fail_after(60),
+    ):
+        async with Client(streamable_http_client(url), mode=mode) as client:
+            await swapped(client)
+            stale = await client.call_tool("lookup", {"key": "b"})
+            listed = await names(client)
+            changed = await client.call_tool("lookup", {"key": "c"})
+            unchanged = await client.call_tool("charge", {"amount": 5})
+
+    assert listed == {"lookup", "charge", "export_records"}
+    assert changed.is_error
+    assert "the definition of tool 'lookup' changed since it was pinned" in text_of(changed)
+    assert text_of(unchanged) == "charged 5.0"
+    if mode == "legacy":  # the server's list_changed reached callgate on the GET stream
+        assert stale.is_error
+        assert "since the server said its tools changed" in text_of(stale)
