@@ -212,18 +212,7 @@ def _guard(
 ) -> tuple[Mapping[str, Any], GuardReport | None]:
     paths: list[_Path] = []
     _gather(result, [], paths)
-    # Where each string starts in the joined text, to give each hit its string.
-    starts: list[int] = []
-    offset = 0
-    for text in texts:
-        starts.append(offset)
-        offset += len(text) + len(SEPARATOR)
-    by_string: dict[int, list[Hit]] = {}
-    for hit in hits:
-        index = bisect.bisect_right(starts, hit.start) - 1
-        base = starts[index]
-        end = min(hit.end - base, len(texts[index]))
-        by_string.setdefault(index, []).append(Hit(hit.kind, hit.start - base, end))
+    by_string = {0: hits} if len(texts) == 1 else _by_string(texts, hits)
     secrets: dict[str, int] = {}
     injection: dict[str, int] = {}
     secret_paths: list[str] = []
@@ -263,6 +252,22 @@ def _guard(
 
 
 SECRET_KINDS: Final = frozenset(shape.kind for shape in SHAPES)
+
+
+def _by_string(texts: list[str], hits: list[Hit]) -> dict[int, list[Hit]]:
+    """The hits in the joined text, by string, with offsets into their own string."""
+    starts: list[int] = []
+    offset = 0
+    for text in texts:
+        starts.append(offset)
+        offset += len(text) + len(SEPARATOR)
+    by_string: dict[int, list[Hit]] = {}
+    for hit in hits:
+        index = bisect.bisect_right(starts, hit.start) - 1
+        base = starts[index]
+        end = min(hit.end - base, len(texts[index]))
+        by_string.setdefault(index, []).append(Hit(hit.kind, hit.start - base, end))
+    return by_string
 
 
 def _add(total: dict[str, int], found: Mapping[str, int]) -> None:

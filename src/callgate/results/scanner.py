@@ -57,8 +57,18 @@ class Scanner:
         self.detectors = tuple(detectors)
         self.pattern = "|".join(f"(?:{detector.pattern})" for detector in detectors)
         self.expression = re2.compile(self.pattern, options)
-        # ASCII classes and word boundaries, as RE2 has them.
-        self._exact = tuple((re.compile(d.pattern, re.ASCII), d) for d in self.detectors)
+        # Which detector matched where RE2 found something: one anchored match of all of
+        # them, a named group each (ASCII classes and word boundaries, as RE2 has them).
+        parts: list[str] = []
+        self._by_group: dict[str, tuple[int, Detector]] = {}
+        group = 0
+        for index, detector in enumerate(self.detectors):
+            name = f"d{index}"
+            parts.append(f"(?P<{name}>{_scoped(detector.pattern)})")
+            group += 1
+            self._by_group[name] = (group + 1 if detector.value_only else group, detector)
+            group += re.compile(detector.pattern).groups
+        self._identify = re.compile("|".join(parts), re.ASCII)
 
     def scan(self, text: str) -> Iterator[Hit]:
         """Every finding in `text`, in order (leftmost first, never overlapping)."""
@@ -73,15 +83,19 @@ class Scanner:
                 continue  # inside a finding that was extended past this match
             # One character past the match: what a trailing \b looks at.
             limit = min(size, end + 1)
-            for exact, detector in self._exact:
-                found = exact.match(text, start, limit)
-                if found is None:
-                    continue
-                first, last = found.span(1) if detector.value_only else found.span()
-                if detector.extend is not None:
-                    last = detector.extend(text, last)
-                accept = detector.accept
-                if accept is None or accept(text[first:last], text, last):
-                    yield Hit(detector.kind, first, last)
-                    done = last
-                break
+            found = self._identify.match(text, start, limit)
+            if found is None or found.lastgroup is None:
+                continue
+            group, detector = self._by_group[found.lastgroup]
+            first, last = found.span(group)
+            if detector.extend is not None:
+                last = detector.extend(text, last)
+            accept = detector.accept
+            if accept is None or accept(text[first:last], text, last):
+                yield Hit(detector.kind, first, last)
+                done = last
+
+
+def _scoped(pattern: str) -> str:
+    """A leading `(?i)` made to apply to this pattern only (`(?i:...)`)."""
+    return f"(?i:{pattern[4:]})" if pattern.startswith("(?i)") else pattern
