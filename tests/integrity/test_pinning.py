@@ -173,3 +173,14 @@ def test_the_policy_refuses_an_unknown_action_and_compiles_a_known_one() -> None
     (issue,) = caught.value.issues
     assert "integrity" in issue.render()
     assert "require_approval" in issue.render()
+
+
+def test_each_listing_replaces_the_definition_a_call_is_judged_by(tmp_path: Path) -> None:
+    pins, _, _ = pinning(tmp_path)
+    pins.listed("records", [LOOKUP, CHARGE])
+    assert pins.check("records", "lookup") is None
+    pins.listed("records", [SWAPPED, CHARGE])  # changed without a list_changed
+    assert verdict(pins, "lookup") is Verdict.DENY
+    pins.listed("records", [LOOKUP, CHARGE])
+    assert pins.check("records", "lookup") is None
+    assert pins.check("records", "charge") is None

@@ -117,18 +117,21 @@ class Pinning:
     def listed(self, server: str, tools: list[Any]) -> list[Any]:
         """Record one `tools/list` page; return the tools the client may see."""
         known = self._listed.setdefault(server, {})
-        self._changed.discard(server)
+        verdicts = self._verdicts
+        if server in self._changed:
+            self._changed.discard(server)
+            verdicts.clear()  # the reasons of its unlisted tools change
         for tool in tools:
             if isinstance(tool, dict) and isinstance(tool.get("name"), str):
                 previous = known.get(tool["name"])
                 if previous is None and len(known) >= MAX_TOOLS_PER_SERVER:
                     continue
-                # The same definition again (the common case) keeps its hash: comparing
-                # costs far less than hashing anew.
+                # The same definition again (the common case) keeps its hash and verdict:
+                # comparing costs far less than hashing anew.
                 if previous is None or previous.tool != tool:
                     known[tool["name"]] = _Listed(tool)
+                    verdicts.pop((server, tool["name"]), None)
         settings = self._current()
-        self._verdicts.clear()
         if settings is None:
             return tools
         self._lock(settings, fresh=True)
