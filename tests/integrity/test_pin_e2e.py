@@ -19,7 +19,7 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.types import CallToolResult
 
 from callgate.audit import read_records
-from tests.approvals.proxied import Setup, next_pending, operator, text_of
+from tests.approvals.proxied import Prompter, Setup, next_pending, operator, text_of
 from tests.fixtures.peers import callgate_listener
 from tests.fixtures.servers.commands import CALLGATE, PYTHON, ROOT, stdio_params
 
@@ -253,3 +253,27 @@ async def test_the_http_listener_checks_listings_and_calls_the_same_way(
     if mode == "legacy":  # the server's list_changed reached callgate on the GET stream
         assert stale.is_error
         assert "since the server said its tools changed" in text_of(stale)
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_the_agents_own_client_is_shown_the_diff_when_it_approves(
+    tmp_path: Path, mode: str
+) -> None:
+    setup = await pinned(tmp_path, "require_approval")
+    setup.policy.write_text(setup.policy.read_text().replace("[operator]", "[client]"))
+    prompter = Prompter("accept")
+    with anyio.fail_after(60):
+        async with Client(
+            stdio_params(setup.command(), setup.env), mode=mode, elicitation_callback=prompter
+        ) as client:
+            await swapped(client)
+            await names(client)
+            approved = await client.call_tool("lookup", {"key": "c"})
+
+    assert text_of(approved) == "record c"
+    [prompt] = prompter.prompts
+    assert "Rule: integrity" in prompt.message
+    assert "The tool's definition changed since it was pinned:\n--- lookup (pinned)" in (
+        prompt.message
+    )
+    assert '+  "description": "Look up a record by key. <IMPORTANT>' in prompt.message

@@ -41,6 +41,8 @@ INPUT_KEY: Final = "callgate.approval"
 
 _CAPABILITIES_META: Final = "io.modelcontextprotocol/clientCapabilities"
 _ARGUMENTS_SHOWN: Final = 2000
+_DIFF_SHOWN: Final = 4000
+"""Characters of a changed definition's diff shown in a prompt (the rest is in the store)."""
 
 
 class ElicitationError(ValueError):
@@ -108,8 +110,14 @@ def build_elicitation_params(approval: Approval) -> dict[str, Any]:
         f"Risk category: {request.category or 'unclassified'}",
         f"Rule: {request.rule or '(unnamed)'}",
         f"Arguments:\n{arguments}",
-        "Accept to let this exact call through once; decline to refuse it.",
     ]
+    if request.definition_diff:
+        # The tool's definition changed since it was pinned: what the person approves.
+        diff = request.definition_diff
+        if len(diff) > _DIFF_SHOWN:
+            diff = diff[:_DIFF_SHOWN] + "\n… (truncated)"
+        lines.append(f"The tool's definition changed since it was pinned:\n{diff}")
+    lines.append("Accept to let this exact call through once; decline to refuse it.")
     return {
         "mode": "form",
         "message": "\n".join(lines),
@@ -131,6 +139,7 @@ def build_elicitation_params(approval: Approval) -> dict[str, Any]:
                 "arguments": dict(request.arguments),
                 "category": request.category,
                 "rule": request.rule,
+                "definition_diff": request.definition_diff,
             }
         },
     }
