@@ -135,6 +135,20 @@ def test_encode_is_compact_utf8() -> None:
     assert encode({"a": "é", "b": [1, 2]}) == '{"a":"é","b":[1,2]}'.encode()
 
 
+def test_encode_writes_json_whatever_the_numbers() -> None:
+    # NaN cannot come off the wire; one of callgate's own is null, never bare NaN.
+    assert (
+        encode({"a": float("nan"), "b": float("inf"), "c": 1.5}) == b'{"a":null,"b":null,"c":1.5}'
+    )
+
+
+def test_encode_refuses_what_json_cannot_hold() -> None:
+    with pytest.raises(TypeError):
+        encode({"a": object()})
+    with pytest.raises(UnicodeEncodeError):
+        encode({"a": json.loads('"\\ud800"')})
+
+
 _json = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(),
     lambda children: (
