@@ -100,6 +100,9 @@ class ApprovalCard:
     recent: tuple[DecisionRow, ...]
     status: str
     settled_by: str
+    definition_diff: str = ""
+    """How the tool's definition changed since it was pinned (integrity `on_change:
+    require_approval`), as a unified diff; empty for an ordinary approval."""
 
 
 def format_duration(seconds: float) -> str:
@@ -200,6 +203,7 @@ def view_approval(
         recent=tuple(view_record(record) for record in reversed(list(recent))),
         status=approval.status.value,
         settled_by=settled_by,
+        definition_diff=request.definition_diff or "",
     )
 
 
