@@ -7,9 +7,11 @@ is scanned once whatever their number, and a text with no match costs that one s
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import re2  # type: ignore[import-untyped]
 
@@ -52,41 +54,48 @@ class Scanner:
     """
 
     def __init__(self, detectors: Sequence[Detector]) -> None:
-        options = re2.Options()
-        options.never_capture = True
         self.detectors = tuple(detectors)
         self.pattern = "|".join(f"(?:{detector.pattern})" for detector in detectors)
-        self.expression = re2.compile(self.pattern, options)
+
+    @functools.cached_property
+    def _compiled(self) -> tuple[Any, re.Pattern[str], dict[str, tuple[int, Detector]]]:
+        """The RE2 expression, the anchored one that tells detectors apart, and which group
+        of it is whose finding: compiled at the first scan, so a proxy whose policy guards
+        no results never pays for it (about 30 ms at start)."""
+        options = re2.Options()
+        options.never_capture = True
+        expression = re2.compile(self.pattern, options)
         # Which detector matched where RE2 found something: one anchored match of all of
         # them, a named group each (ASCII classes and word boundaries, as RE2 has them).
         parts: list[str] = []
-        self._by_group: dict[str, tuple[int, Detector]] = {}
+        by_group: dict[str, tuple[int, Detector]] = {}
         group = 0
         for index, detector in enumerate(self.detectors):
             name = f"d{index}"
             parts.append(f"(?P<{name}>{_scoped(detector.pattern)})")
             group += 1
-            self._by_group[name] = (group + 1 if detector.value_only else group, detector)
+            by_group[name] = (group + 1 if detector.value_only else group, detector)
             group += re.compile(detector.pattern).groups
-        self._identify = re.compile("|".join(parts), re.ASCII)
+        return expression, re.compile("|".join(parts), re.ASCII), by_group
 
     def scan(self, text: str) -> Iterator[Hit]:
         """Every finding in `text`, in order (leftmost first, never overlapping)."""
         # ASCII text is scanned as bytes, whose offsets are then the same: RE2 works on
         # UTF-8, and the binding maps offsets back to characters for a str (slower).
         subject: str | bytes = text.encode() if text.isascii() else text
+        expression, identify, by_group = self._compiled
         done = 0
         size = len(text)
-        for match in self.expression.finditer(subject):
+        for match in expression.finditer(subject):
             start, end = match.span()
             if start < done:
                 continue  # inside a finding that was extended past this match
             # One character past the match: what a trailing \b looks at.
             limit = min(size, end + 1)
-            found = self._identify.match(text, start, limit)
+            found = identify.match(text, start, limit)
             if found is None or found.lastgroup is None:
                 continue
-            group, detector = self._by_group[found.lastgroup]
+            group, detector = by_group[found.lastgroup]
             first, last = found.span(group)
             if detector.extend is not None:
                 last = detector.extend(text, last)
