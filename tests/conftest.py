@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -24,3 +25,16 @@ def _private_data_home(
     data_home = tmp_path_factory.mktemp("xdg-data")
     monkeypatch.setenv("XDG_DATA_HOME", str(data_home))
     return data_home
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio (the backend callgate itself runs on)."""
+    return "asyncio"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    """The environment for callgate processes a test starts: their data directory (and
+    audit key) inside the test's own tmp_path."""
+    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}

@@ -17,12 +17,6 @@ from tests.fixtures.redis import RedisServer
 _prefixes = itertools.count()
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """asyncio only: the proxy runs on asyncio."""
-    return "asyncio"
-
-
 StoreFactory = Callable[[], ApprovalStore]
 
 

@@ -26,11 +26,6 @@ from tests.fixtures.servers.commands import SDK_SERVER, stdio_params
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize(
     ("action", "error", "text"),
     [

@@ -42,11 +42,6 @@ agents:
 PROGRESS = ("--approval-progress", "0.05")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @contextmanager
 def listener(setup: Setup, *extra: str, upstream: list[str] | str = SDK_SERVER) -> Iterator[str]:
     """`callgate run --listen` with the setup's policy, state and audit; yields its base URL.

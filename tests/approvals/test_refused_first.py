@@ -73,11 +73,6 @@ tools:
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def approvals_in_store(setup: Setup) -> list[dict[str, Any]]:
     """Every approval request the proxy's store holds, as `callgate approvals list` shows."""
     listed: list[dict[str, Any]] = json.loads(await operator(setup, "list", "--all", "--json"))

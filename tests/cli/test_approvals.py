@@ -25,11 +25,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def state_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'state.db'}"
 

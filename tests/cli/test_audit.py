@@ -8,7 +8,6 @@ real proxy every orderly way and by SIGKILL and read what it left.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -55,17 +54,6 @@ audit:
 """
 SECRET = "hunter2-do-not-log"
 TOKEN = "ghp_0123456789abcdefABCDEF"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The callgate processes' environment: their data directory (and audit key) here."""
-    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
 
 
 def _policy(tmp_path: Path, mode: str = "redacted") -> Path:

@@ -26,11 +26,6 @@ BIN = Path(sys.executable).parent
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def quick_start_lines() -> list[str]:
     """The quick start's shell lines, comments dropped, `.venv/bin/` made this venv's."""
     text = (ROOT / "README.md").read_text(encoding="utf-8")

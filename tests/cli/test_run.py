@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -63,17 +62,6 @@ tools:
       - name: refunds-need-a-human
         action: require_approval
 """
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The environment of the callgate process: its data directory inside tmp_path."""
-    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
 
 
 @pytest.fixture

@@ -46,11 +46,6 @@ flags:
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def decision_of(result: CallToolResult) -> tuple[str, str | None]:
     """The verdict and rule callgate put in the result's `_meta` (allow: none there)."""
     found = (result.meta or {}).get("callgate/decision")

@@ -20,11 +20,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 PAGED = [PYTHON, "-m", "tests.scan.paged_server", "stdio"]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _text(result: CallToolResult) -> str:
     first = result.content[0]
     assert isinstance(first, TextContent)

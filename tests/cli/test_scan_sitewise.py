@@ -32,11 +32,6 @@ ASSET = "11111111-2222-3333-4444-555555555555"
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def sitewise() -> list[str]:
     """The server's command line; a missing venv fails the test with the way to fix it."""
     if not SERVER.is_file():

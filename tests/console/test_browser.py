@@ -41,11 +41,6 @@ MALICIOUS = '<script>window.pwned = 1</script><img src="x" onerror="window.pwned
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 async def browser() -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)

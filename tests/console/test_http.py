@@ -34,11 +34,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 SCRIPT = "<script>alert('x')</script>"
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_login_sets_a_strict_http_only_cookie_and_a_wrong_token_opens_nothing(
     tmp_path: Path,
 ) -> None:

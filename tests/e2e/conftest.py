@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests: the async backend, and `--state` URLs by backend."""
+"""Fixtures of the end-to-end tests: `--state` URLs by backend."""
 
 from __future__ import annotations
 
@@ -7,11 +7,6 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.redis import RedisServer
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 def state_url_for(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:

@@ -41,11 +41,6 @@ integrity:
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Pinned(Setup):
     """A `callgate run` in front of the swapping server, under an `integrity:` policy."""
 

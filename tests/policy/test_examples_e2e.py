@@ -24,11 +24,6 @@ STRIPE = Path(__file__).resolve().parents[2] / "examples" / "stripe.yaml"
 SERVER = [sys.executable, "-m", "tests.policy.stripe_server"]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def text_of(result: CallToolResult) -> str:
     first = result.content[0]
     assert isinstance(first, TextContent)

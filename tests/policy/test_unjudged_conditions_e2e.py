@@ -23,11 +23,6 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
 async def test_a_call_missing_the_argument_its_approval_rule_reads_asks_for_approval(
     mode: str, tmp_path: Path

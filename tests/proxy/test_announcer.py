@@ -19,11 +19,6 @@ pytestmark = pytest.mark.anyio
 TOOLS = [{"name": "echo"}, {"name": "delete_all"}, {"name": "read"}]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def policy(hide: str) -> CompiledPolicy:
     return compile_policy(load_policy_text(f'version: "1"\nhide: {hide}\n'))
 

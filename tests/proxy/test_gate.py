@@ -88,11 +88,6 @@ class Clock:
         return self.now
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _call(request_id: int, tool: Any, arguments: Any = None, meta: Any = None) -> Message:
     params: dict[str, Any] = {"name": tool}
     if arguments is not None:

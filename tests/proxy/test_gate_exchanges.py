@@ -23,11 +23,6 @@ from tests.proxy.test_gate import FixedSource, TableJudge
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _message(body: dict[str, object]) -> Message:
     return Message(body, encode(body))
 

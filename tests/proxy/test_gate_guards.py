@@ -46,11 +46,6 @@ SPEND_CAP = SPEND_POLICY.replace("100", "50")
 """`pay` under a spend cap of 50 (`lte` on its own counter: checked after the charge)."""
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Instance:
     """One gate (one callgate instance) with its own store handle and request ids."""

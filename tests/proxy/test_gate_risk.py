@@ -40,11 +40,6 @@ PEER = Peer(server="srv", session="s1")
 FLAGGED = {"rotate_key": ("credentials",), "wipe_all": ("bulk", "credentials")}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @dataclass
 class Fixed:
     policy: CompiledPolicy

@@ -34,11 +34,6 @@ tools:
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Recorder:
     """An audit sink that keeps what it is given."""
 

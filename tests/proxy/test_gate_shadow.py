@@ -52,11 +52,6 @@ tools:
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Asked:
     """An approver that approves every call and remembers which it was asked about."""
 

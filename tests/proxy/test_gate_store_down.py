@@ -28,11 +28,6 @@ tools:
 """
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _dead_redis_url() -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -42,17 +41,6 @@ tools:
         conditions:
           - {path: args.a, op: lte, value: 10}
 """
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    """The callgate process's environment: its data directory (and audit key) here."""
-    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
 
 
 def _called(log: Path) -> list[tuple[str, dict[str, Any]]]:

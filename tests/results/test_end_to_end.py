@@ -8,7 +8,6 @@ markers and the wrapper, the audit log says what was done.
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -45,16 +44,6 @@ tools:
 """
 SECRET_TEXTS = (PEM_KEY, JWT, "hunter2pass", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC")
 REDACTED_URL = "postgres://app:[REDACTED:url_password]@db.internal:5432/orders"
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
-    return {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
 
 
 def _text(result: CallToolResult, index: int = 0) -> str:

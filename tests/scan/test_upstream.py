@@ -16,11 +16,6 @@ pytestmark = pytest.mark.anyio
 STDIO_SERVER = (sys.executable, "-m", "tests.scan.paged_server", "stdio")
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(autouse=True)
 def _run_from_repo_root(monkeypatch: pytest.MonkeyPatch) -> None:
     # The stdio fixture server is started as `python -m tests.scan.paged_server`.

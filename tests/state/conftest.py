@@ -16,12 +16,6 @@ from callgate.state.store import CounterStore
 from tests.fixtures.redis import RedisServer
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    """asyncio only: the proxy runs on asyncio."""
-    return "asyncio"
-
-
 @dataclass
 class Backend:
     """One backend under test; `open()` gives a new handle on the same counters."""

@@ -46,11 +46,6 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def upstream_url() -> Iterator[str]:
     """The /mcp URL of a fresh fixture server (Streamable HTTP, stateful sessions)."""
     process, url = start_http_server()

@@ -23,11 +23,6 @@ from tests.transports.conftest import UPSTREAM_SERVER
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 async def test_sigterm_ends_open_streams_and_exits_cleanly(tmp_path: Path) -> None:
     policy = tmp_path / "policy.yaml"
     policy.write_text('version: "1"\ndefault: allow\n')

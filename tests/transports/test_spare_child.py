@@ -32,11 +32,6 @@ POLICY = 'version: "1"\ndefault: allow\n'
 HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Children:
     """The server processes callgate started: pids in birth order, and which still live."""
 

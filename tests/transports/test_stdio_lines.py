@@ -9,11 +9,6 @@ from callgate.transports.stdio import OVERSIZE, LineReader, Oversize
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _reader(chunks: list[bytes], max_bytes: int, keep_head: bool = True) -> LineReader:
     pending = list(chunks)
 

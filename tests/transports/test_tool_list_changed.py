@@ -35,11 +35,6 @@ HIDDEN = 'version: "1"\ndefault: allow\nhide: [ask, echo]\n'
 MODES = ["legacy", "auto"]
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 class Changes:
     """The client's message handler: counts `tools/list_changed` and wakes waiters."""
 
