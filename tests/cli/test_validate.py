@@ -179,3 +179,21 @@ def test_strict_checks_argument_names_against_a_real_server_over_stdio(
     assert "tools.get_current_time.rules[0].conditions[0].path" in line
     assert "tool 'get_current_time' has no argument 'tz'" in line
     assert line.endswith("(arguments: timezone)")
+
+
+def test_a_lock_that_cannot_be_used_is_an_error_not_a_surprise_at_run_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    policy = tmp_path / "p.yaml"
+    policy.write_text('version: "1"\nintegrity:\n  lock: pins.lock\n  on_change: deny\n')
+
+    assert main(["validate", "-c", str(policy)]) == 1
+    assert "integrity.lock: cannot read" in capsys.readouterr().out
+
+    (tmp_path / "pins.lock").write_text("{broken")
+    assert main(["validate", "-c", str(policy)]) == 1
+    assert "not JSON" in capsys.readouterr().out
+
+    (tmp_path / "pins.lock").write_text('{"version": 1, "servers": {}}')
+    assert main(["validate", "-c", str(policy)]) == 0
+    assert capsys.readouterr().out == "valid\n"

@@ -58,6 +58,12 @@ def run(args: argparse.Namespace) -> int:
         count = len(error.issues)
         print(f"{count} error{'s' if count != 1 else ''}", file=sys.stderr)
         return EXIT_INVALID
+    problem = _lock_problem(Path(args.config), policy.integrity)
+    if problem is not None:
+        # callgate run would treat every tool as unverified: say so now, not at run time.
+        print(f"{args.config}: integrity.lock: {problem}")
+        print("1 error", file=sys.stderr)
+        return EXIT_INVALID
     if args.strict:
         from callgate.policy.lint import lint_policy
 
@@ -98,3 +104,19 @@ def _server_tools(args: argparse.Namespace) -> list[Mapping[str, Any]] | None:
         return list(anyio.run(fetch_tools, upstream))
     except UpstreamError as error:
         raise ValueError(str(error)) from error
+
+
+def _lock_problem(config: Path, integrity: Any) -> str | None:
+    """Why the lock the policy's `integrity:` names cannot be used, if it cannot."""
+    if integrity is None:
+        return None
+    from callgate.integrity.lock import LockError, parse_lock
+
+    path = config.parent / integrity.lock
+    try:
+        parse_lock(path.read_text(encoding="utf-8"), str(path))
+    except OSError as error:
+        return f"cannot read {path}: {error.strerror or error} (write it with callgate pin)"
+    except LockError as error:
+        return str(error)
+    return None
