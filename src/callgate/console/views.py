@@ -8,7 +8,7 @@ value carries its whole text.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,12 +220,6 @@ def settled_message(approval: Approval, *, mine: bool) -> str:
     if mine:
         return f"You {status} this request{reason}."
     return f"Already {status} by {who}{reason}."
-
-
-def filter_rows(rows: Sequence[DecisionRow], values: Mapping[str, str]) -> list[DecisionRow]:
-    """The rows whose tool, agent and decision equal the values given (empty: any)."""
-    wanted = {name: value for name, value in values.items() if value}
-    return [row for row in rows if all(getattr(row, k) == v for k, v in wanted.items())]
 
 
 def _time_left(approval: Approval, now: float) -> str:
