@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from anyio.abc import Process
 from anyio.streams.buffered import BufferedByteReceiveStream
 
 from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
-from callgate.state.sqlite import SWEEP_EVERY, SqliteStore
+from callgate.state.sqlite import SWEEP_EVERY, SqliteStore, use_wal
 from callgate.state.store import Rejection, Reservation, StoreUnavailable
 
 pytestmark = pytest.mark.anyio
@@ -25,10 +26,11 @@ CHARGE = Charge(KEY, Decimal(1), rule="fleet", limit=50)
 # Each worker opens the file, says "ready", waits for "go", then makes its attempts.
 WORKER = """
 import sys
+import threading
 from decimal import Decimal
 import anyio
 from callgate.state.counters import Charge, CounterKey, Scope, Window, WindowKind
-from callgate.state.sqlite import SWEEP_EVERY, SqliteStore
+from callgate.state.sqlite import SWEEP_EVERY, SqliteStore, use_wal
 from callgate.state.store import Reservation
 
 async def main() -> None:
@@ -252,3 +254,34 @@ async def test_a_rollback_that_failed_can_be_retried(tmp_path: Path) -> None:
     await store.rollback(undone, NOW)
     assert (await store.read([KEY], NOW))[KEY] == 0
     await store.aclose()
+
+
+def test_wal_mode_waits_for_a_connection_that_holds_the_file(tmp_path: Path) -> None:
+    # SQLite answers "database is locked" at once to a journal-mode switch it cannot make
+    # (no busy handler): a second proxy opening the same new file got it and died.
+    path = tmp_path / "state.db"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    opener = sqlite3.connect(path, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        opener.execute("PRAGMA journal_mode = WAL")  # what a single try gets
+    release = threading.Timer(0.2, lambda: holder.execute("COMMIT"))
+    release.start()
+    try:
+        use_wal(opener, timeout=5.0)
+    finally:
+        release.join()
+    assert opener.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+    SqliteStore(path)  # and a store opens the file as it is
+
+
+def test_wal_mode_gives_up_after_its_timeout(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("CREATE TABLE t (x)")
+    holder.execute("BEGIN EXCLUSIVE")
+    opener = sqlite3.connect(path, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        use_wal(opener, timeout=0.1)
+    holder.execute("COMMIT")

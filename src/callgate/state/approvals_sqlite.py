@@ -35,6 +35,7 @@ from callgate.approvals.model import (
     load_resolution,
 )
 from callgate.approvals.store import ApprovalConflict, ApprovalNotFound, grant_from
+from callgate.state.sqlite import use_wal
 from callgate.state.store import StoreUnavailable
 
 __all__ = ["SqliteApprovalStore"]
@@ -79,7 +80,7 @@ class SqliteApprovalStore:
             self._connection = sqlite3.connect(
                 self.path, isolation_level=None, check_same_thread=False, timeout=busy_timeout
             )
-            self._connection.execute("PRAGMA journal_mode = WAL")
+            use_wal(self._connection, busy_timeout)
             self._connection.execute("PRAGMA synchronous = NORMAL")
             self._connection.executescript(SCHEMA)
         except (OSError, sqlite3.Error) as error:

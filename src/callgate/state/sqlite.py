@@ -89,6 +89,27 @@ SWEEP_BATCH = 512
 _BUSY_CODES = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
+def use_wal(connection: sqlite3.Connection, timeout: float) -> None:
+    """Put the file in WAL mode, waiting up to `timeout` seconds for other connections.
+
+    Switching needs the file to itself, and SQLite answers "database is locked" at once,
+    without its busy handler, where waiting could deadlock: when two processes open a new
+    file together (two proxies sharing one state file) one of them gets that answer. The
+    switch is tried again until `timeout`.
+    """
+    deadline = time.monotonic() + timeout
+    pause = FIRST_PAUSE
+    while True:
+        try:
+            connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode not in _BUSY_CODES or time.monotonic() > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
+
+
 class SqliteStore:
     """A `CounterStore` in a SQLite file (WAL), safe for several processes on one file."""
 
@@ -193,7 +214,7 @@ class SqliteStore:
             self.path, isolation_level=None, check_same_thread=False, timeout=0
         )
         connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
-        connection.execute("PRAGMA journal_mode = WAL")
+        use_wal(connection, self._busy_timeout)
         # NORMAL in WAL mode: a power loss may drop the last commits, never corrupt the file.
         connection.execute("PRAGMA synchronous = NORMAL")
         if create:
